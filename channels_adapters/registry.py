@@ -1,0 +1,17 @@
+"""One line per channel kind: the kind's adapter."""
+
+from channels_adapters.api.adapter import ApiAdapter
+from channels_adapters.base import ChannelAdapter
+
+ADAPTERS: dict[str, ChannelAdapter] = {adapter.kind: adapter for adapter in (ApiAdapter(),)}
+
+
+class UnsupportedChannel(LookupError):
+    pass
+
+
+def adapter_for(kind: str) -> ChannelAdapter:
+    try:
+        return ADAPTERS[kind]
+    except KeyError:
+        raise UnsupportedChannel(f"No adapter is installed for '{kind}' channels yet.") from None

@@ -1,0 +1,561 @@
+"""Writes on threads, cases and messages.
+
+Each public function validates, then does its writes in one transaction and
+queues its side effects (pushes to agents, sends to providers) with
+transaction.on_commit, so nothing leaves the process for data that is rolled
+back.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from channels_adapters.base import (
+    OutboundRefused,
+    PermanentSendError,
+    Sender,
+    TransientSendError,
+)
+from channels_adapters.registry import UnsupportedChannel, adapter_for
+from conversations import realtime
+from conversations.models import (
+    DELIVERY_RANK,
+    Author,
+    Case,
+    CaseStatus,
+    DeliveryAttempt,
+    DeliveryStatus,
+    Direction,
+    Message,
+    MessageKind,
+    Thread,
+)
+from customers.models import Identity
+from customers.services import identity_resolve
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class InboundResult:
+    message: Message
+    created: bool
+
+
+def _conf(name):
+    return settings.HELPDESK[name]
+
+
+def _case_for_inbound(*, thread: Thread, channel, now: datetime, subject: str) -> tuple[Case, str]:
+    """The case an inbound message joins: the one in progress, a reopened one, or a new one."""
+    case = Case.objects.filter(thread=thread).exclude(status=CaseStatus.RESOLVED).first()
+    if case is not None:
+        if case.status != CaseStatus.OPEN:
+            # A customer's reply wakes a pending or snoozed case.
+            case.status = CaseStatus.OPEN
+            case.snoozed_until = None
+            return case, "woken"
+        return case, "continued"
+    window = timedelta(days=_conf("REOPEN_WINDOW_DAYS"))
+    last = Case.objects.filter(thread=thread, resolved_at__gte=now - window).order_by("-resolved_at").first()
+    if last is not None:
+        last.status = CaseStatus.OPEN
+        last.reopen_count += 1
+        # resolved_at is the last resolution: it is set again when this one ends.
+        last.resolved_at = None
+        return last, "reopened"
+    case = Case(
+        thread=thread,
+        origin_channel=channel,
+        opened_at=now,
+        status=CaseStatus.OPEN,
+        subject=subject[:300],
+    )
+    return case, "opened"
+
+
+def receive_inbound(
+    *,
+    channel,
+    sender: Sender,
+    external_id: str,
+    text: str = "",
+    kind: str = MessageKind.TEXT,
+    html: str = "",
+    attachments: list[dict] | None = None,
+    timestamp: datetime | None = None,
+    meta: dict | None = None,
+) -> InboundResult:
+    """A customer's message arrives: find them, append to their thread, open or reopen a case.
+
+    Idempotent on (channel, external_id): a provider's retry returns the first message.
+    """
+    identity = identity_resolve(kind=sender.kind, address=sender.address, name=sender.name)
+    with transaction.atomic():
+        # The thread lock serializes messages of one customer, so two arriving
+        # together cannot both open a case, and the duplicate check below is exact.
+        thread = Thread.objects.select_for_update().get(customer_id=identity.customer_id)
+        existing = Message.objects.filter(channel=channel, external_id=external_id).first()
+        if existing is not None:
+            return InboundResult(existing, created=False)
+        now = timezone.now()
+        case, change = _case_for_inbound(
+            thread=thread, channel=channel, now=now, subject=text.strip().split("\n")[0]
+        )
+        case.waiting_since = case.waiting_since or now
+        case.last_message_at = now
+        case.save()
+        message = Message.objects.create(
+            thread=thread,
+            case=case,
+            channel=channel,
+            identity=identity,
+            direction=Direction.IN,
+            kind=kind,
+            author=Author.CUSTOMER,
+            body=text,
+            html=html,
+            attachments=attachments or [],
+            meta=meta or {},
+            external_id=external_id,
+            provider_timestamp=timestamp,
+            created_at=now,
+        )
+        Thread.objects.filter(pk=thread.pk).update(last_message_at=now)
+        transaction.on_commit(lambda: realtime.publish_message_created(message, case))
+        if change != "continued":
+            transaction.on_commit(lambda: realtime.publish_case_updated(case, change=change))
+    return InboundResult(message, created=True)
+
+
+def record_echo(
+    *,
+    channel,
+    recipient: Sender,
+    external_id: str,
+    text: str = "",
+    kind: str = MessageKind.TEXT,
+    attachments: list[dict] | None = None,
+    timestamp: datetime | None = None,
+    meta: dict | None = None,
+) -> InboundResult:
+    """Our side's message seen through the provider (sent from the provider's own app).
+
+    It is outbound and the company's, never the customer's; it does not open a case.
+    """
+    identity = identity_resolve(kind=recipient.kind, address=recipient.address)
+    with transaction.atomic():
+        thread = Thread.objects.select_for_update().get(customer_id=identity.customer_id)
+        existing = Message.objects.filter(channel=channel, external_id=external_id).first()
+        if existing is not None:
+            return InboundResult(existing, created=False)
+        now = timezone.now()
+        case = (
+            Case.objects.filter(thread=thread).exclude(status=CaseStatus.RESOLVED).first()
+            or Case.objects.filter(thread=thread).order_by("-opened_at").first()
+        )
+        message = Message.objects.create(
+            thread=thread,
+            case=case,
+            channel=channel,
+            identity=identity,
+            direction=Direction.OUT,
+            kind=kind,
+            author=Author.AGENT,
+            body=text,
+            attachments=attachments or [],
+            meta={**(meta or {}), "echo": True},
+            external_id=external_id,
+            provider_timestamp=timestamp,
+            status=DeliveryStatus.SENT,
+            created_at=now,
+            sent_at=now,
+        )
+        if case is not None and not case.is_resolved:
+            _case_answered(case, now)
+        Thread.objects.filter(pk=thread.pk).update(last_message_at=now)
+        transaction.on_commit(lambda: realtime.publish_message_created(message, case))
+    return InboundResult(message, created=True)
+
+
+def _case_answered(case: Case, now: datetime) -> None:
+    fields = ["waiting_since", "last_message_at", "updated_at"]
+    if case.first_response_at is None:
+        case.first_response_at = now
+        fields.append("first_response_at")
+    case.waiting_since = None
+    case.last_message_at = now
+    case.save(update_fields=fields)
+
+
+def _reply_channel(thread: Thread):
+    """By default, answer where the customer last wrote to us."""
+    latest = (
+        Message.objects.filter(thread=thread, direction=Direction.IN, channel__isnull=False)
+        .select_related("channel")
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    return latest.channel if latest else None
+
+
+def _recipient(*, thread: Thread, channel, identity_kinds) -> Identity:
+    """The customer's address on this channel: the one they last used on it, else any."""
+    latest = (
+        Message.objects.filter(thread=thread, channel=channel, direction=Direction.IN, identity__isnull=False)
+        .select_related("identity")
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    if latest is not None and latest.identity.customer_id == thread.customer_id:
+        return latest.identity
+    identities = {i.kind: i for i in Identity.objects.filter(customer_id=thread.customer_id)}
+    for kind in identity_kinds:
+        if kind in identities:
+            return identities[kind]
+    raise ValidationError(
+        f"This customer has no address {channel.name} can reach "
+        f"(it needs one of: {', '.join(identity_kinds)})."
+    )
+
+
+def send_reply(
+    *,
+    case: Case,
+    author_user,
+    body: str,
+    channel=None,
+    identity: Identity | None = None,
+    attachments: list[dict] | None = None,
+) -> Message:
+    """An agent answers: the message is queued now and sent by a worker after commit."""
+    body = (body or "").strip()
+    if not body and not attachments:
+        raise ValidationError("A reply needs text or an attachment.")
+    thread = case.thread
+    channel = channel or _reply_channel(thread) or case.origin_channel
+    if channel is None:
+        raise ValidationError("This customer has never written on a channel we can answer on.")
+    if not channel.is_active:
+        raise ValidationError(f"The channel {channel.name} is switched off.")
+    try:
+        adapter = adapter_for(channel.kind)
+    except UnsupportedChannel as exc:
+        raise ValidationError(str(exc)) from exc
+    recipient = identity or _recipient(thread=thread, channel=channel, identity_kinds=adapter.identity_kinds)
+    if recipient.customer_id != thread.customer_id:
+        raise ValidationError("That address belongs to another customer.")
+    if recipient.kind not in adapter.identity_kinds:
+        raise ValidationError(f"{channel.name} cannot reach a {recipient.kind} address.")
+    try:
+        adapter.check_outbound(channel, thread=thread, recipient=recipient)
+    except OutboundRefused as exc:
+        raise ValidationError(str(exc)) from exc
+
+    from conversations.tasks import message_deliver
+
+    with transaction.atomic():
+        now = timezone.now()
+        message = Message.objects.create(
+            thread=thread,
+            case=case,
+            channel=channel,
+            identity=recipient,
+            direction=Direction.OUT,
+            kind=MessageKind.MEDIA if attachments and not body else MessageKind.TEXT,
+            author=Author.AGENT,
+            author_user=author_user,
+            body=body,
+            attachments=attachments or [],
+            status=DeliveryStatus.QUEUED,
+            created_at=now,
+        )
+        _case_answered(case, now)
+        Thread.objects.filter(pk=thread.pk).update(last_message_at=now)
+        transaction.on_commit(lambda: message_deliver.delay(message.pk))
+        transaction.on_commit(lambda: realtime.publish_message_created(message, case))
+    return message
+
+
+def add_note(*, case: Case, author_user, body: str) -> Message:
+    """An internal note: agents see it, the customer never does, KPIs ignore it."""
+    body = (body or "").strip()
+    if not body:
+        raise ValidationError("A note needs text.")
+    with transaction.atomic():
+        message = Message.objects.create(
+            thread=case.thread,
+            case=case,
+            direction=Direction.OUT,
+            kind=MessageKind.NOTE,
+            author=Author.AGENT,
+            author_user=author_user,
+            body=body,
+            created_at=timezone.now(),
+        )
+        transaction.on_commit(lambda: realtime.publish_message_created(message, case))
+    return message
+
+
+def system_event_add(*, thread: Thread, case: Case | None, text: str, by=None) -> Message:
+    """A line in the timeline for what happened to the case (assigned, resolved, merged)."""
+    message = Message.objects.create(
+        thread=thread,
+        case=case,
+        direction=Direction.OUT,
+        kind=MessageKind.SYSTEM,
+        author=Author.BOT,
+        author_user=by,
+        body=text,
+        created_at=timezone.now(),
+    )
+    transaction.on_commit(lambda: realtime.publish_message_created(message))
+    return message
+
+
+def _who(user) -> str:
+    if user is None:
+        return "automation"
+    return user.get_full_name() or user.get_username()
+
+
+def assign_case(*, case: Case, assignee=None, team=None, by=None) -> Case:
+    """Give the case to an agent and/or a team; None clears it."""
+    from helpdesk.roles import user_is_agent
+
+    if assignee is not None and not user_is_agent(assignee):
+        raise ValidationError(f"{_who(assignee)} is not an agent.")
+    with transaction.atomic():
+        case = Case.objects.select_for_update().get(pk=case.pk)
+        changes = []
+        if case.assignee_id != (assignee.pk if assignee else None):
+            case.assignee = assignee
+            changes.append(f"assigned to {_who(assignee)}" if assignee else "unassigned")
+        if team is not None and case.team_id != team.pk:
+            case.team = team
+            changes.append(f"moved to team {team.name}")
+        if not changes:
+            return case
+        case.save(update_fields=["assignee", "team", "updated_at"])
+        system_event_add(
+            thread=case.thread, case=case, text=f"Case {', '.join(changes)} by {_who(by)}", by=by
+        )
+        transaction.on_commit(lambda: realtime.publish_case_updated(case, change="assigned"))
+    return case
+
+
+def set_case_status(*, case: Case, status: str, by=None, snoozed_until: datetime | None = None) -> Case:
+    if status not in CaseStatus.values:
+        raise ValidationError(f"Unknown status '{status}'.")
+    now = timezone.now()
+    if status == CaseStatus.SNOOZED and (snoozed_until is None or snoozed_until <= now):
+        raise ValidationError("Snoozing needs a time in the future.")
+    with transaction.atomic():
+        case = Case.objects.select_for_update().get(pk=case.pk)
+        previous = case.status
+        if previous == status and status != CaseStatus.SNOOZED:
+            return case
+        if previous == CaseStatus.RESOLVED:
+            other = (
+                Case.objects.filter(thread_id=case.thread_id)
+                .exclude(status=CaseStatus.RESOLVED)
+                .exclude(pk=case.pk)
+                .first()
+            )
+            if other is not None:
+                raise ValidationError(
+                    f"Case #{other.pk} is already in progress for this customer; "
+                    "continue there instead of reopening."
+                )
+            case.reopen_count += 1
+            case.resolved_at = None
+        case.status = status
+        case.snoozed_until = snoozed_until if status == CaseStatus.SNOOZED else None
+        if status == CaseStatus.RESOLVED:
+            case.resolved_at = now
+            case.waiting_since = None
+        case.save()
+        label = f"snoozed until {snoozed_until:%Y-%m-%d %H:%M}" if snoozed_until else status
+        system_event_add(thread=case.thread, case=case, text=f"Case {label} by {_who(by)}", by=by)
+        transaction.on_commit(lambda: realtime.publish_case_updated(case, change=status))
+    return case
+
+
+_STATUS_TIME_FIELD = {
+    DeliveryStatus.SENT: "sent_at",
+    DeliveryStatus.DELIVERED: "delivered_at",
+    DeliveryStatus.READ: "read_at",
+}
+
+
+def message_status_update(
+    *, channel, external_id: str, status: str, error: str = "", at: datetime | None = None
+) -> bool:
+    """A provider's delivery callback. Status only moves forward; returns whether it moved."""
+    if status == DeliveryStatus.FAILED:
+        allowed_from = [DeliveryStatus.QUEUED, DeliveryStatus.SENT]
+    elif status in DELIVERY_RANK:
+        allowed_from = [s for s, rank in DELIVERY_RANK.items() if rank < DELIVERY_RANK[status]]
+    else:
+        raise ValidationError(f"Unknown delivery status '{status}'.")
+    values = {"status": status}
+    if status == DeliveryStatus.FAILED:
+        values["error"] = error or "The provider reported the message as not delivered."
+    else:
+        values[_STATUS_TIME_FIELD[status]] = at or timezone.now()
+    with transaction.atomic():
+        updated = Message.objects.filter(
+            channel=channel, external_id=external_id, status__in=allowed_from
+        ).update(**values)
+        if updated:
+            message = Message.objects.get(channel=channel, external_id=external_id)
+            transaction.on_commit(lambda: realtime.publish_message_updated(message))
+    return bool(updated)
+
+
+# Outbound delivery ---------------------------------------------------------
+
+
+@dataclass
+class DeliveryOutcome:
+    outcome: str  # sent, retry, failed, skipped
+    retry_in: float | None = None
+
+
+def _backoff(attempt: int, retry_after: float | None) -> float:
+    delay = _conf("OUTBOUND_BACKOFF_SECONDS") * (2 ** (attempt - 1))
+    if retry_after:
+        delay = max(delay, retry_after)
+    return min(delay, _conf("OUTBOUND_BACKOFF_MAX_SECONDS"))
+
+
+def message_deliver(*, message_id: int) -> DeliveryOutcome:
+    """Hand one queued message to its provider, at most once.
+
+    Check-and-mark under a row lock: the claim is committed before the network
+    call, so a second task for the same message (a redrive, a duplicate
+    delivery from the broker) finds it claimed and does nothing.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        message = (
+            Message.objects.select_for_update(of=("self",))
+            .select_related("channel", "identity", "thread")
+            .filter(pk=message_id)
+            .first()
+        )
+        if (
+            message is None
+            or message.direction != Direction.OUT
+            or message.status != DeliveryStatus.QUEUED
+            or message.send_claimed_at is not None
+            or (message.next_attempt_at and message.next_attempt_at > now + timedelta(seconds=1))
+        ):
+            return DeliveryOutcome("skipped")
+        message.send_claimed_at = now
+        message.attempts += 1
+        message.save(update_fields=["send_claimed_at", "attempts"])
+        attempt = DeliveryAttempt.objects.create(message=message, number=message.attempts, started_at=now)
+
+    retry_in = None
+    external_id = None
+    try:
+        adapter = adapter_for(message.channel.kind)
+        if message.identity is None:
+            raise PermanentSendError("The message has no recipient address.")
+        result = adapter.send(message.channel, message, message.identity)
+        outcome, reason, external_id = "sent", "", result.external_id
+    except UnsupportedChannel as exc:
+        outcome, reason = "failed", str(exc)
+    except PermanentSendError as exc:
+        outcome, reason = "failed", exc.reason
+    except OutboundRefused as exc:
+        outcome, reason = "failed", str(exc)
+    except TransientSendError as exc:
+        outcome, reason = "retry", exc.reason
+        retry_in = _backoff(message.attempts, exc.retry_after)
+    except Exception as exc:  # noqa: BLE001 - an adapter bug must not lose the message
+        logger.exception("Unexpected error sending message %s", message_id)
+        outcome, reason = "retry", f"Unexpected error while sending: {exc}"
+        retry_in = _backoff(message.attempts, None)
+    if outcome == "retry" and message.attempts >= _conf("OUTBOUND_MAX_ATTEMPTS"):
+        outcome = "failed"
+        reason = f"Gave up after {message.attempts} attempts. Last error: {reason}"
+        retry_in = None
+
+    finished = timezone.now()
+    values = {"send_claimed_at": None}
+    if outcome == "sent":
+        values.update(status=DeliveryStatus.SENT, external_id=external_id, sent_at=finished, error="")
+    elif outcome == "failed":
+        values.update(status=DeliveryStatus.FAILED, error=reason)
+    else:
+        values.update(
+            error=f"Retrying (attempt {message.attempts} failed): {reason}",
+            next_attempt_at=finished + timedelta(seconds=retry_in),
+        )
+    with transaction.atomic():
+        Message.objects.filter(pk=message_id, send_claimed_at=now).update(**values)
+        DeliveryAttempt.objects.filter(pk=attempt.pk).update(
+            finished_at=finished,
+            outcome={"sent": "sent", "failed": "failed", "retry": "retry"}[outcome],
+            error=reason,
+            duration_ms=int((finished - now).total_seconds() * 1000),
+        )
+        for field, value in values.items():
+            setattr(message, field, value)
+        transaction.on_commit(lambda: realtime.publish_message_updated(message))
+    return DeliveryOutcome(outcome, retry_in)
+
+
+def message_retry(*, message: Message, by=None) -> Message:
+    """An agent retries a failed send: it goes back to the queue as a fresh delivery."""
+    from conversations.tasks import message_deliver
+
+    with transaction.atomic():
+        updated = Message.objects.filter(
+            pk=message.pk, direction=Direction.OUT, status=DeliveryStatus.FAILED
+        ).update(status=DeliveryStatus.QUEUED, error="", next_attempt_at=None, attempts=0)
+        if not updated:
+            raise ValidationError("Only a failed message can be retried.")
+        transaction.on_commit(lambda: message_deliver.delay(message.pk))
+    message.refresh_from_db()
+    return message
+
+
+def outbound_redrive() -> dict:
+    """Beat task body: re-enqueue messages left queued, report sends with no outcome."""
+    from conversations.tasks import message_deliver
+
+    now = timezone.now()
+    stuck_before = now - timedelta(seconds=_conf("OUTBOUND_STUCK_AFTER_SECONDS"))
+    stuck = list(
+        Message.objects.filter(
+            direction=Direction.OUT,
+            status=DeliveryStatus.QUEUED,
+            send_claimed_at__isnull=True,
+            created_at__lt=stuck_before,
+        )
+        .exclude(next_attempt_at__gte=stuck_before)
+        .values_list("pk", flat=True)[:1000]
+    )
+    for pk in stuck:
+        message_deliver.delay(pk)
+    # A worker died between claim and outcome: the provider may or may not have
+    # the message, so we never resend blindly; the agent decides.
+    lost = Message.objects.filter(
+        status=DeliveryStatus.QUEUED,
+        send_claimed_at__lt=now - timedelta(seconds=_conf("OUTBOUND_CLAIM_TIMEOUT_SECONDS")),
+    ).update(
+        status=DeliveryStatus.FAILED,
+        send_claimed_at=None,
+        error="The send was interrupted and its outcome is unknown; check with the customer before retrying.",
+    )
+    return {"requeued": len(stuck), "interrupted": lost}

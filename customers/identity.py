@@ -1,0 +1,47 @@
+"""Normalizing addresses so one person is one identity whatever the channel."""
+
+import phonenumbers
+from django.conf import settings
+from django.core.exceptions import ValidationError
+
+from customers.models import IdentityKind
+
+
+def phone_normalize(raw: str, *, region: str | None = None) -> str:
+    """E.164 for any way a provider writes a number ('whatsapp:+1…', '1 555…')."""
+    value = (raw or "").strip()
+    for prefix in ("whatsapp:", "tel:", "sms:"):
+        if value.lower().startswith(prefix):
+            value = value[len(prefix) :]
+    if value and value[0].isdigit() and len(value) > 10:
+        # WhatsApp's wa_id and many APIs give the number with its country code
+        # but without '+'.
+        value = "+" + value
+    try:
+        number = phonenumbers.parse(value, region or settings.HELPDESK["DEFAULT_PHONE_REGION"])
+    except phonenumbers.NumberParseException as exc:
+        raise ValidationError(f"'{raw}' is not a phone number: {exc}") from exc
+    if not phonenumbers.is_possible_number(number):
+        raise ValidationError(f"'{raw}' is not a possible phone number.")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def email_normalize(raw: str) -> str:
+    value = (raw or "").strip().lower()
+    local, _, domain = value.rpartition("@")
+    if not local or not domain or " " in value:
+        raise ValidationError(f"'{raw}' is not an email address.")
+    return value
+
+
+def identity_normalize(kind: str, address: str) -> str:
+    if kind not in IdentityKind.values:
+        raise ValidationError(f"Unknown identity kind '{kind}'.")
+    if kind == IdentityKind.EMAIL:
+        return email_normalize(address)
+    if kind == IdentityKind.PHONE:
+        return phone_normalize(address)
+    value = str(address or "").strip()
+    if not value:
+        raise ValidationError(f"An empty {kind} address is not an identity.")
+    return value

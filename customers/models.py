@@ -1,0 +1,66 @@
+from django.conf import settings
+from django.db import models
+
+
+class IdentityKind(models.TextChoices):
+    EMAIL = "email", "Email"
+    # WhatsApp, SMS and voice all reach a person through the same E.164 number.
+    PHONE = "phone", "Phone"
+    FACEBOOK = "facebook", "Facebook (PSID)"
+    INSTAGRAM = "instagram", "Instagram (IGSID)"
+    TWITTER = "twitter", "X / Twitter"
+    TELEGRAM = "telegram", "Telegram"
+    WEBCHAT = "webchat", "Website chat"
+    API = "api", "API"
+
+
+class Customer(models.Model):
+    name = models.CharField(max_length=200, blank=True)
+    attributes = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return self.name or f"Customer #{self.pk}"
+
+    @property
+    def first_name(self) -> str:
+        return (self.name or "").split(" ")[0]
+
+
+class Identity(models.Model):
+    """One address a customer reaches us from. (kind, address) is one person."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="identities")
+    kind = models.CharField(max_length=20, choices=IdentityKind.choices)
+    address = models.CharField(max_length=320)
+    display_name = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "address"], name="identity_kind_address_unique")
+        ]
+        verbose_name_plural = "identities"
+
+    def __str__(self):
+        return f"{self.kind}:{self.address}"
+
+
+class CustomerMerge(models.Model):
+    """Who merged which customer into which, and what moved: merges are audited."""
+
+    survivor = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="merges")
+    merged_customer_id = models.BigIntegerField()
+    merged_snapshot = models.JSONField(default=dict)
+    moved = models.JSONField(default=dict)
+    merged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    merged_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-merged_at"]
+
+    def __str__(self):
+        return f"#{self.merged_customer_id} -> #{self.survivor_id}"

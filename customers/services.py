@@ -1,0 +1,118 @@
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+
+from customers.identity import identity_normalize
+from customers.models import Customer, CustomerMerge, Identity
+
+
+def customer_create(*, name: str = "", attributes: dict | None = None) -> Customer:
+    """A customer always comes with their one thread."""
+    from conversations.models import Thread
+
+    with transaction.atomic():
+        customer = Customer.objects.create(name=name, attributes=attributes or {})
+        Thread.objects.create(customer=customer)
+    return customer
+
+
+def identity_resolve(*, kind: str, address: str, name: str = "") -> Identity:
+    """The identity for an address, creating customer and thread on first contact.
+
+    Safe under concurrency: two first messages from the same new address race
+    on the (kind, address) constraint, the loser reads the winner's row.
+    """
+    address = identity_normalize(kind, address)
+    identity = Identity.objects.select_related("customer").filter(kind=kind, address=address).first()
+    if identity is not None:
+        if name and not identity.customer.name:
+            Customer.objects.filter(pk=identity.customer_id, name="").update(name=name)
+            identity.customer.name = name
+        return identity
+    try:
+        with transaction.atomic():
+            customer = customer_create(name=name)
+            return Identity.objects.create(customer=customer, kind=kind, address=address, display_name=name)
+    except IntegrityError:
+        return Identity.objects.select_related("customer").get(kind=kind, address=address)
+
+
+def identity_add(*, customer: Customer, kind: str, address: str) -> Identity:
+    """An agent records another address of a customer (an email given on a call)."""
+    address = identity_normalize(kind, address)
+    existing = Identity.objects.select_related("customer").filter(kind=kind, address=address).first()
+    if existing is not None:
+        if existing.customer_id == customer.pk:
+            return existing
+        raise ValidationError(
+            f"{kind} {address} already belongs to {existing.customer}; merge the two customers instead."
+        )
+    return Identity.objects.create(customer=customer, kind=kind, address=address)
+
+
+def merge_customers(*, survivor: Customer, merged: Customer, merged_by=None) -> CustomerMerge:
+    """Fold `merged` into `survivor`: identities, messages and cases move; one timeline."""
+    from conversations.models import Case, CaseStatus, Message, Thread
+    from conversations.realtime import publish_customer_merged
+    from conversations.services import system_event_add
+
+    if survivor.pk == merged.pk:
+        raise ValidationError("A customer cannot be merged into themselves.")
+    with transaction.atomic():
+        # Lock both threads in id order so two concurrent merges cannot deadlock.
+        threads = {
+            t.customer_id: t
+            for t in Thread.objects.select_for_update()
+            .filter(customer_id__in=[survivor.pk, merged.pk])
+            .order_by("pk")
+        }
+        keep, gone = threads[survivor.pk], threads[merged.pk]
+        snapshot = {
+            "name": merged.name,
+            "attributes": merged.attributes,
+            "identities": list(merged.identities.values("kind", "address")),
+        }
+        moved = {"identities": merged.identities.update(customer=survivor)}
+
+        # Only one case may be in progress per thread: fold the merged one in.
+        open_keep = Case.objects.filter(thread=keep).exclude(status=CaseStatus.RESOLVED).first()
+        open_gone = Case.objects.filter(thread=gone).exclude(status=CaseStatus.RESOLVED).first()
+        if open_keep and open_gone:
+            Message.objects.filter(case=open_gone).update(case=open_keep)
+            open_keep.labels.add(*open_gone.labels.all())
+            open_keep.opened_at = min(open_keep.opened_at, open_gone.opened_at)
+            responses = [t for t in (open_keep.first_response_at, open_gone.first_response_at) if t]
+            open_keep.first_response_at = min(responses) if responses else None
+            waits = [t for t in (open_keep.waiting_since, open_gone.waiting_since) if t]
+            open_keep.waiting_since = min(waits) if waits else None
+            open_keep.save()
+            moved["folded_case"] = open_gone.pk
+            open_gone.delete()
+
+        moved["messages"] = Message.objects.filter(thread=gone).update(thread=keep)
+        moved["cases"] = Case.objects.filter(thread=gone).update(thread=keep)
+        bounds = Message.objects.filter(thread=keep).aggregate(last=Max("created_at"))
+        keep.last_message_at = bounds["last"]
+        keep.save(update_fields=["last_message_at"])
+
+        survivor.attributes = {**merged.attributes, **survivor.attributes}
+        survivor.name = survivor.name or merged.name
+        survivor.save(update_fields=["attributes", "name"])
+        record = CustomerMerge.objects.create(
+            survivor=survivor,
+            merged_customer_id=merged.pk,
+            merged_snapshot=snapshot,
+            moved=moved,
+            merged_by=merged_by,
+        )
+        merged_id = merged.pk
+        merged.delete()
+        system_event_add(
+            thread=keep,
+            case=open_keep or Case.objects.filter(thread=keep).order_by("-opened_at").first(),
+            text=f"Merged {snapshot['name'] or f'customer #{merged_id}'} into this customer"
+            + (f" by {merged_by}" if merged_by else ""),
+            by=merged_by,
+        )
+        transaction.on_commit(lambda: publish_customer_merged(survivor_id=survivor.pk, merged_id=merged_id))
+    return record

@@ -1,0 +1,27 @@
+"""Who is who: agents answer, supervisors read KPIs, admins configure."""
+
+AGENTS = "agents"
+SUPERVISORS = "supervisors"
+ADMINS = "admins"
+ROLE_GROUPS = (AGENTS, SUPERVISORS, ADMINS)
+
+
+def _groups(user) -> set[str]:
+    cached = getattr(user, "_helpdesk_groups", None)
+    if cached is None:
+        cached = set(user.groups.values_list("name", flat=True))
+        user._helpdesk_groups = cached
+    return cached
+
+
+def user_is_agent(user) -> bool:
+    """Anyone who may work the inbox: agents, supervisors and admins."""
+    if not user or not user.is_authenticated or not user.is_active:
+        return False
+    return user.is_superuser or bool(_groups(user) & set(ROLE_GROUPS))
+
+
+def user_is_supervisor(user) -> bool:
+    if not user or not user.is_authenticated or not user.is_active:
+        return False
+    return user.is_superuser or bool(_groups(user) & {SUPERVISORS, ADMINS})

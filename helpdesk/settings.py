@@ -1,0 +1,209 @@
+"""Settings from the environment, with an embedded default that needs nothing.
+
+With no environment set the app runs on SQLite, the in-memory channel layer and
+eager Celery, so one command shows a working inbox on a fresh machine. Setting
+DATABASE_URL and REDIS_URL switches to PostgreSQL and Redis (broker, channel
+layer, cache), as in CI, docker-compose and production.
+"""
+
+import base64
+import hashlib
+import secrets
+import sys
+import warnings
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+env_file = BASE_DIR / ".env"
+if env_file.exists():
+    environ.Env.read_env(str(env_file))
+
+
+def _development_secret() -> str:
+    # A stable secret per checkout: credentials encrypted with a key derived from
+    # it stay readable across restarts of the demo.
+    path = BASE_DIR / ".dev-secret"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(50))
+    return path.read_text().strip()
+
+
+SECRET_KEY = env("DJANGO_SECRET_KEY", default="")
+if not SECRET_KEY:
+    SECRET_KEY = _development_secret()
+    warnings.warn(
+        "DJANGO_SECRET_KEY is not set: using a generated development secret from "
+        ".dev-secret. Never run production like this.",
+        stacklevel=1,
+    )
+    print(
+        "!!! WARNING: DJANGO_SECRET_KEY not set; using a generated DEVELOPMENT secret !!!",
+        file=sys.stderr,
+    )
+
+DEBUG = env.bool("DJANGO_DEBUG", default=True)
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["*"])
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+# The public base URL providers call us on (behind a proxy it differs from what
+# Django sees). Used for webhook URLs shown in admin and for signature checks
+# that cover the URL (Twilio).
+PUBLIC_BASE_URL = env("HELPDESK_PUBLIC_BASE_URL", default="http://localhost:8000").rstrip("/")
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.postgres",
+    "rest_framework",
+    "channels",
+    "customers",
+    "conversations",
+    "channels_adapters",
+    "kpis",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "helpdesk.urls"
+WSGI_APPLICATION = "helpdesk.wsgi.application"
+ASGI_APPLICATION = "helpdesk.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+}
+DATABASES["default"]["ATOMIC_REQUESTS"] = False
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+USING_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
+
+REDIS_URL = env("REDIS_URL", default="")
+
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                "prefix": env("HELPDESK_CHANNEL_PREFIX", default="helpdesk"),
+            },
+        }
+    }
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# Celery: eager when there is no broker, so the demo sends replies in-process.
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL)
+CELERY_TASK_EAGER_PROPAGATES = False
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 4
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE = {
+    "redrive-outbound": {
+        "task": "conversations.tasks.outbound_redrive",
+        "schedule": env.float("HELPDESK_REDRIVE_EVERY_SECONDS", default=60.0),
+    },
+    "redrive-inbound": {
+        "task": "channels_adapters.tasks.inbound_events_redrive",
+        "schedule": env.float("HELPDESK_REDRIVE_EVERY_SECONDS", default=60.0),
+    },
+}
+
+# Fernet keys (comma-separated, newest first) for channel credentials at rest.
+# Default: derived from the secret key, fine for the demo only.
+FIELD_ENCRYPTION_KEYS = env.list(
+    "FIELD_ENCRYPTION_KEYS",
+    default=[base64.urlsafe_b64encode(hashlib.sha256(SECRET_KEY.encode()).digest()).decode()],
+)
+
+# Helpdesk behaviour.
+HELPDESK = {
+    "REOPEN_WINDOW_DAYS": env.int("HELPDESK_REOPEN_WINDOW_DAYS", default=7),
+    "DEFAULT_PHONE_REGION": env("HELPDESK_DEFAULT_PHONE_REGION", default="US"),
+    "OUTBOUND_MAX_ATTEMPTS": env.int("HELPDESK_OUTBOUND_MAX_ATTEMPTS", default=6),
+    "OUTBOUND_BACKOFF_SECONDS": env.float("HELPDESK_OUTBOUND_BACKOFF_SECONDS", default=5.0),
+    "OUTBOUND_BACKOFF_MAX_SECONDS": env.float("HELPDESK_OUTBOUND_BACKOFF_MAX_SECONDS", default=600.0),
+    # A queued message untouched this long is re-enqueued by the beat task.
+    "OUTBOUND_STUCK_AFTER_SECONDS": env.float("HELPDESK_OUTBOUND_STUCK_AFTER_SECONDS", default=60.0),
+    # A claimed send with no outcome after this long is reported, never resent.
+    "OUTBOUND_CLAIM_TIMEOUT_SECONDS": env.float("HELPDESK_OUTBOUND_CLAIM_TIMEOUT_SECONDS", default=600.0),
+    "INBOUND_MAX_ATTEMPTS": env.int("HELPDESK_INBOUND_MAX_ATTEMPTS", default=5),
+    "INBOUND_STUCK_AFTER_SECONDS": env.float("HELPDESK_INBOUND_STUCK_AFTER_SECONDS", default=30.0),
+    "HTTP_TIMEOUT_SECONDS": env.float("HELPDESK_HTTP_TIMEOUT_SECONDS", default=10.0),
+}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LOGIN_URL = "/admin/login/"
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.BasicAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+}
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+MEDIA_URL = "media/"
+MEDIA_ROOT = Path(env("HELPDESK_MEDIA_ROOT", default=str(BASE_DIR / "media")))
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="WARNING")},
+}
