@@ -214,3 +214,6 @@ class DeliveryAttempt(models.Model):
     class Meta:
         ordering = ["message_id", "number"]
         constraints = [models.UniqueConstraint(fields=["message", "number"], name="attempt_number_unique")]
+
+    def __str__(self):
+        return f"Attempt {self.number} of message #{self.message_id}: {self.outcome}"

@@ -1,0 +1,47 @@
+# One command to run the app on the embedded default, one to run the whole suite.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/helpdesk
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+
+.PHONY: setup run test lint services bench-ingest clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# Reinstall only when the pinned dependencies change.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]' 2>&1 | grep -v -e BuildBackendWarning -e '^ ' || true
+	$(BIN)/python -c "import django, celery, channels, psycopg, pytest_django"
+	touch $@
+
+setup: $(VENV)/.installed
+
+# Embedded default: SQLite, in-memory channel layer, eager Celery, demo data.
+run: setup
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py seed_demo
+	$(BIN)/python manage.py runserver 0.0.0.0:8000
+
+services:
+	bash scripts/services-up
+
+# The whole suite on PostgreSQL and Redis, lint first.
+test: setup services
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) DJANGO_SECRET_KEY=test-only \
+		$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench-ingest: setup services
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=redis://127.0.0.1:6379/14 DJANGO_SECRET_KEY=bench-only \
+		$(BIN)/python bench/ingest.py
+
+clean:
+	rm -rf $(VENV) db.sqlite3

@@ -1,0 +1,68 @@
+import threading
+
+import pytest
+import redis
+from django.conf import settings
+
+from tests.provider_server import ProviderServer
+
+
+def pytest_configure(config):
+    if not settings.USING_POSTGRES or not settings.REDIS_URL:
+        raise pytest.UsageError(
+            "The suite runs on PostgreSQL and Redis: set DATABASE_URL and REDIS_URL "
+            "(or run `make test`, which does)."
+        )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _clean_redis():
+    # The suite owns its Redis database: leftovers of an earlier run (queued
+    # tasks, channel groups) must not leak into this one.
+    redis.Redis.from_url(settings.REDIS_URL).flushdb()
+    yield
+
+
+@pytest.fixture
+def provider():
+    server = ProviderServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def live_worker(transactional_db, settings):
+    """A real Celery worker on the Redis broker, in a thread of this process."""
+    from celery.contrib.testing.worker import start_worker
+
+    from helpdesk.celery_app import app
+
+    settings.HELPDESK = {
+        **settings.HELPDESK,
+        "OUTBOUND_BACKOFF_SECONDS": 0.2,
+        "OUTBOUND_BACKOFF_MAX_SECONDS": 1.0,
+    }
+    with start_worker(
+        app, pool="solo", concurrency=1, perform_ping_check=False, shutdown_timeout=10
+    ) as worker:
+        yield worker
+
+
+def wait_for(predicate, timeout=15.0, interval=0.05):
+    """Poll until the worker has done its part; fail with a clear message if not."""
+    done = threading.Event()
+    waited = 0.0
+    while waited < timeout:
+        value = predicate()
+        if value:
+            return value
+        done.wait(interval)
+        waited += interval
+    raise AssertionError(f"Condition not met within {timeout}s")
+
+
+@pytest.fixture
+def agent(db):
+    from tests.factories import UserFactory
+
+    return UserFactory()

@@ -1,0 +1,173 @@
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError
+from django.utils import timezone
+
+from channels_adapters.base import Sender
+from conversations.models import Case, CaseStatus, Message, MessageKind
+from conversations.services import (
+    add_note,
+    assign_case,
+    receive_inbound,
+    send_reply,
+    set_case_status,
+)
+from tests.factories import CaseFactory, ChannelFactory, TeamFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+ANA = Sender("email", "ana@example.com", "Ana")
+
+
+def _inbound(channel, external_id, text="hello", sender=ANA):
+    return receive_inbound(channel=channel, sender=sender, external_id=external_id, text=text)
+
+
+def test_first_message_opens_a_case_on_its_channel():
+    channel = ChannelFactory()
+    result = _inbound(channel, "m1", "Where is my parcel?")
+    case = result.message.case
+    assert case.status == CaseStatus.OPEN
+    assert case.origin_channel == channel
+    assert case.opened_at == result.message.created_at
+    assert case.waiting_since == result.message.created_at
+    assert case.subject == "Where is my parcel?"
+
+
+def test_duplicate_external_id_is_one_message():
+    channel = ChannelFactory()
+    first = _inbound(channel, "dup")
+    again = _inbound(channel, "dup")
+    assert again.created is False
+    assert again.message.pk == first.message.pk
+    assert Message.objects.count() == 1
+
+
+def test_same_external_id_on_two_channels_is_two_messages():
+    _inbound(ChannelFactory(), "same")
+    _inbound(ChannelFactory(), "same")
+    assert Message.objects.count() == 2
+
+
+def test_reply_within_reopen_window_reopens_the_same_case(agent):
+    channel = ChannelFactory()
+    case = _inbound(channel, "m1").message.case
+    send_reply(case=case, author_user=agent, body="Shipped today")
+    set_case_status(case=case, status=CaseStatus.RESOLVED, by=agent)
+    with time_machine.travel(timezone.now() + timedelta(days=6, hours=23)):
+        again = _inbound(channel, "m2", "It did not arrive").message.case
+    assert again.pk == case.pk
+    again.refresh_from_db()
+    assert again.status == CaseStatus.OPEN
+    assert again.reopen_count == 1
+    assert again.resolved_at is None
+    # Reopening keeps the original clock: opened_at and first response stay.
+    assert again.opened_at == case.opened_at
+    assert again.first_response_at is not None
+
+
+def test_message_after_reopen_window_opens_a_new_case(agent):
+    channel = ChannelFactory()
+    case = _inbound(channel, "m1").message.case
+    set_case_status(case=case, status=CaseStatus.RESOLVED, by=agent)
+    with time_machine.travel(timezone.now() + timedelta(days=7, minutes=1)):
+        new = _inbound(channel, "m2").message.case
+    assert new.pk != case.pk
+    assert new.thread_id == case.thread_id
+    assert Case.objects.filter(thread=case.thread).count() == 2
+
+
+def test_customer_reply_wakes_a_pending_case(agent):
+    channel = ChannelFactory()
+    case = _inbound(channel, "m1").message.case
+    set_case_status(case=case, status=CaseStatus.PENDING, by=agent)
+    woken = _inbound(channel, "m2").message.case
+    assert woken.pk == case.pk and woken.status == CaseStatus.OPEN
+
+
+def test_only_one_unresolved_case_per_thread_in_the_database():
+    case = CaseFactory()
+    with pytest.raises(IntegrityError):
+        Case.objects.create(thread=case.thread, opened_at=timezone.now())
+
+
+def test_reply_records_first_response_and_stops_the_wait(agent):
+    channel = ChannelFactory()
+    case = _inbound(channel, "m1").message.case
+    with time_machine.travel(timezone.now() + timedelta(minutes=5)):
+        reply = send_reply(case=case, author_user=agent, body="On it")
+    case.refresh_from_db()
+    assert reply.status == "queued" and reply.channel == channel
+    assert case.first_response_at == reply.created_at
+    assert case.waiting_since is None
+    assert (case.first_response_at - case.opened_at) >= timedelta(minutes=5)
+
+
+def test_note_is_not_a_response(agent):
+    case = _inbound(ChannelFactory(), "m1").message.case
+    note = add_note(case=case, author_user=agent, body="VIP, be gentle")
+    case.refresh_from_db()
+    assert note.kind == MessageKind.NOTE and note.channel is None
+    assert case.first_response_at is None
+
+
+def test_reply_goes_to_the_customers_latest_channel(agent):
+    first, latest = ChannelFactory(), ChannelFactory()
+    _inbound(first, "m1")
+    case = _inbound(latest, "m2").message.case
+    assert send_reply(case=case, author_user=agent, body="Hi").channel == latest
+    chosen = send_reply(case=case, author_user=agent, body="Hi", channel=first)
+    assert chosen.channel == first
+
+
+def test_reply_to_unreachable_customer_is_a_clear_error(agent):
+    case = _inbound(ChannelFactory(), "m1").message.case
+    inactive = ChannelFactory(is_active=False)
+    with pytest.raises(ValidationError, match="switched off"):
+        send_reply(case=case, author_user=agent, body="Hi", channel=inactive)
+    with pytest.raises(ValidationError, match="needs text"):
+        send_reply(case=case, author_user=agent, body="   ")
+
+
+def test_assign_and_resolve_leave_system_events(agent):
+    case = _inbound(ChannelFactory(), "m1").message.case
+    supervisor = UserFactory(role="supervisors")
+    team = TeamFactory(name="Billing")
+    assign_case(case=case, assignee=agent, team=team, by=supervisor)
+    set_case_status(case=case, status=CaseStatus.RESOLVED, by=agent)
+    case.refresh_from_db()
+    assert case.assignee == agent and case.team == team and case.resolved_at is not None
+    events = list(Message.objects.filter(case=case, kind=MessageKind.SYSTEM).values_list("body", flat=True))
+    assert any("assigned to" in e and "Billing" in e for e in events)
+    assert any("resolved" in e for e in events)
+
+
+def test_non_agent_cannot_be_assigned():
+    from django.contrib.auth import get_user_model
+
+    case = CaseFactory()
+    outsider = get_user_model().objects.create_user("outsider", password="x")
+    with pytest.raises(ValidationError, match="not an agent"):
+        assign_case(case=case, assignee=outsider)
+
+
+def test_snooze_needs_a_future_time(agent):
+    case = CaseFactory()
+    with pytest.raises(ValidationError, match="future"):
+        set_case_status(case=case, status=CaseStatus.SNOOZED, by=agent)
+    until = timezone.now() + timedelta(hours=2)
+    snoozed = set_case_status(case=case, status=CaseStatus.SNOOZED, by=agent, snoozed_until=until)
+    assert snoozed.snoozed_until == until
+
+
+def test_manual_reopen_refused_while_another_case_is_open(agent):
+    channel = ChannelFactory()
+    old = _inbound(channel, "m1").message.case
+    set_case_status(case=old, status=CaseStatus.RESOLVED, by=agent)
+    with time_machine.travel(timezone.now() + timedelta(days=30)):
+        _inbound(channel, "m2")
+    with pytest.raises(ValidationError, match="already in progress"):
+        set_case_status(case=old, status=CaseStatus.OPEN, by=agent)
