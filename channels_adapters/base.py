@@ -76,9 +76,32 @@ class InboundMessage:
 
 @dataclass
 class StatusUpdate:
+    """A delivery receipt for one of our messages.
+
+    With `watermark` (Messenger) the receipt covers every outbound message to
+    `recipient` on this channel sent up to that time, and `external_id` may be
+    empty.
+    """
+
     external_id: str
     status: str  # a DeliveryStatus value
     error: str = ""
+    timestamp: datetime | None = None
+    watermark: datetime | None = None
+    recipient: Sender | None = None
+
+
+@dataclass
+class MessageUpdate:
+    """Later news about a message we already have (an edit, a call's outcome, a
+    recording, a transcript). `meta` is merged in; a new `text` replaces the body
+    and the previous text is kept in meta["edits"]."""
+
+    external_id: str
+    text: str | None = None
+    kind: str | None = None
+    meta: dict = field(default_factory=dict)
+    attachments: list[dict] = field(default_factory=list)
     timestamp: datetime | None = None
 
 
@@ -95,7 +118,7 @@ class SendResult:
     meta: dict = field(default_factory=dict)
 
 
-InboundItem = InboundMessage | StatusUpdate | Ignored
+InboundItem = InboundMessage | StatusUpdate | MessageUpdate | Ignored
 
 
 class ChannelAdapter:

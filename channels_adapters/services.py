@@ -16,7 +16,7 @@ from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
 
-from channels_adapters.base import Ignored, InboundMessage, ParseError, StatusUpdate
+from channels_adapters.base import Ignored, InboundMessage, MessageUpdate, ParseError, StatusUpdate
 from channels_adapters.models import Channel, InboundEvent
 from channels_adapters.registry import adapter_for
 
@@ -48,7 +48,13 @@ def _sort_key(item) -> datetime:
 
 def inbound_event_process(*, event_id: int) -> InboundEvent | None:
     """Turn a stored event into messages and status changes. Safe to run again."""
-    from conversations.services import message_status_update, receive_inbound, record_echo
+    from conversations.services import (
+        message_status_update,
+        message_status_watermark,
+        message_update,
+        receive_inbound,
+        record_echo,
+    )
 
     with transaction.atomic():
         event = (
@@ -63,7 +69,7 @@ def inbound_event_process(*, event_id: int) -> InboundEvent | None:
         event.save(update_fields=["attempts"])
 
     adapter = adapter_for(event.channel.kind)
-    summary = {"messages": 0, "duplicates": 0, "statuses": 0, "ignored": []}
+    summary = {"messages": 0, "duplicates": 0, "statuses": 0, "updates": 0, "ignored": []}
     errors: list[str] = []
     retryable = True
     try:
@@ -88,6 +94,14 @@ def inbound_event_process(*, event_id: int) -> InboundEvent | None:
                 else:
                     result = receive_inbound(sender=item.sender, html=item.html, **fields)
                 summary["messages" if result.created else "duplicates"] += 1
+            elif isinstance(item, StatusUpdate) and item.watermark is not None:
+                message_status_watermark(
+                    channel=event.channel,
+                    recipient=item.recipient,
+                    status=item.status,
+                    watermark=item.watermark,
+                )
+                summary["statuses"] += 1
             elif isinstance(item, StatusUpdate):
                 message_status_update(
                     channel=event.channel,
@@ -97,6 +111,17 @@ def inbound_event_process(*, event_id: int) -> InboundEvent | None:
                     at=item.timestamp,
                 )
                 summary["statuses"] += 1
+            elif isinstance(item, MessageUpdate):
+                message_update(
+                    channel=event.channel,
+                    external_id=item.external_id,
+                    text=item.text,
+                    kind=item.kind,
+                    meta=item.meta,
+                    attachments=item.attachments,
+                    at=item.timestamp,
+                )
+                summary["updates"] += 1
             elif isinstance(item, Ignored):
                 summary["ignored"].append(item.event)
         except ValidationError as exc:

@@ -420,6 +420,68 @@ def message_status_update(
     return bool(updated)
 
 
+def message_status_watermark(*, channel, recipient: Sender, status: str, watermark: datetime) -> int:
+    """A receipt that covers everything sent to one person up to a time (Messenger)."""
+    from customers.identity import identity_normalize
+
+    if status not in (DeliveryStatus.DELIVERED, DeliveryStatus.READ):
+        raise ValidationError(f"A watermark receipt cannot mean '{status}'.")
+    address = identity_normalize(recipient.kind, recipient.address)
+    allowed_from = [s for s, rank in DELIVERY_RANK.items() if rank < DELIVERY_RANK[status]]
+    with transaction.atomic():
+        messages = list(
+            Message.objects.filter(
+                channel=channel,
+                direction=Direction.OUT,
+                identity__kind=recipient.kind,
+                identity__address=address,
+                status__in=allowed_from,
+                created_at__lte=watermark,
+            ).exclude(status=DeliveryStatus.QUEUED)
+        )
+        if not messages:
+            return 0
+        Message.objects.filter(pk__in=[m.pk for m in messages]).update(
+            status=status, **{_STATUS_TIME_FIELD[status]: watermark}
+        )
+        for message in messages:
+            message.status = status
+            transaction.on_commit(lambda m=message: realtime.publish_message_updated(m))
+    return len(messages)
+
+
+def message_update(
+    *,
+    channel,
+    external_id: str,
+    text: str | None = None,
+    kind: str | None = None,
+    meta: dict | None = None,
+    attachments: list[dict] | None = None,
+    at: datetime | None = None,
+) -> Message | None:
+    """Later news about a message we have: edits keep the old text, meta is merged."""
+    with transaction.atomic():
+        message = Message.objects.select_for_update().filter(channel=channel, external_id=external_id).first()
+        if message is None:
+            return None
+        merged = {**message.meta, **(meta or {})}
+        if text is not None and text != message.body:
+            merged["edits"] = [
+                *message.meta.get("edits", []),
+                {"text": message.body, "until": (at or timezone.now()).isoformat()},
+            ]
+            message.body = text
+        if kind:
+            message.kind = kind
+        if attachments:
+            message.attachments = [*message.attachments, *attachments]
+        message.meta = merged
+        message.save(update_fields=["body", "kind", "meta", "attachments"])
+        transaction.on_commit(lambda: realtime.publish_message_updated(message))
+    return message
+
+
 # Outbound delivery ---------------------------------------------------------
 
 

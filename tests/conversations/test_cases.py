@@ -171,3 +171,34 @@ def test_manual_reopen_refused_while_another_case_is_open(agent):
         _inbound(channel, "m2")
     with pytest.raises(ValidationError, match="already in progress"):
         set_case_status(case=old, status=CaseStatus.OPEN, by=agent)
+
+
+def test_message_update_keeps_the_previous_text(agent):
+    channel = ChannelFactory()
+    message = _inbound(channel, "m1", "I ordered 2").message
+    from conversations.services import message_update
+
+    updated = message_update(channel=channel, external_id="m1", text="I ordered 3", meta={"x": 1})
+    assert updated.body == "I ordered 3"
+    assert updated.meta["x"] == 1
+    assert updated.meta["edits"][0]["text"] == "I ordered 2"
+    assert message_update(channel=channel, external_id="unknown", text="?") is None
+    assert Message.objects.get(pk=message.pk).body == "I ordered 3"
+
+
+def test_watermark_receipt_covers_earlier_sends_to_that_person(agent):
+    from conversations.services import message_status_watermark
+
+    channel = ChannelFactory()
+    case = _inbound(channel, "m1").message.case
+    older = send_reply(case=case, author_user=agent, body="one")
+    Message.objects.filter(pk=older.pk).update(status="sent", external_id="o1")
+    with time_machine.travel(timezone.now() + timedelta(minutes=10)):
+        newer = send_reply(case=case, author_user=agent, body="two")
+    Message.objects.filter(pk=newer.pk).update(status="sent", external_id="o2")
+    moved = message_status_watermark(
+        channel=channel, recipient=ANA, status="delivered", watermark=timezone.now() + timedelta(minutes=1)
+    )
+    assert moved == 1
+    assert Message.objects.get(pk=older.pk).status == "delivered"
+    assert Message.objects.get(pk=newer.pk).status == "sent"
