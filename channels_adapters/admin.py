@@ -4,6 +4,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
+from channels_adapters.base import SendError
 from channels_adapters.models import Channel, InboundEvent
 from channels_adapters.registry import ADAPTERS
 from channels_adapters.services import inbound_event_reprocess
@@ -89,11 +90,26 @@ class ChannelAdmin(admin.ModelAdmin):
     list_filter = ["kind", "is_active"]
     search_fields = ["name", "key"]
     readonly_fields = ["key", "webhook", "created_at"]
+    actions = ["register_webhook"]
     fieldsets = [
         (None, {"fields": ["kind", "name", "is_active", "monthly_cost"]}),
         ("Provider", {"fields": ["webhook", "key", "credentials_json", "settings"]}),
         ("Record", {"fields": ["created_at"]}),
     ]
+
+    @admin.action(description="Register the webhook URL with the provider")
+    def register_webhook(self, request, queryset):
+        for channel in queryset:
+            adapter = ADAPTERS.get(channel.kind)
+            try:
+                if adapter is None:
+                    raise NotImplementedError(f"No adapter for {channel.kind} channels.")
+                note = adapter.register_webhook(channel)
+                self.message_user(request, f"{channel.name}: {note}", messages.SUCCESS)
+            except NotImplementedError as exc:
+                self.message_user(request, f"{channel.name}: {exc}", messages.WARNING)
+            except SendError as exc:
+                self.message_user(request, f"{channel.name}: {exc.reason}", messages.ERROR)
 
     @admin.display(description="Webhook URL")
     def webhook(self, obj):

@@ -143,8 +143,13 @@ class ChannelAdapter:
     def acknowledge(self, channel: Channel, event: InboundEvent) -> HttpResponse:
         return JsonResponse({"ok": True, "event": event.pk})
 
-    def check_outbound(self, channel: Channel, *, thread: Thread, recipient: Identity) -> None:
+    def check_outbound(self, channel: Channel, *, thread: Thread, recipient: Identity, meta: dict) -> None:
         """Raise OutboundRefused when a channel rule forbids this reply now."""
+
+    def register_webhook(self, channel: Channel) -> str:
+        """Tell the provider our webhook URL (admin action), where the provider has an API
+        for it. Returns a sentence for the admin; raises SendError on failure."""
+        raise NotImplementedError(f"{self.kind} webhooks are set up in the provider's console.")
 
     def send(self, channel: Channel, message: Message, recipient: Identity) -> SendResult:
         raise NotImplementedError

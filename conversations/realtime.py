@@ -16,6 +16,11 @@ logger = logging.getLogger(__name__)
 INBOX_GROUP = "inbox"
 
 
+def publish(event: str, data: dict, group: str = INBOX_GROUP) -> None:
+    """Push any event to agents (e.g. 'call.incoming' for a screen pop)."""
+    _push(event, data, group)
+
+
 def _push(event: str, data: dict, group: str = INBOX_GROUP) -> None:
     layer = get_channel_layer()
     if layer is None:
@@ -56,6 +61,9 @@ def case_payload(case) -> dict:
 
 
 def publish_message_created(message, case=None) -> None:
+    from conversations.signals import message_created
+
+    message_created.send(sender=type(message), message=message)
     data = {"message": message_payload(message)}
     if case is not None:
         data["case"] = case_payload(case)
@@ -67,6 +75,9 @@ def publish_message_updated(message) -> None:
 
 
 def publish_case_updated(case, *, change: str) -> None:
+    from conversations.signals import case_changed
+
+    case_changed.send(sender=type(case), case=case, change=change)
     _push("case.updated", {"case": case_payload(case), "change": change})
 
 

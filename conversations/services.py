@@ -234,10 +234,48 @@ def send_reply(
     channel=None,
     identity: Identity | None = None,
     attachments: list[dict] | None = None,
+    meta: dict | None = None,
 ) -> Message:
-    """An agent answers: the message is queued now and sent by a worker after commit."""
+    """An agent answers: the message is queued now and sent by a worker after commit.
+
+    `meta` carries channel options the adapter understands (a WhatsApp template).
+    """
+    return _queue_outbound(
+        case=case,
+        author=Author.AGENT,
+        author_user=author_user,
+        body=body,
+        channel=channel,
+        identity=identity,
+        attachments=attachments,
+        meta=meta,
+    )
+
+
+def send_automatic(
+    *,
+    case: Case,
+    body: str,
+    channel=None,
+    identity: Identity | None = None,
+    meta: dict | None = None,
+) -> Message:
+    """A bot's message (survey, auto-reply): sent like a reply, never counted as one."""
+    return _queue_outbound(
+        case=case,
+        author=Author.BOT,
+        author_user=None,
+        body=body,
+        channel=channel,
+        identity=identity,
+        attachments=None,
+        meta=meta,
+    )
+
+
+def _queue_outbound(*, case, author, author_user, body, channel, identity, attachments, meta) -> Message:
     body = (body or "").strip()
-    if not body and not attachments:
+    if not body and not attachments and not (meta or {}).get("template"):
         raise ValidationError("A reply needs text or an attachment.")
     thread = case.thread
     channel = channel or _reply_channel(thread) or case.origin_channel
@@ -255,7 +293,7 @@ def send_reply(
     if recipient.kind not in adapter.identity_kinds:
         raise ValidationError(f"{channel.name} cannot reach a {recipient.kind} address.")
     try:
-        adapter.check_outbound(channel, thread=thread, recipient=recipient)
+        adapter.check_outbound(channel, thread=thread, recipient=recipient, meta=meta or {})
     except OutboundRefused as exc:
         raise ValidationError(str(exc)) from exc
 
@@ -270,14 +308,16 @@ def send_reply(
             identity=recipient,
             direction=Direction.OUT,
             kind=MessageKind.MEDIA if attachments and not body else MessageKind.TEXT,
-            author=Author.AGENT,
+            author=author,
             author_user=author_user,
             body=body,
             attachments=attachments or [],
+            meta=meta or {},
             status=DeliveryStatus.QUEUED,
             created_at=now,
         )
-        _case_answered(case, now)
+        if author == Author.AGENT:
+            _case_answered(case, now)
         Thread.objects.filter(pk=thread.pk).update(last_message_at=now)
         transaction.on_commit(lambda: message_deliver.delay(message.pk))
         transaction.on_commit(lambda: realtime.publish_message_created(message, case))
