@@ -56,7 +56,7 @@ class ChannelForm(forms.ModelForm):
             kind = self.initial.get("kind") or "api"
             adapter = ADAPTERS.get(kind)
             stored = {k: "" for k in adapter.credential_keys} if adapter else {}
-        self.initial["credentials_json"] = json.dumps(mask_credentials(stored), indent=2)
+        self.initial["credentials_json"] = json.dumps(mask_credentials(stored), indent=2, ensure_ascii=False)
 
     def clean_credentials_json(self):
         raw = self.cleaned_data["credentials_json"] or "{}"

@@ -10,7 +10,6 @@ import base64
 import hashlib
 import secrets
 import sys
-import warnings
 from pathlib import Path
 
 import environ
@@ -35,13 +34,9 @@ def _development_secret() -> str:
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="")
 if not SECRET_KEY:
     SECRET_KEY = _development_secret()
-    warnings.warn(
-        "DJANGO_SECRET_KEY is not set: using a generated development secret from "
-        ".dev-secret. Never run production like this.",
-        stacklevel=1,
-    )
     print(
-        "!!! WARNING: DJANGO_SECRET_KEY not set; using a generated DEVELOPMENT secret !!!",
+        "!!! WARNING: DJANGO_SECRET_KEY is not set: using a generated DEVELOPMENT secret "
+        "from .dev-secret. Never run production like this. !!!",
         file=sys.stderr,
     )
 

@@ -202,3 +202,14 @@ def test_watermark_receipt_covers_earlier_sends_to_that_person(agent):
     assert moved == 1
     assert Message.objects.get(pk=older.pk).status == "delivered"
     assert Message.objects.get(pk=newer.pk).status == "sent"
+
+
+def test_automatic_message_is_not_an_agent_response():
+    from conversations.services import send_automatic
+
+    channel = ChannelFactory()
+    case = _inbound(channel, "m1").message.case
+    survey = send_automatic(case=case, body="How did we do? Reply 1-5")
+    case.refresh_from_db()
+    assert survey.author == "bot" and survey.status == "queued" and survey.channel == channel
+    assert case.first_response_at is None and case.waiting_since is not None

@@ -1,0 +1,224 @@
+"""Demo data for the embedded run: people, channels and customers with history.
+
+Safe to run twice: a second run finds the demo admin and stops.
+"""
+
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from channels_adapters.base import Sender
+from channels_adapters.models import Channel
+from conversations.models import (
+    Author,
+    Case,
+    CaseStatus,
+    DeliveryStatus,
+    Direction,
+    Label,
+    Message,
+    MessageKind,
+    Priority,
+    Team,
+)
+from conversations.services import receive_inbound
+from customers.services import identity_add, identity_resolve
+from helpdesk import roles
+
+PEOPLE = [
+    # username, first, last, role, password
+    ("admin", "Ada", "Admin", roles.ADMINS, "admin-demo-pass"),
+    ("supervisor", "Sam", "Supervisor", roles.SUPERVISORS, "supervisor-demo-pass"),
+    ("agent1", "Alex", "Agent", roles.AGENTS, "agent1-demo-pass"),
+    ("agent2", "Blair", "Agent", roles.AGENTS, "agent2-demo-pass"),
+]
+
+CHANNELS = [
+    ("api", "Shop backend (API)", {"secret": "demo-api-secret", "callback_url": "http://127.0.0.1:9/"}),
+    ("email", "support@demo.example", {"address": "support@demo.example"}),
+    ("whatsapp", "WhatsApp +1 555 0100", {"phone_number_id": "100", "verify_token": "demo"}),
+    ("facebook", "Facebook page", {"page_id": "200", "verify_token": "demo"}),
+    ("sms", "SMS +1 555 0101", {"phone_number": "+15555550101"}),
+    ("voice", "Phone line +1 555 0102", {"phone_number": "+15555550102"}),
+    ("telegram", "Telegram @demo_help_bot", {"secret_token": "demo"}),
+]
+
+
+class Command(BaseCommand):
+    help = "Create demo agents, channels and customers with history on several channels."
+
+    def handle(self, *args, **options):
+        User = get_user_model()
+        if User.objects.filter(username="admin").exists():
+            self.stdout.write("Demo data already present (user 'admin' exists); nothing to do.")
+            self._print_logins()
+            return
+        with transaction.atomic():
+            users = self._people(User)
+            channels = self._channels()
+            self._customers(users, channels)
+        self.stdout.write(self.style.SUCCESS("Demo data created."))
+        self._print_logins()
+
+    def _print_logins(self):
+        self.stdout.write("Demo logins (change them before any real use):")
+        for username, _, _, role, password in PEOPLE:
+            self.stdout.write(f"  {username:<11} {password:<22} ({role})")
+
+    def _people(self, User):
+        users = {}
+        for username, first, last, role, password in PEOPLE:
+            user = User.objects.create_user(
+                username,
+                email=f"{username}@demo.example",
+                password=password,
+                first_name=first,
+                last_name=last,
+                is_staff=role == roles.ADMINS,
+                is_superuser=role == roles.ADMINS,
+            )
+            user.groups.add(Group.objects.get_or_create(name=role)[0])
+            users[username] = user
+        support = Team.objects.create(name="Support")
+        billing = Team.objects.create(name="Billing")
+        support.members.add(users["agent1"], users["agent2"], users["supervisor"])
+        billing.members.add(users["agent2"])
+        for name, color in [("refund", "#dc2626"), ("delivery", "#2563eb"), ("vip", "#ca8a04")]:
+            Label.objects.create(name=name, color=color)
+        return users
+
+    def _channels(self):
+        return {
+            kind: Channel.objects.create(kind=kind, name=name, credentials=creds, monthly_cost=50)
+            for kind, name, creds in CHANNELS
+        }
+
+    def _history(self, *, identity, channel, opened, lines, agent, resolved=True, reopen=0):
+        """A past case with exact timestamps: what a few weeks of use leave behind."""
+        thread = identity.customer.thread
+        case = Case.objects.create(
+            thread=thread,
+            origin_channel=channel,
+            opened_at=opened,
+            status=CaseStatus.RESOLVED if resolved else CaseStatus.OPEN,
+            assignee=agent,
+            subject=lines[0][1][:300],
+            reopen_count=reopen,
+        )
+        at = opened
+        first_response = None
+        for who, text, after in lines:
+            at = at + timedelta(minutes=after)
+            inbound = who == "customer"
+            Message.objects.create(
+                thread=thread,
+                case=case,
+                channel=channel,
+                identity=identity,
+                direction=Direction.IN if inbound else Direction.OUT,
+                author=Author.CUSTOMER if inbound else Author.AGENT,
+                author_user=None if inbound else agent,
+                body=text,
+                status=None if inbound else DeliveryStatus.READ,
+                sent_at=None if inbound else at,
+                created_at=at,
+            )
+            if not inbound and first_response is None:
+                first_response = at
+        case.first_response_at = first_response
+        case.resolved_at = at + timedelta(minutes=5) if resolved else None
+        case.last_message_at = at
+        case.save()
+        thread.last_message_at = at
+        thread.save(update_fields=["last_message_at"])
+        return case
+
+    def _customers(self, users, channels):
+        now = timezone.now()
+        agent1, agent2 = users["agent1"], users["agent2"]
+
+        # Ana: the story the product exists for. Facebook, then a promise on
+        # WhatsApp, then a phone call: one customer, one thread.
+        ana_fb = identity_resolve(kind="facebook", address="psid-ana-1001", name="Ana Silva")
+        ana = ana_fb.customer
+        ana_phone = identity_add(customer=ana, kind="phone", address="+14155550123")
+        identity_add(customer=ana, kind="email", address="ana.silva@example.com")
+        self._history(
+            identity=ana_fb,
+            channel=channels["facebook"],
+            opened=now - timedelta(days=20),
+            agent=agent1,
+            lines=[
+                ("customer", "Hi, my blender arrived with a cracked jar.", 0),
+                ("agent", "Sorry about that, Ana! Could you send a photo?", 12),
+                ("customer", "Sent. Order #4411.", 30),
+                ("agent", "Thanks. A replacement jar ships today; you'll get it within 5 days.", 8),
+            ],
+        )
+        Message.objects.create(
+            thread=ana.thread,
+            case=ana.thread.cases.first(),
+            channel=channels["voice"],
+            identity=ana_phone,
+            direction=Direction.IN,
+            kind=MessageKind.CALL,
+            author=Author.CUSTOMER,
+            body="Inbound call, 4 min 12 s",
+            meta={"call_status": "completed", "answered": True, "talk_seconds": 252},
+            created_at=now - timedelta(days=19),
+        )
+        receive_inbound(
+            channel=channels["whatsapp"],
+            sender=Sender("phone", "+14155550123", "Ana Silva"),
+            external_id="wamid.demo-ana-1",
+            text="The replacement jar never came. You promised 5 days on Facebook!",
+        )
+
+        # Bo: email and SMS, one open case waiting for an answer.
+        bo = identity_resolve(kind="email", address="bo.chen@example.com", name="Bo Chen")
+        identity_add(customer=bo.customer, kind="phone", address="+14155550199")
+        self._history(
+            identity=bo,
+            channel=channels["email"],
+            opened=now - timedelta(days=9),
+            agent=agent2,
+            lines=[
+                ("customer", "Invoice 2026-118 charges me twice.", 0),
+                ("agent", "You're right, the duplicate is refunded; 3-5 business days.", 95),
+            ],
+        )
+        case = receive_inbound(
+            channel=channels["sms"],
+            sender=Sender("phone", "+1 415 555 0199"),
+            external_id="SMdemo-bo-1",
+            text="Refund still not on my card, can you check?",
+        ).message.case
+        case.labels.add(Label.objects.get(name="refund"))
+        case.team = Team.objects.get(name="Billing")
+        case.priority = Priority.HIGH
+        case.save()
+
+        # Cy: Telegram and the API (the shop's order page), a fresh case.
+        receive_inbound(
+            channel=channels["telegram"],
+            sender=Sender("telegram", "5550001", "Cy Okafor"),
+            external_id="5550001:17",
+            text="Do you ship to Lagos?",
+        )
+        receive_inbound(
+            channel=channels["api"],
+            sender=Sender("email", "dee@example.com", "Dee Novak"),
+            external_id="order-page-771",
+            text="Can I change the delivery address of order 771?",
+        )
+        for n in range(6):
+            receive_inbound(
+                channel=channels["email"],
+                sender=Sender("email", f"customer{n}@example.org", f"Customer {n}"),
+                external_id=f"<demo-{n}@example.org>",
+                text=f"Question {n}: where can I find my warranty card?",
+            )

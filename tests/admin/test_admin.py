@@ -1,0 +1,123 @@
+import io
+import json
+
+import pytest
+from django.core.management import call_command
+
+from channels_adapters.admin import MASK
+from channels_adapters.models import Channel, InboundEvent
+from conversations.models import Message
+from customers.models import Customer
+from tests.factories import ChannelFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin_client(client, django_user_model):
+    user = django_user_model.objects.create_superuser("root", "root@example.com", "pw-123456")
+    client.force_login(user)
+    return client
+
+
+def test_credentials_are_encrypted_at_rest():
+    from django.db import connection
+
+    channel = ChannelFactory(credentials={"secret": "very-secret-value", "callback_url": "http://x"})
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT credentials FROM channels_adapters_channel WHERE id = %s", [channel.pk])
+        raw = cursor.fetchone()[0]
+    assert "very-secret-value" not in raw and raw.startswith("gAAAA")
+    assert Channel.objects.get(pk=channel.pk).credentials["secret"] == "very-secret-value"
+
+
+def test_channel_page_masks_secrets_and_shows_the_webhook_url(admin_client):
+    channel = ChannelFactory(
+        credentials={"secret": "abcdefghijklmnop-1234", "callback_url": "https://crm.example.com/in"}
+    )
+    page = admin_client.get(f"/admin/channels_adapters/channel/{channel.pk}/change/").content.decode()
+    assert "abcdefghijklmnop-1234" not in page
+    assert MASK + "1234" in page
+    assert "https://crm.example.com/in" in page  # not a secret: shown in full
+    assert f"/hooks/{channel.key}/" in page
+
+
+def test_saving_with_masked_secret_keeps_the_stored_one(admin_client):
+    channel = ChannelFactory(credentials={"secret": "abcdefghijklmnop-1234", "callback_url": "http://a"})
+    form = {
+        "kind": "api",
+        "name": "Renamed",
+        "is_active": "on",
+        "monthly_cost": "10",
+        "settings": "{}",
+        "credentials_json": json.dumps({"secret": MASK + "1234", "callback_url": "http://b"}),
+    }
+    response = admin_client.post(f"/admin/channels_adapters/channel/{channel.pk}/change/", form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    channel.refresh_from_db()
+    assert channel.name == "Renamed"
+    assert channel.credentials == {"secret": "abcdefghijklmnop-1234", "callback_url": "http://b"}
+
+
+def test_active_channel_without_required_credentials_is_refused(admin_client):
+    form = {
+        "kind": "api",
+        "name": "Half set up",
+        "is_active": "on",
+        "monthly_cost": "0",
+        "settings": "{}",
+        "credentials_json": json.dumps({"secret": ""}),
+    }
+    response = admin_client.post("/admin/channels_adapters/channel/add/", form)
+    assert response.status_code == 200
+    assert "An active channel needs: secret, callback_url" in response.content.decode()
+    assert not Channel.objects.exists()
+
+
+def test_failed_event_can_be_reprocessed_from_admin(admin_client, django_capture_on_commit_callbacks):
+    channel = ChannelFactory()
+    event = InboundEvent.objects.create(
+        channel=channel,
+        body=b'{"external_id": "r1", "from": {"email": "a@example.com"}, "text": "hi"}',
+        status=InboundEvent.Status.FAILED,
+        retryable=False,
+        error="worker crashed",
+    )
+    listing = admin_client.get("/admin/channels_adapters/inboundevent/?status__exact=failed")
+    assert "worker crashed" in listing.content.decode()
+    with django_capture_on_commit_callbacks() as callbacks:
+        admin_client.post(
+            "/admin/channels_adapters/inboundevent/",
+            {"action": "reprocess", "_selected_action": [event.pk]},
+        )
+    event.refresh_from_db()
+    assert event.status == InboundEvent.Status.PENDING and event.retryable
+    assert len(callbacks) == 1  # one processing task queued after commit
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/admin/customers/customer/",
+        "/admin/customers/identity/",
+        "/admin/conversations/case/",
+        "/admin/conversations/message/",
+        "/admin/channels_adapters/channel/",
+        "/admin/channels_adapters/inboundevent/",
+    ],
+)
+def test_admin_lists_keep_a_flat_query_count(admin_client, django_assert_max_num_queries, path):
+    call_command("seed_demo", stdout=io.StringIO())
+    with django_assert_max_num_queries(15):
+        assert admin_client.get(path).status_code == 200
+
+
+def test_seed_demo_builds_cross_channel_history():
+    call_command("seed_demo", stdout=io.StringIO())
+    ana = Customer.objects.get(name="Ana Silva")
+    kinds = set(Message.objects.filter(thread=ana.thread).values_list("channel__kind", flat=True).distinct())
+    assert {"facebook", "voice", "whatsapp"} <= kinds
+    assert Customer.objects.count() >= 8
+    # Running it again changes nothing.
+    call_command("seed_demo", stdout=io.StringIO())
+    assert Customer.objects.filter(name="Ana Silva").count() == 1
