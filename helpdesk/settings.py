@@ -204,3 +204,9 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="WARNING")},
 }
+
+# Meta Graph API (Messenger, Instagram, WhatsApp Cloud) and X API: base URLs are
+# settings so tests and benchmarks point the real HTTP client at a local server.
+GRAPH_API_BASE_URL = env("GRAPH_API_BASE_URL", default="https://graph.facebook.com").rstrip("/")
+GRAPH_API_VERSION = env("GRAPH_API_VERSION", default="v23.0")
+X_API_BASE_URL = env("X_API_BASE_URL", default="https://api.x.com").rstrip("/")
