@@ -175,7 +175,9 @@ HELPDESK = {
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/inbox/"
+LOGOUT_REDIRECT_URL = "/login/"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -210,3 +212,8 @@ LOGGING = {
 GRAPH_API_BASE_URL = env("GRAPH_API_BASE_URL", default="https://graph.facebook.com").rstrip("/")
 GRAPH_API_VERSION = env("GRAPH_API_VERSION", default="v23.0")
 X_API_BASE_URL = env("X_API_BASE_URL", default="https://api.x.com").rstrip("/")
+
+# Twilio (SMS, WhatsApp, Voice) and Telegram Bot API: base URLs are settings so
+# tests and benchmarks point the real `twilio` and `telegram.Bot` clients at a local server.
+TWILIO_API_BASE_URL = env("TWILIO_API_BASE_URL", default="https://api.twilio.com").rstrip("/")
+TELEGRAM_API_BASE_URL = env("TELEGRAM_API_BASE_URL", default="https://api.telegram.org").rstrip("/")
