@@ -149,6 +149,39 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# KPIs, SLAs and surveys (kpis app): beat tasks and behaviour.
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "kpis-rollup-daily": {
+            "task": "kpis.tasks.kpi_rollup",
+            "schedule": env.float("HELPDESK_KPI_ROLLUP_EVERY_SECONDS", default=3600.0),
+        },
+        "kpis-sla-check": {
+            "task": "kpis.tasks.sla_check",
+            "schedule": env.float("HELPDESK_SLA_CHECK_EVERY_SECONDS", default=60.0),
+        },
+        "kpis-surveys-send-due": {
+            "task": "kpis.tasks.surveys_send_due",
+            "schedule": env.float("HELPDESK_SURVEY_SEND_EVERY_SECONDS", default=60.0),
+        },
+        "kpis-survey-campaigns": {
+            "task": "kpis.tasks.survey_campaigns_run",
+            "schedule": env.float("HELPDESK_SURVEY_CAMPAIGNS_EVERY_SECONDS", default=3600.0),
+        },
+    }
+)
+KPIS = {
+    # A case nobody answered counts as abandoned once resolved, or after this long unresolved.
+    "ABANDON_AFTER_HOURS": env.int("HELPDESK_KPI_ABANDON_AFTER_HOURS", default=24),
+    # The rollup task rewrites this many past days each run: late answers and resolutions land.
+    "ROLLUP_LOOKBACK_DAYS": env.int("HELPDESK_KPI_ROLLUP_LOOKBACK_DAYS", default=8),
+    # Push "sla.warning" to the inbox this long before a due time.
+    "SLA_WARNING_MINUTES": env.int("HELPDESK_SLA_WARNING_MINUTES", default=15),
+    # A reply to a survey counts only this long after it was sent (kept within the reopen window).
+    "SURVEY_ANSWER_WINDOW_HOURS": env.int("HELPDESK_SURVEY_ANSWER_WINDOW_HOURS", default=72),
+    "SURVEY_LINK_MAX_AGE_DAYS": env.int("HELPDESK_SURVEY_LINK_MAX_AGE_DAYS", default=14),
+}
+
 # Fernet keys (comma-separated, newest first) for channel credentials at rest.
 # Default: derived from the secret key, fine for the demo only.
 FIELD_ENCRYPTION_KEYS = env.list(
