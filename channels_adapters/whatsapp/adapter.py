@@ -1,0 +1,291 @@
+"""WhatsApp Cloud API (Meta), one business phone number per channel.
+
+Webhook: ``object: whatsapp_business_account``, ``entry[].changes[]`` with
+``field: messages`` carrying ``messages`` (from the customer), ``statuses``
+(of ours) and ``contacts`` (the sender's profile name). The sender's ``wa_id``
+is a phone number: it becomes the `phone` identity WhatsApp shares with SMS and
+calls. Media arrive as ids; a task fetches them (see meta/tasks.py).
+
+Replies: ``POST /{version}/{phone_number_id}/messages``; outside the 24-hour
+window only an approved template (message meta "template") can be sent.
+"""
+
+from __future__ import annotations
+
+from channels_adapters.base import (
+    ChannelAdapter,
+    Ignored,
+    InboundMessage,
+    MessageUpdate,
+    OutboundRefused,
+    ParseError,
+    PermanentSendError,
+    Sender,
+    SendResult,
+    StatusUpdate,
+)
+from channels_adapters.meta import tasks as _media_tasks  # noqa: F401 - registers the media fetch
+from channels_adapters.meta.graph import graph_request, plain_reason
+from channels_adapters.meta.messenger import public_url
+from channels_adapters.meta.selectors import last_customer_message_at, window_refusal, window_rule
+from channels_adapters.meta.webhooks import (
+    from_millis,
+    load_envelope,
+    verify_signature,
+    verify_token_handshake,
+)
+from customers.models import IdentityKind
+
+MEDIA_TYPES = ("image", "audio", "video", "document", "sticker")
+# Our delivery statuses; "played" (a voice message listened to) is at least read.
+STATUS_MAP = {"sent": "sent", "delivered": "delivered", "read": "read", "played": "read", "failed": "failed"}
+TEXT_LIMIT = 4096
+_OUTBOUND_MEDIA = {"image": "image", "video": "video", "audio": "audio"}
+
+
+def template_validate(template) -> dict:
+    """The agent's template choice: {"name", "language", "parameters": [str | Graph parameter]}."""
+    if not isinstance(template, dict):
+        raise OutboundRefused("A WhatsApp template must be an object with a name and a language.")
+    name, language = template.get("name"), template.get("language")
+    parameters = template.get("parameters", [])
+    if not isinstance(name, str) or not name.strip():
+        raise OutboundRefused("Pick an approved WhatsApp template: its name is missing.")
+    if not isinstance(language, str) or not language.strip():
+        raise OutboundRefused(f"The template '{name}' needs a language code, e.g. 'en_US'.")
+    if not isinstance(parameters, list) or not all(isinstance(p, str | dict) for p in parameters):
+        raise OutboundRefused(f"The values for the template '{name}' must be a list of texts.")
+    return {"name": name.strip(), "language": language.strip(), "parameters": parameters}
+
+
+class WhatsAppAdapter(ChannelAdapter):
+    kind = "whatsapp"
+    identity_kinds = (IdentityKind.PHONE,)
+    credential_keys = ("phone_number_id", "access_token", "app_secret", "verify_token")
+    ignored_events = (
+        "fields other than messages (message_template_status_update, account_update, ...)",
+        "messages for another phone number of the same business account",
+        "system messages (customer changed number)",
+        "statuses other than sent/delivered/read/played/failed (deleted, warning)",
+        "webhook-level errors",
+    )
+
+    def handshake(self, channel, request):
+        return verify_token_handshake(channel, request)
+
+    def verify(self, channel, request):
+        verify_signature(request, channel.credentials.get("app_secret", ""))
+
+    # Inbound ---------------------------------------------------------------
+
+    def parse(self, channel, event):
+        payload = load_envelope(event, ("whatsapp_business_account",))
+        ours = str(channel.credentials.get("phone_number_id") or "")
+        items = []
+        for entry in payload["entry"]:
+            if not isinstance(entry, dict):
+                raise ParseError("Each entry must be an object")
+            for change in entry.get("changes") or []:
+                if not isinstance(change, dict):
+                    raise ParseError("Each change must be an object")
+                field = str(change.get("field") or "?")
+                value = change.get("value") or {}
+                if field != "messages":
+                    items.append(Ignored(field))
+                    continue
+                number = str((value.get("metadata") or {}).get("phone_number_id") or "")
+                if ours and number and number != ours:
+                    # One app webhook can serve several numbers: this one is another channel's.
+                    items.append(Ignored("messages:other_phone_number"))
+                    continue
+                names = {
+                    str(c.get("wa_id")): str((c.get("profile") or {}).get("name") or "")
+                    for c in value.get("contacts") or []
+                    if isinstance(c, dict)
+                }
+                items.extend(self._message(m, names) for m in value.get("messages") or [])
+                items.extend(self._status(s) for s in value.get("statuses") or [])
+                items.extend(Ignored(f"error:{(e or {}).get('code')}") for e in value.get("errors") or [])
+        return items
+
+    def _message(self, data: dict, names: dict):
+        if not isinstance(data, dict) or not data.get("id") or not data.get("from"):
+            raise ParseError("A WhatsApp message needs 'id' and 'from'")
+        wa_id = str(data["from"])
+        kind = str(data.get("type") or "")
+        at = from_millis(data.get("timestamp"))
+        # wa_id is the full international number without '+'.
+        sender = Sender(IdentityKind.PHONE, "+" + wa_id.lstrip("+"), names.get(wa_id, ""))
+        content = data.get(kind) if isinstance(data.get(kind), dict) else {}
+        text, attachments, meta = "", [], {}
+        if kind == "text":
+            text = str(content.get("body") or "")
+        elif kind in MEDIA_TYPES:
+            attachments.append(
+                {
+                    "media_id": str(content.get("id") or ""),
+                    "type": "voice" if content.get("voice") else kind,
+                    "content_type": str(content.get("mime_type") or ""),
+                    "name": str(content.get("filename") or ""),
+                    "sha256": str(content.get("sha256") or ""),
+                    "url": "",
+                }
+            )
+            text = str(content.get("caption") or "")
+        elif kind == "location":
+            lat, long = content.get("latitude"), content.get("longitude")
+            label = ", ".join(str(p) for p in (content.get("name"), content.get("address")) if p)
+            meta["location"] = {"latitude": lat, "longitude": long, "name": content.get("name")}
+            text = f"📍 Location: {label + ' ' if label else ''}({lat}, {long}) https://maps.google.com/?q={lat},{long}"
+        elif kind == "contacts":
+            cards = data.get("contacts") or []
+            meta["contacts"] = cards
+            lines = []
+            for card in cards:
+                phones = ", ".join(p.get("phone", "") for p in card.get("phones") or [])
+                lines.append(f"👤 {(card.get('name') or {}).get('formatted_name', '')} {phones}".strip())
+            text = "Shared contact:\n" + "\n".join(lines)
+        elif kind == "button":
+            text = str(content.get("text") or "")
+            meta["button_payload"] = content.get("payload")
+        elif kind == "interactive":
+            reply = content.get(content.get("type")) or {}
+            text = str(reply.get("title") or reply.get("body") or "")
+            meta["interactive"] = {"type": content.get("type"), "id": reply.get("id")}
+        elif kind == "reaction":
+            return MessageUpdate(
+                external_id=str(content.get("message_id") or ""),
+                # An empty emoji is the customer taking the reaction back.
+                meta={
+                    "reaction": {
+                        "emoji": content.get("emoji") or None,
+                        "by": "customer",
+                        "at": at.isoformat(),
+                    }
+                },
+                timestamp=at,
+            )
+        elif kind == "system":
+            return Ignored("system")
+        else:
+            # "unsupported"/"unknown" (e.g. a poll) and types newer than this code:
+            # the customer wrote something, so the agent sees that they did.
+            errors = data.get("errors") or []
+            detail = (errors[0] or {}).get("title") if errors else ""
+            meta["unsupported"] = {"type": kind, "errors": errors}
+            shown = f"{kind}, {detail}" if detail else kind
+            text = f"(The customer sent a WhatsApp message of a type we cannot show: {shown}.)"
+        context = data.get("context") or {}
+        if context.get("id"):
+            meta["reply_to"] = context["id"]
+        if context.get("forwarded") or context.get("frequently_forwarded"):
+            meta["forwarded"] = True
+        if data.get("referral"):
+            meta["referral"] = data["referral"]
+        return InboundMessage(
+            external_id=str(data["id"]),
+            sender=sender,
+            text=text,
+            kind="media" if attachments else "text",
+            attachments=attachments,
+            timestamp=at,
+            meta=meta,
+        )
+
+    def _status(self, data: dict):
+        if not isinstance(data, dict) or not data.get("id"):
+            raise ParseError("A WhatsApp status needs 'id'")
+        status = STATUS_MAP.get(str(data.get("status")))
+        if status is None:
+            return Ignored(f"status:{data.get('status')}")
+        error = ""
+        if status == "failed":
+            errors = data.get("errors") or [{}]
+            first = errors[0] or {}
+            error = plain_reason(
+                first.get("code"),
+                None,
+                str(first.get("message") or first.get("title") or ""),
+                str((first.get("error_data") or {}).get("details") or ""),
+            )
+        return StatusUpdate(
+            external_id=str(data["id"]),
+            status=status,
+            error=error,
+            timestamp=from_millis(data.get("timestamp")),
+        )
+
+    # Outbound --------------------------------------------------------------
+
+    def _window(self, channel, recipient) -> dict:
+        return window_rule(
+            channel=channel, last_at=last_customer_message_at(channel=channel, identity=recipient)
+        )
+
+    def check_outbound(self, channel, *, thread, recipient, meta=None):
+        template = (meta or {}).get("template")
+        if template is not None:
+            template_validate(template)  # a template may always be sent
+            return
+        state = self._window(channel, recipient)
+        if not state["open"]:
+            raise OutboundRefused(window_refusal(channel=channel, state=state))
+
+    def message_body(self, message, to: str) -> dict:
+        body = {"messaging_product": "whatsapp", "recipient_type": "individual", "to": to}
+        template = (message.meta or {}).get("template")
+        if template is not None:
+            try:
+                template = template_validate(template)
+            except OutboundRefused as exc:
+                raise PermanentSendError(str(exc)) from exc
+            parameters = [
+                p if isinstance(p, dict) else {"type": "text", "text": p} for p in template["parameters"]
+            ]
+            body["type"] = "template"
+            body["template"] = {"name": template["name"], "language": {"code": template["language"]}}
+            if parameters:
+                body["template"]["components"] = [{"type": "body", "parameters": parameters}]
+            return body
+        text = message.body or ""
+        attachments = [a for a in message.attachments or [] if a.get("url")]
+        if len(attachments) == 1:
+            # One media message with the text as its caption.
+            only = attachments[0]
+            kind = _OUTBOUND_MEDIA.get(str(only.get("content_type", "")).split("/")[0], "document")
+            media = {"link": public_url(only["url"])}
+            if text and kind != "audio":
+                media["caption"] = text
+            if kind == "document" and only.get("name"):
+                media["filename"] = only["name"]
+            if not (text and kind == "audio"):
+                body["type"] = kind
+                body[kind] = media
+                return body
+        links = [public_url(a["url"]) for a in attachments]
+        text = "\n".join(part for part in [text, *links] if part)
+        if len(text) > TEXT_LIMIT:
+            raise PermanentSendError(
+                f"WhatsApp accepts {TEXT_LIMIT:,} characters per message and this one has {len(text):,}: "
+                "shorten it or split it in two."
+            )
+        body["type"] = "text"
+        body["text"] = {"body": text, "preview_url": False}
+        return body
+
+    def send(self, channel, message, recipient):
+        if (message.meta or {}).get("template") is None:
+            state = self._window(channel, recipient)
+            if not state["open"]:
+                # The window closed while the reply waited in the queue.
+                raise PermanentSendError(window_refusal(channel=channel, state=state))
+        number_id = str(channel.credentials.get("phone_number_id") or "")
+        if not number_id:
+            raise PermanentSendError("The channel has no phone_number_id: an admin must fill it in.")
+        body = self.message_body(message, recipient.address.lstrip("+"))
+        answer = graph_request(
+            "POST", f"{number_id}/messages", token=channel.credentials.get("access_token", ""), json=body
+        )
+        sent = answer.get("messages") or [{}]
+        external_id = (sent[0] or {}).get("id") or f"helpdesk-{message.pk}"
+        return SendResult(external_id=str(external_id), meta={"type": body["type"]})
