@@ -2,8 +2,21 @@
 
 from channels_adapters.api.adapter import ApiAdapter
 from channels_adapters.base import ChannelAdapter
+from channels_adapters.facebook.adapter import FacebookAdapter
+from channels_adapters.instagram.adapter import InstagramAdapter
+from channels_adapters.twitter.adapter import TwitterAdapter
+from channels_adapters.whatsapp.adapter import WhatsAppAdapter
 
-ADAPTERS: dict[str, ChannelAdapter] = {adapter.kind: adapter for adapter in (ApiAdapter(),)}
+ADAPTERS: dict[str, ChannelAdapter] = {
+    adapter.kind: adapter
+    for adapter in (
+        ApiAdapter(),
+        FacebookAdapter(),
+        InstagramAdapter(),
+        WhatsAppAdapter(),
+        TwitterAdapter(),
+    )
+}
 
 
 class UnsupportedChannel(LookupError):
