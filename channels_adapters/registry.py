@@ -4,8 +4,12 @@ from channels_adapters.api.adapter import ApiAdapter
 from channels_adapters.base import ChannelAdapter
 from channels_adapters.facebook.adapter import FacebookAdapter
 from channels_adapters.instagram.adapter import InstagramAdapter
+from channels_adapters.sms.adapter import SmsAdapter
+from channels_adapters.telegram.adapter import TelegramAdapter
 from channels_adapters.twitter.adapter import TwitterAdapter
+from channels_adapters.voice.adapter import VoiceAdapter
 from channels_adapters.whatsapp.adapter import WhatsAppAdapter
+from channels_adapters.whatsapp_twilio.adapter import WhatsAppTwilioAdapter
 
 ADAPTERS: dict[str, ChannelAdapter] = {
     adapter.kind: adapter
@@ -15,6 +19,10 @@ ADAPTERS: dict[str, ChannelAdapter] = {
         InstagramAdapter(),
         WhatsAppAdapter(),
         TwitterAdapter(),
+        SmsAdapter(),
+        WhatsAppTwilioAdapter(),
+        VoiceAdapter(),
+        TelegramAdapter(),
     )
 }
 
