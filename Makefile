@@ -40,7 +40,7 @@ lint: setup
 	$(BIN)/ruff format --check .
 
 bench-ingest: setup services
-	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=redis://127.0.0.1:6379/14 DJANGO_SECRET_KEY=bench-only \
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=redis://127.0.0.1:6379/9 DJANGO_SECRET_KEY=bench-only \
 		$(BIN)/python bench/ingest.py
 
 clean:
