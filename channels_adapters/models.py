@@ -83,3 +83,7 @@ class InboundEvent(models.Model):
     @property
     def body_bytes(self) -> bytes:
         return bytes(self.body)
+
+
+# Email polling state lives with the email adapter; imported here so it is part of this app.
+from channels_adapters.email.models import MailboxState  # noqa: E402, F401

@@ -1,0 +1,534 @@
+"""Reading a raw email (RFC 5322 / MIME) into what the helpdesk needs.
+
+Pure functions over bytes: no database, no storage. The adapter decides what
+to do with the result (a message, a bounce, noise).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from email import policy
+from email.message import EmailMessage, Message
+from email.parser import BytesHeaderParser, BytesParser
+from email.utils import getaddresses, parsedate_to_datetime
+from html.parser import HTMLParser
+
+import nh3
+from mailparser_reply.parser import EmailMessage as ReplyText
+
+# Languages whose "On ... wrote:" / "From: ... Sent:" headers split quoted history off.
+REPLY_LANGUAGES = ["en", "de", "fr", "es", "it", "nl", "pt", "da", "sv", "pl"]
+
+_MSGID = re.compile(r"<[^<>\s]+>")
+_FORWARD_SUBJECT = re.compile(r"^\s*(fwd?|fw|wg|tr|rv|enc)\s*:", re.IGNORECASE)
+_FORWARD_BODY = re.compile(
+    r"^[- ]*(forwarded message|begin forwarded message|original message|weitergeleitete nachricht|"
+    r"message transféré|mensaje reenviado)",
+    re.IGNORECASE | re.MULTILINE,
+)
+# Values of X-Auto-Response-Suppress that Exchange puts on automated mail (OOF
+# replies, DSNs, NDRs). "RN"/"NRN" alone only ask for no read receipts and
+# appear on ordinary human mail, so they do not make a message noise.
+_SUPPRESS_MEANS_AUTOMATED = {"all", "oof", "autoreply", "dr", "ndr"}
+_NOISE_PRECEDENCE = {"bulk", "junk", "auto_reply", "list"}
+
+
+@dataclass
+class Part:
+    """An attachment or inline image: bytes plus how the mail described them."""
+
+    content: bytes
+    filename: str
+    content_type: str
+    content_id: str = ""
+    inline: bool = False
+
+
+@dataclass
+class Bounce:
+    """A delivery status notification (RFC 3464) about mail we sent."""
+
+    action: str  # failed, delayed, delivered, relayed, expanded
+    recipients: list[str]
+    status: str  # e.g. 5.1.1
+    diagnostic: str
+    original_ids: list[str]  # Message-IDs that can find our outbound message
+
+    @property
+    def failed(self) -> bool:
+        return self.action == "failed"
+
+
+@dataclass
+class ParsedEmail:
+    message_id: str
+    sender_address: str
+    sender_name: str
+    subject: str
+    date: datetime | None
+    to: list[str]
+    cc: list[str]
+    reply_to: list[str]
+    delivered_to: list[str]
+    in_reply_to: str
+    references: list[str]
+    text: str  # the whole text part (or text made from the HTML), quotes included
+    visible_text: str  # what the agent reads: no quoted history, no signature
+    html: str  # the HTML part as sent (unsafe), "" if none
+    parts: list[Part] = field(default_factory=list)
+    noise: str = ""  # why this is automated mail, "" for a person's mail
+    bounce: Bounce | None = None
+    forwarded: bool = False
+    charset_repairs: list[str] = field(default_factory=list)
+
+
+# Headers and addresses -------------------------------------------------------
+
+
+def message_ids(value: str | None) -> list[str]:
+    """Every <id> in a header, in order; tolerant of folding and junk between them."""
+    if not value:
+        return []
+    found = _MSGID.findall(str(value))
+    if not found and str(value).strip() and " " not in str(value).strip():
+        # Some mailers drop the angle brackets.
+        found = [f"<{str(value).strip()}>"]
+    return found
+
+
+def message_id_normalize(value: str | None) -> str:
+    ids = message_ids(value)
+    return ids[0] if ids else ""
+
+
+def _header(msg: Message, name: str) -> str:
+    try:
+        value = msg.get(name)
+    except Exception:  # noqa: BLE001 - a malformed header reads as absent, never as a crash
+        return ""
+    return str(value) if value is not None else ""
+
+
+def _all_headers(msg: Message, name: str) -> list[str]:
+    try:
+        return [str(v) for v in (msg.get_all(name) or [])]
+    except Exception:  # noqa: BLE001 - as above
+        return []
+
+
+def _addresses(msg: Message, *names: str) -> list[tuple[str, str]]:
+    values = [v for name in names for v in _all_headers(msg, name)]
+    pairs = []
+    for display, address in getaddresses(values):
+        address = address.strip().lower()
+        if "@" in address:
+            pairs.append((display.strip(), address))
+    return pairs
+
+
+def _unique(items):
+    seen, result = set(), []
+    for item in items:
+        if item and item not in seen:
+            seen.add(item)
+            result.append(item)
+    return result
+
+
+# Charsets ---------------------------------------------------------------------
+
+# What mail in the wild declares versus what it means: ISO-8859-1 mail often
+# carries Windows-1252 bytes (curly quotes, euro sign), browsers decode it so too.
+_CHARSET_ALIASES = {
+    "iso-8859-1": "cp1252",
+    "latin1": "cp1252",
+    "latin-1": "cp1252",
+    "windows-1252": "cp1252",
+    "x-user-defined": "cp1252",
+    "unknown-8bit": "utf-8",
+    "x-unknown": "utf-8",
+    "utf8": "utf-8",
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+}
+
+
+def decode_bytes(payload: bytes, declared: str | None) -> tuple[str, str]:
+    """Text from bytes, readable whatever the declared charset says.
+
+    Tries the declared charset strictly, then UTF-8, then Windows-1252 (which
+    cannot fail for practical purposes); returns (text, repair note or "")."""
+    declared = (declared or "").strip().strip('"').lower()
+    candidates = []
+    if declared:
+        candidates.append(_CHARSET_ALIASES.get(declared, declared))
+    candidates += ["utf-8", "cp1252"]
+    for charset in _unique(candidates):
+        try:
+            text = payload.decode(charset)
+        except (LookupError, UnicodeDecodeError):
+            continue
+        repaired = ""
+        if declared and charset != _CHARSET_ALIASES.get(declared, declared):
+            repaired = f"declared {declared!r}, read as {charset}"
+        return text, repaired
+    return payload.decode("latin-1"), f"declared {declared!r}, read as latin-1"
+
+
+def _part_text(part: Message) -> tuple[str, str]:
+    try:
+        payload = part.get_payload(decode=True)
+    except Exception:  # noqa: BLE001 - a broken transfer encoding still gives the raw text
+        payload = None
+    if payload is None:
+        raw = part.get_payload()
+        payload = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else b""
+    return decode_bytes(payload, part.get_param("charset"))
+
+
+# HTML ---------------------------------------------------------------------------
+
+
+class _TextFromHtml(HTMLParser):
+    """Readable text from an HTML mail: blocks become lines, quotes become '> '."""
+
+    _BLOCK = {"p", "div", "br", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6", "table", "hr", "pre"}
+    _SKIP = {"script", "style", "head", "title"}
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.lines: list[str] = [""]
+        self.skip = 0
+        self.quote = 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag in self._SKIP:
+            self.skip += 1
+        elif tag == "blockquote":
+            self.quote += 1
+            self._newline()
+        elif tag in self._BLOCK:
+            self._newline()
+
+    def handle_endtag(self, tag):
+        if tag in self._SKIP:
+            self.skip = max(0, self.skip - 1)
+        elif tag == "blockquote":
+            self.quote = max(0, self.quote - 1)
+            self._newline()
+        elif tag in self._BLOCK:
+            self._newline()
+
+    def handle_data(self, data):
+        if self.skip:
+            return
+        text = re.sub(r"\s+", " ", data)
+        if not text.strip() and not self.lines[-1]:
+            return
+        if not self.lines[-1] and self.quote:
+            self.lines[-1] = "> " * self.quote
+        self.lines[-1] += text
+
+    def _newline(self):
+        if self.lines[-1].strip():
+            self.lines.append("")
+
+    def text(self) -> str:
+        lines = [line.strip() for line in self.lines]
+        return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+def html_to_text(html: str) -> str:
+    parser = _TextFromHtml()
+    parser.feed(html)
+    parser.close()
+    return parser.text()
+
+
+def html_sanitize(html: str, cid_urls: dict[str, str] | None = None) -> str:
+    """Safe HTML to show an agent; inline images point at our stored copies."""
+    for cid, url in (cid_urls or {}).items():
+        html = re.sub(rf"cid:{re.escape(cid)}(?=[\"'\s>])", url, html, flags=re.IGNORECASE)
+    return nh3.clean(html, url_schemes={"http", "https", "mailto"}, link_rel="noopener noreferrer nofollow")
+
+
+# Visible text -----------------------------------------------------------------
+
+
+def visible_text(text: str) -> str:
+    """The new words of a reply: quoted history and signature removed.
+
+    Falls back to the whole text when the library would leave nothing (a mail
+    that is entirely a quote is still something the agent must see)."""
+    if not text.strip():
+        return ""
+    try:
+        parsed = ReplyText(text=text, languages=list(REPLY_LANGUAGES), keep_hyphen_lists=True).read()
+        reply = parsed.replies[0].body if parsed.replies else ""
+    except Exception:  # noqa: BLE001 - a regex surprise must not lose the mail
+        reply = ""
+    # Bottom-posted quotes without an "On ... wrote:" line are left by the library.
+    lines = reply.split("\n")
+    while lines and (lines[-1].startswith(">") or not lines[-1].strip()):
+        lines.pop()
+    reply = "\n".join(lines).strip()
+    return reply or text.strip()
+
+
+# Loop guards --------------------------------------------------------------------
+
+
+def noise_reason(msg: Message) -> str:
+    """Why a mail is automated (never opens a case, never gets an auto-reply), or ""."""
+    auto = _header(msg, "Auto-Submitted").split(";")[0].strip().lower()
+    if auto and auto != "no":
+        return f"Auto-Submitted: {auto}"
+    suppress = {v.strip().lower() for v in _header(msg, "X-Auto-Response-Suppress").split(",")}
+    if suppress & _SUPPRESS_MEANS_AUTOMATED:
+        return f"X-Auto-Response-Suppress: {_header(msg, 'X-Auto-Response-Suppress').strip()}"
+    precedence = _header(msg, "Precedence").strip().lower()
+    if precedence in _NOISE_PRECEDENCE:
+        return f"Precedence: {precedence}"
+    if _header(msg, "List-Id"):
+        return "mailing list (List-Id)"
+    if _header(msg, "X-Autoreply") or _header(msg, "X-Autorespond"):
+        return "auto-responder header"
+    if msg.get_content_type() == "multipart/report":
+        report = (msg.get_param("report-type") or "").lower()
+        return f"report ({report or 'unknown type'})"
+    return ""
+
+
+def _bounce_sender(sender: str) -> bool:
+    local = sender.split("@")[0]
+    return local in {"mailer-daemon", "postmaster", "mail-daemon"}
+
+
+def _dsn_fields(part: Message) -> list[Message]:
+    """The field blocks of a message/delivery-status part (message level, then per recipient)."""
+    payload = part.get_payload()
+    if isinstance(payload, list):
+        return payload
+    text = payload if isinstance(payload, str) else ""
+    blocks = [b for b in re.split(r"\r?\n\s*\r?\n", text.strip()) if b.strip()]
+    return [BytesHeaderParser(policy=policy.default).parsebytes(b.encode() + b"\n") for b in blocks]
+
+
+def _original_headers(part: Message) -> Message | None:
+    ctype = part.get_content_type()
+    if ctype in ("message/rfc822", "message/global"):
+        payload = part.get_payload()
+        return payload[0] if isinstance(payload, list) and payload else None
+    if ctype in ("text/rfc822-headers", "message/rfc822-headers", "text/rfc822"):
+        raw = part.get_payload(decode=True) or b""
+        return BytesHeaderParser(policy=policy.default).parsebytes(raw)
+    return None
+
+
+def bounce_read(msg: Message, sender: str) -> Bounce | None:
+    """RFC 3464 reports, and the non-standard bounces of mailers that do not send one."""
+    is_report = msg.get_content_type() == "multipart/report" and (
+        (msg.get_param("report-type") or "").lower() == "delivery-status"
+    )
+    failed_header = [a.strip().lower() for a in _header(msg, "X-Failed-Recipients").split(",") if a.strip()]
+    if not is_report and not failed_header and not _bounce_sender(sender):
+        return None
+    action, status, diagnostic, recipients = "", "", "", list(failed_header)
+    original_ids: list[str] = []
+    for name in ("Original-Message-ID", "X-Original-Message-ID"):
+        original_ids += message_ids(_header(msg, name))
+    human_text = ""
+    for part in msg.walk():
+        ctype = part.get_content_type()
+        if ctype in ("message/delivery-status", "message/global-delivery-status"):
+            for block in _dsn_fields(part):
+                for name in ("Original-Message-ID", "X-Original-Message-ID"):
+                    original_ids += message_ids(_header(block, name))
+                recipient = _header(block, "Final-Recipient") or _header(block, "Original-Recipient")
+                if recipient:
+                    address = recipient.split(";", 1)[-1].strip().lower()
+                    recipients.append(address)
+                    action = action or _header(block, "Action").strip().lower()
+                    status = status or _header(block, "Status").strip()
+                    diagnostic = diagnostic or _header(block, "Diagnostic-Code").split(";", 1)[-1].strip()
+        original = _original_headers(part)
+        if original is not None:
+            original_ids += message_ids(_header(original, "Message-ID"))
+        if ctype == "text/plain" and not human_text and part.get_content_disposition() != "attachment":
+            human_text = _part_text(part)[0]
+    original_ids += message_ids(_header(msg, "In-Reply-To"))
+    original_ids += list(reversed(message_ids(_header(msg, "References"))))
+    if not is_report:
+        # An old-style bounce: the human text is all there is.
+        action = "failed"
+        match = re.search(r"\b([45]\.\d{1,3}\.\d{1,3})\b", human_text)
+        status = match.group(1) if match else ""
+        code = re.search(r"^.*\b[45]\d\d\b.*$", human_text, re.MULTILINE)
+        diagnostic = code.group(0).strip() if code else ""
+    return Bounce(
+        action=action or "failed",
+        recipients=_unique(recipients),
+        status=status,
+        diagnostic=re.sub(r"\s+", " ", diagnostic)[:500],
+        original_ids=_unique(original_ids),
+    )
+
+
+_STATUS_WORDS = {
+    "5.1.1": "the address does not exist",
+    "5.1.0": "the address was not accepted",
+    "5.1.2": "the recipient's domain does not exist or has no mail server",
+    "5.1.3": "the address is not a valid email address",
+    "5.1.6": "the recipient has moved and left no forwarding address",
+    "5.1.10": "the recipient's domain does not accept mail (null MX)",
+    "5.2.1": "the mailbox is disabled or not accepting messages",
+    "5.2.2": "the recipient's mailbox is full",
+    "5.2.3": "the message is larger than the recipient's server accepts",
+    "5.3.4": "the message is larger than the recipient's server accepts",
+    "5.4.4": "the recipient's mail server could not be found",
+    "5.4.7": "delivery took too long and was abandoned",
+    "5.7.1": "the recipient's server refused the message (policy or spam filter)",
+    "5.7.26": "the recipient's server refused the message because our domain's authentication "
+    "(SPF/DKIM/DMARC) failed",
+}
+
+
+def bounce_explain(bounce: Bounce) -> str:
+    """The bounce in words an agent can act on."""
+    who = ", ".join(bounce.recipients) or "the customer"
+    reason = _STATUS_WORDS.get(bounce.status)
+    if reason is None and bounce.status.startswith("5.7"):
+        reason = _STATUS_WORDS["5.7.1"]
+    if reason is None and bounce.status.startswith("5.2"):
+        reason = "the recipient's mailbox cannot take the message"
+    if reason is None and bounce.status.startswith("5.1"):
+        reason = _STATUS_WORDS["5.1.0"]
+    sentence = f"The email to {who} bounced: {reason or 'the receiving mail server refused it'}."
+    if bounce.diagnostic:
+        sentence += f" The server said: {bounce.diagnostic}"
+    return sentence
+
+
+# The whole message ------------------------------------------------------------
+
+
+def _walk_leaves(msg: Message):
+    """Every leaf part, without descending into attached messages (they stay one attachment)."""
+    if msg.get_content_maintype() == "message":
+        yield msg
+        return
+    if msg.is_multipart():
+        for sub in msg.get_payload():
+            yield from _walk_leaves(sub)
+    else:
+        yield msg
+
+
+def read_headers(raw: bytes) -> EmailMessage:
+    return BytesParser(policy=policy.default).parsebytes(raw, headersonly=True)
+
+
+def fallback_message_id(raw: bytes) -> str:
+    """A stable id for mail without a Message-ID, so a second delivery is still a duplicate."""
+    return f"<sha256.{hashlib.sha256(raw).hexdigest()[:40]}@missing-message-id>"
+
+
+def parse_email(raw: bytes) -> ParsedEmail:
+    msg = BytesParser(policy=policy.default).parsebytes(raw)
+    senders = _addresses(msg, "From") or _addresses(msg, "Sender") or _addresses(msg, "Return-Path")
+    sender_name, sender_address = senders[0] if senders else ("", "")
+    repairs: list[str] = []
+
+    body_parts: set[int] = set()
+    text = html = ""
+    try:
+        plain = msg.get_body(preferencelist=("plain",))
+        rich = msg.get_body(preferencelist=("html",))
+    except Exception:  # noqa: BLE001 - malformed structure: fall back to the walk below
+        plain = rich = None
+    if plain is not None and plain.get_content_type() == "text/plain":
+        text, note = _part_text(plain)
+        body_parts.add(id(plain))
+        repairs += [note] if note else []
+    if rich is not None and rich.get_content_type() == "text/html":
+        html, note = _part_text(rich)
+        body_parts.add(id(rich))
+        repairs += [note] if note else []
+
+    parts: list[Part] = []
+    for index, part in enumerate(_walk_leaves(msg)):
+        if id(part) in body_parts:
+            continue
+        ctype = part.get_content_type()
+        if ctype in ("message/delivery-status", "message/disposition-notification"):
+            continue
+        disposition = part.get_content_disposition()
+        content_id = _header(part, "Content-ID").strip().strip("<>")
+        filename = part.get_filename() or ""
+        if ctype in ("message/rfc822", "message/global"):
+            inner = part.get_payload()
+            content = inner[0].as_bytes() if isinstance(inner, list) and inner else b""
+            filename = filename or f"{(_header(inner[0], 'Subject') if inner else '') or 'message'}.eml"
+        else:
+            try:
+                content = part.get_payload(decode=True) or b""
+            except Exception:  # noqa: BLE001 - undecodable: keep what is there
+                content = str(part.get_payload()).encode()
+        if ctype.startswith("text/") and disposition != "attachment" and not filename and not content_id:
+            # A stray extra text part (some clients split a body in several): add it to the text.
+            extra, note = _part_text(part)
+            if ctype == "text/plain":
+                text = f"{text}\n\n{extra}".strip()
+            elif ctype == "text/html" and not html:
+                html = extra
+            repairs += [note] if note else []
+            continue
+        if not content:
+            continue
+        parts.append(
+            Part(
+                content=content,
+                filename=filename or f"part-{index}",
+                content_type=ctype,
+                content_id=content_id,
+                inline=bool(content_id) and disposition != "attachment",
+            )
+        )
+
+    if not text and html:
+        text = html_to_text(html)
+    subject = _header(msg, "Subject").strip()
+    forwarded = bool(_FORWARD_SUBJECT.match(subject) or _FORWARD_BODY.search(text))
+    try:
+        date = parsedate_to_datetime(_header(msg, "Date")) if _header(msg, "Date") else None
+        if date is not None and date.tzinfo is None:
+            date = None
+    except (TypeError, ValueError, IndexError):
+        date = None
+    noise = noise_reason(msg)
+    bounce = bounce_read(msg, sender_address)
+    return ParsedEmail(
+        message_id=message_id_normalize(_header(msg, "Message-ID")) or fallback_message_id(raw),
+        sender_address=sender_address,
+        sender_name=sender_name,
+        subject=subject,
+        date=date,
+        to=_unique(a for _, a in _addresses(msg, "To")),
+        cc=_unique(a for _, a in _addresses(msg, "Cc")),
+        reply_to=_unique(a for _, a in _addresses(msg, "Reply-To")),
+        delivered_to=_unique(a for _, a in _addresses(msg, "Delivered-To", "X-Original-To", "Envelope-To")),
+        in_reply_to=message_id_normalize(_header(msg, "In-Reply-To")),
+        references=message_ids(_header(msg, "References")),
+        text=text.strip(),
+        # A forward is the customer handing us someone else's mail: the "quote" is the point.
+        visible_text=text.strip() if forwarded else visible_text(text),
+        html=html,
+        parts=parts,
+        noise=noise,
+        bounce=bounce,
+        forwarded=forwarded,
+        charset_repairs=repairs,
+    )

@@ -1,0 +1,61 @@
+"""Reads for the email channel: which message, case or customer a mail refers to."""
+
+from __future__ import annotations
+
+from conversations.models import Case, Direction, Message
+from customers.models import Identity, IdentityKind
+
+
+def email_messages_by_ids(*, message_ids: list[str]) -> dict[str, Message]:
+    """Messages on any email channel whose Message-ID is one of these.
+
+    Inbound mail keeps its Message-ID and our sends keep the one we generated as
+    external_id, so the (channel, external_id) unique index answers this."""
+    if not message_ids:
+        return {}
+    found = (
+        Message.objects.filter(channel__kind="email", external_id__in=message_ids)
+        .select_related("case", "thread", "channel")
+        .order_by("-created_at")
+    )
+    result: dict[str, Message] = {}
+    for message in found:
+        result.setdefault(message.external_id, message)
+    return result
+
+
+def email_message_exists(*, channel, message_id: str) -> bool:
+    return Message.objects.filter(channel=channel, external_id=message_id).exists()
+
+
+def case_get(*, case_id: int) -> Case | None:
+    return Case.objects.select_related("thread").filter(pk=case_id).first()
+
+
+def email_identity_get(*, address: str) -> Identity | None:
+    return Identity.objects.filter(kind=IdentityKind.EMAIL, address=address.strip().lower()).first()
+
+
+def outbound_latest_to(*, channel, address: str) -> Message | None:
+    """Our latest sent mail to an address on this channel: what a bare bounce is about."""
+    return (
+        Message.objects.filter(
+            channel=channel,
+            direction=Direction.OUT,
+            identity__kind=IdentityKind.EMAIL,
+            identity__address=address.strip().lower(),
+            status__in=["sent", "delivered"],
+        )
+        .order_by("-created_at", "-id")
+        .first()
+    )
+
+
+def thread_email_history(*, thread_id: int, exclude_id: int | None = None) -> list[Message]:
+    """The thread's email messages that carry a Message-ID, oldest first."""
+    return list(
+        Message.objects.filter(thread_id=thread_id, channel__kind="email", meta__has_key="message_id")
+        .exclude(pk=exclude_id)
+        .only("id", "meta", "direction", "created_at", "case_id")
+        .order_by("created_at", "id")
+    )
