@@ -2,6 +2,7 @@
 
 from channels_adapters.api.adapter import ApiAdapter
 from channels_adapters.base import ChannelAdapter
+from channels_adapters.email.adapter import EmailAdapter
 from channels_adapters.facebook.adapter import FacebookAdapter
 from channels_adapters.instagram.adapter import InstagramAdapter
 from channels_adapters.sms.adapter import SmsAdapter
@@ -23,6 +24,7 @@ ADAPTERS: dict[str, ChannelAdapter] = {
         WhatsAppTwilioAdapter(),
         VoiceAdapter(),
         TelegramAdapter(),
+        EmailAdapter(),
     )
 }
 
