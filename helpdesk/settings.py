@@ -193,6 +193,24 @@ KPIS = {
     "SURVEY_LINK_MAX_AGE_DAYS": env.int("HELPDESK_SURVEY_LINK_MAX_AGE_DAYS", default=14),
 }
 
+# Email channel (channels_adapters/email): IMAP polling beat task and limits.
+CELERY_BEAT_SCHEDULE["email-imap-poll"] = {
+    "task": "channels_adapters.email.tasks.email_imap_poll_all",
+    "schedule": env.float("HELPDESK_EMAIL_POLL_EVERY_SECONDS", default=60.0),
+}
+CELERY_IMPORTS = [*globals().get("CELERY_IMPORTS", []), "channels_adapters.email.tasks"]
+HELPDESK_EMAIL = {
+    "SMTP_TIMEOUT_SECONDS": env.float("HELPDESK_EMAIL_SMTP_TIMEOUT_SECONDS", default=20.0),
+    "IMAP_TIMEOUT_SECONDS": env.float("HELPDESK_EMAIL_IMAP_TIMEOUT_SECONDS", default=30.0),
+    # Mails fetched per folder per poll; the rest wait for the next poll.
+    "IMAP_BATCH": env.int("HELPDESK_EMAIL_IMAP_BATCH", default=200),
+    # Mailgun's signed timestamp older than this is refused (replay protection).
+    "RELAY_MAX_AGE_SECONDS": env.int("HELPDESK_EMAIL_RELAY_MAX_AGE_SECONDS", default=300),
+}
+# Relayed mail (Mailgun form, raw MIME) carries its attachments in the request body:
+# Django's 2.5 MB default would refuse ordinary mail with a PDF.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("HELPDESK_MAX_WEBHOOK_BYTES", default=40 * 1024 * 1024)
+
 # Fernet keys (comma-separated, newest first) for channel credentials at rest.
 # Default: derived from the secret key, fine for the demo only.
 FIELD_ENCRYPTION_KEYS = env.list(
