@@ -217,3 +217,53 @@ class DeliveryAttempt(models.Model):
 
     def __str__(self):
         return f"Attempt {self.number} of message #{self.message_id}: {self.outcome}"
+
+
+class CannedResponse(models.Model):
+    """A saved answer agents insert by shortcut; `{{customer.first_name}}` is filled in."""
+
+    shortcut = models.SlugField(max_length=40, unique=True, help_text="Typed after '/' in the reply box.")
+    title = models.CharField(max_length=120)
+    body = models.TextField()
+    team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.CASCADE, help_text="Empty: everyone sees it."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["shortcut"]
+
+    def __str__(self):
+        return f"/{self.shortcut}"
+
+
+class Mention(models.Model):
+    """An @mention of a colleague in an internal note: their notification."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="mentions")
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="mentions")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mentions")
+    created_at = models.DateTimeField(auto_now_add=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["message", "user"], name="mention_once_per_note")]
+        indexes = [models.Index(fields=["user", "read_at"])]
+
+    def __str__(self):
+        return f"@{self.user_id} in message #{self.message_id}"
+
+
+class CaseRead(models.Model):
+    """When an agent last looked at a case: what came after is unread for them."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="reads")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="case_reads")
+    read_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["case", "user"], name="case_read_once_per_agent")]
+
+    def __str__(self):
+        return f"{self.user_id} read case #{self.case_id} at {self.read_at}"

@@ -1,6 +1,13 @@
-from django.db.models import QuerySet
+from dataclasses import dataclass
+from datetime import datetime
 
-from conversations.models import Case, Message, Thread
+from django.db import connection
+from django.db.models import BooleanField, Exists, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models.expressions import RawSQL
+
+from conversations.models import CannedResponse, Case, CaseRead, Mention, Message, Thread
+from customers.models import Identity
+from helpdesk.roles import user_is_supervisor
 
 
 def thread_messages(*, thread: Thread) -> QuerySet[Message]:
@@ -14,3 +21,224 @@ def thread_messages(*, thread: Thread) -> QuerySet[Message]:
 
 def case_open_for_thread(*, thread: Thread) -> Case | None:
     return Case.objects.filter(thread=thread).exclude(status="resolved").first()
+
+
+# Inbox (agent UI) ---------------------------------------------------------------
+#
+# Every read below runs a fixed number of queries whatever the number of rows:
+# related rows come through select_related / one prefetch / per-row subqueries
+# computed by the database, never through a query per row.
+
+INBOX_PAGE_SIZE = 25
+TIMELINE_LIMIT = 300
+
+# view name -> (label, statuses, sort field, newest first)
+INBOX_VIEWS = {
+    "mine": ("Mine", ("open", "pending", "snoozed"), "waiting_since", False),
+    "unassigned": ("Unassigned", ("open", "pending"), "waiting_since", False),
+    "open": ("All open", ("open",), "waiting_since", False),
+    "pending": ("Pending", ("pending",), "waiting_since", False),
+    "snoozed": ("Snoozed", ("snoozed",), "snoozed_until", False),
+    "resolved": ("Resolved", ("resolved",), "resolved_at", True),
+}
+
+
+@dataclass
+class InboxFilters:
+    view: str = "open"
+    channel: int | None = None
+    team: int | None = None
+    label: int | None = None
+    agent: int | None = None
+    priority: int | None = None
+    q: str = ""
+    after: str = ""
+
+
+@dataclass
+class InboxPage:
+    cases: list
+    next_cursor: str | None
+
+
+def cases_visible_to(*, user) -> QuerySet[Case]:
+    """Supervisors and admins see every case; an agent sees their teams' cases, cases
+    not yet given to a team (the shared queue) and cases assigned to them."""
+    if user_is_supervisor(user):
+        return Case.objects.all()
+    team_ids = list(user.teams.values_list("pk", flat=True))
+    return Case.objects.filter(Q(team_id__in=team_ids) | Q(team__isnull=True) | Q(assignee_id=user.pk))
+
+
+def _message_text_matches(q: str) -> QuerySet[Message]:
+    if connection.vendor == "postgresql":
+        # Same expression as the GIN index of migration 0002, so the index answers.
+        match = RawSQL(
+            "to_tsvector('simple'::regconfig, body) @@ plainto_tsquery('simple'::regconfig, %s)",
+            [q],
+            output_field=BooleanField(),
+        )
+        return Message.objects.filter(match)
+    return Message.objects.filter(body__icontains=q)
+
+
+def _search(cases: QuerySet[Case], q: str) -> QuerySet[Case]:
+    q = q.strip()
+    if not q:
+        return cases
+    identities = Identity.objects.filter(customer_id=OuterRef("thread__customer_id"), address__icontains=q)
+    texts = _message_text_matches(q).exclude(case_id__isnull=True).values("case_id")
+    return cases.filter(Q(thread__customer__name__icontains=q) | Exists(identities) | Q(pk__in=texts))
+
+
+def encode_cursor(value, pk: int) -> str:
+    return f"{value.isoformat() if value else ''}|{pk}"
+
+
+def _decode_cursor(cursor: str):
+    try:
+        raw, pk = cursor.rsplit("|", 1)
+        value = datetime.fromisoformat(raw) if raw else None
+        return value, int(pk)
+    except ValueError:
+        return None
+
+
+def _keyset(cases: QuerySet[Case], field: str, newest_first: bool, cursor: str) -> QuerySet[Case]:
+    """Seek after the cursor instead of OFFSET: page 1,000 costs what page 1 costs.
+    Rows without a sort value come last, in id order."""
+    order = F(field).desc(nulls_last=True) if newest_first else F(field).asc(nulls_last=True)
+    cases = cases.order_by(order, "-pk" if newest_first else "pk")
+    decoded = _decode_cursor(cursor) if cursor else None
+    if decoded is None:
+        return cases
+    value, pk = decoded
+    pk_after = "pk__lt" if newest_first else "pk__gt"
+    if value is None:
+        return cases.filter(**{f"{field}__isnull": True, pk_after: pk})
+    beyond = "lt" if newest_first else "gt"
+    return cases.filter(
+        Q(**{f"{field}__{beyond}": value})
+        | Q(**{field: value, pk_after: pk})
+        | Q(**{f"{field}__isnull": True})
+    )
+
+
+def inbox_page(*, user, filters: InboxFilters) -> InboxPage:
+    view = filters.view if filters.view in INBOX_VIEWS else "open"
+    _, statuses, sort_field, newest_first = INBOX_VIEWS[view]
+    cases = cases_visible_to(user=user).filter(status__in=statuses)
+    if view == "mine":
+        cases = cases.filter(assignee_id=user.pk)
+    elif view == "unassigned":
+        cases = cases.filter(assignee__isnull=True)
+    if filters.channel:
+        cases = cases.filter(origin_channel_id=filters.channel)
+    if filters.team:
+        cases = cases.filter(team_id=filters.team)
+    if filters.label:
+        cases = cases.filter(labels__id=filters.label)
+    if filters.agent:
+        cases = cases.filter(assignee_id=filters.agent)
+    if filters.priority is not None:
+        cases = cases.filter(priority=filters.priority)
+    cases = _search(cases, filters.q)
+
+    latest = Message.objects.filter(case_id=OuterRef("pk"), kind__in=TIMELINE_PREVIEW_KINDS).order_by(
+        "-created_at", "-id"
+    )
+    read_at = CaseRead.objects.filter(case_id=OuterRef("pk"), user_id=user.pk).values("read_at")[:1]
+    cases = (
+        cases.select_related("thread__customer", "assignee", "team", "origin_channel")
+        .prefetch_related("labels")
+        .annotate(
+            preview=Subquery(latest.values("body")[:1]),
+            preview_direction=Subquery(latest.values("direction")[:1]),
+            preview_channel_kind=Subquery(latest.values("channel__kind")[:1]),
+            read_at=Subquery(read_at),
+        )
+    )
+    rows = list(_keyset(cases, sort_field, newest_first, filters.after)[: INBOX_PAGE_SIZE + 1])
+    more = len(rows) > INBOX_PAGE_SIZE
+    rows = rows[:INBOX_PAGE_SIZE]
+    for case in rows:
+        seen = case.read_at
+        case.unread = bool(case.last_message_at and (seen is None or seen < case.last_message_at))
+    next_cursor = encode_cursor(getattr(rows[-1], sort_field), rows[-1].pk) if more else None
+    return InboxPage(cases=rows, next_cursor=next_cursor)
+
+
+TIMELINE_PREVIEW_KINDS = ("text", "media", "call", "voicemail")
+
+
+def case_for_agent(*, user, pk: int) -> Case | None:
+    return (
+        cases_visible_to(user=user)
+        .select_related("thread__customer", "assignee", "team", "origin_channel")
+        .prefetch_related("labels")
+        .filter(pk=pk)
+        .first()
+    )
+
+
+def timeline(*, thread: Thread, before: int | None = None, after: int | None = None) -> list[Message]:
+    """The newest TIMELINE_LIMIT messages of the customer's timeline (all channels, all
+    cases), oldest first; `before`/`after` page by message id."""
+    messages = thread_messages(thread=thread)
+    if after is not None:
+        return list(messages.filter(pk__gt=after)[:TIMELINE_LIMIT])
+    if before is not None:
+        messages = messages.filter(pk__lt=before)
+    newest = list(messages.order_by("-created_at", "-id")[: TIMELINE_LIMIT + 1])
+    newest.reverse()
+    return newest
+
+
+def thread_cases(*, thread: Thread) -> list[Case]:
+    return list(
+        Case.objects.filter(thread=thread)
+        .select_related("assignee", "origin_channel")
+        .prefetch_related("labels")
+        .order_by("-opened_at")
+    )
+
+
+def agents_list():
+    from django.contrib.auth import get_user_model
+
+    from helpdesk.roles import ROLE_GROUPS
+
+    return list(
+        get_user_model()
+        .objects.filter(Q(groups__name__in=ROLE_GROUPS) | Q(is_superuser=True), is_active=True)
+        .distinct()
+        .order_by("first_name", "username")
+    )
+
+
+def canned_responses_for(*, user) -> list[CannedResponse]:
+    team_ids = list(user.teams.values_list("pk", flat=True))
+    return list(CannedResponse.objects.filter(Q(team__isnull=True) | Q(team_id__in=team_ids)))
+
+
+def mentions_unread_count(*, user) -> int:
+    return Mention.objects.filter(user=user, read_at__isnull=True).count()
+
+
+def mentions_for(*, user, limit: int = 50) -> list[Mention]:
+    return list(
+        Mention.objects.filter(user=user)
+        .select_related("message__author_user", "case__thread__customer")
+        .order_by("-created_at")[:limit]
+    )
+
+
+def next_case_after(*, user, case: Case) -> Case | None:
+    """The next case in the user's all-open queue after this one (keyboard 'n')."""
+    page = inbox_page(
+        user=user, filters=InboxFilters(view="open", after=encode_cursor(case.waiting_since, case.pk))
+    )
+    if case.status != "open" or not page.cases:
+        page = inbox_page(user=user, filters=InboxFilters(view="open"))
+        return next((c for c in page.cases if c.pk != case.pk), None)
+    return page.cases[0]

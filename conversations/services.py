@@ -661,3 +661,113 @@ def outbound_redrive() -> dict:
         error="The send was interrupted and its outcome is unknown; check with the customer before retrying.",
     )
     return {"requeued": len(stuck), "interrupted": lost}
+
+
+# Inbox (agent UI) ---------------------------------------------------------------
+
+
+def case_mark_read(*, case: Case, user) -> None:
+    """The agent has seen the case up to now: its unread marker goes away for them."""
+    from conversations.models import CaseRead
+
+    CaseRead.objects.update_or_create(case=case, user=user, defaults={"read_at": timezone.now()})
+
+
+def case_priority_set(*, case: Case, priority: int, by=None) -> Case:
+    from conversations.models import Priority
+
+    if priority not in Priority.values:
+        raise ValidationError(f"Unknown priority '{priority}'.")
+    with transaction.atomic():
+        case = Case.objects.select_for_update().get(pk=case.pk)
+        if case.priority == priority:
+            return case
+        case.priority = priority
+        case.save(update_fields=["priority", "updated_at"])
+        system_event_add(
+            thread=case.thread,
+            case=case,
+            text=f"Priority set to {Priority(priority).label} by {_who(by)}",
+            by=by,
+        )
+        transaction.on_commit(lambda: realtime.publish_case_updated(case, change="priority"))
+    return case
+
+
+def case_labels_set(*, case: Case, labels, by=None) -> Case:
+    """Replace the case's labels; the timeline says what was added and removed."""
+    labels = list(labels)
+    with transaction.atomic():
+        case = Case.objects.select_for_update().get(pk=case.pk)
+        before = {label.pk: label.name for label in case.labels.all()}
+        after = {label.pk: label.name for label in labels}
+        added = sorted(name for pk, name in after.items() if pk not in before)
+        removed = sorted(name for pk, name in before.items() if pk not in after)
+        if not added and not removed:
+            return case
+        case.labels.set(labels)
+        case.save(update_fields=["updated_at"])
+        parts = [f"+{n}" for n in added] + [f"-{n}" for n in removed]
+        system_event_add(thread=case.thread, case=case, text=f"Labels {' '.join(parts)} by {_who(by)}", by=by)
+        transaction.on_commit(lambda: realtime.publish_case_updated(case, change="labels"))
+    return case
+
+
+def _mentioned_users(body: str):
+    import re
+
+    from django.contrib.auth import get_user_model
+
+    from helpdesk.roles import user_is_agent
+
+    names = {m.lower() for m in re.findall(r"(?<![\w.])@([\w.+-]+)", body)}
+    if not names:
+        return []
+    users = get_user_model().objects.filter(is_active=True, username__in=names).prefetch_related("groups")
+    return [u for u in users if user_is_agent(u)]
+
+
+def case_note_add(*, case: Case, author_user, body: str) -> Message:
+    """An internal note; each @username of a colleague in it notifies that colleague."""
+    from conversations.models import Mention
+
+    with transaction.atomic():
+        note = add_note(case=case, author_user=author_user, body=body)
+        mentioned = [u for u in _mentioned_users(note.body) if u.pk != getattr(author_user, "pk", None)]
+        Mention.objects.bulk_create([Mention(message=note, case=case, user=u) for u in mentioned])
+        who = _who(author_user)
+        for user in mentioned:
+            transaction.on_commit(
+                lambda u=user: realtime.publish(
+                    "mention.created",
+                    {"user": u.pk, "case": case.pk, "by": who, "text": note.body[:200]},
+                )
+            )
+    return note
+
+
+def mentions_mark_read(*, user, case: Case | None = None) -> int:
+    from conversations.models import Mention
+
+    mentions = Mention.objects.filter(user=user, read_at__isnull=True)
+    if case is not None:
+        mentions = mentions.filter(case=case)
+    return mentions.update(read_at=timezone.now())
+
+
+def canned_response_render(*, canned, customer, agent=None) -> str:
+    """Fill a canned response's placeholders; unknown ones are left for the agent to see."""
+    import re
+
+    values = {
+        "customer.first_name": customer.first_name if customer else "",
+        "customer.name": (customer.name if customer else "") or "",
+        "agent.first_name": (agent.first_name or agent.get_username()) if agent else "",
+        "agent.name": (agent.get_full_name() or agent.get_username()) if agent else "",
+    }
+
+    def fill(match):
+        key = match.group(1)
+        return values[key] if key in values else match.group(0)
+
+    return re.sub(r"\{\{\s*([\w.]+)\s*\}\}", fill, canned.body)

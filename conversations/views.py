@@ -1,0 +1,409 @@
+"""The agent inbox: thin views over selectors (reads) and services (writes).
+
+Pages are server-rendered; the small script in static/inbox/ asks the same
+views for fragments (`?partial=...`) when the WebSocket says something changed,
+so there is one way to render a row or a message.
+"""
+
+from functools import wraps
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpResponseBadRequest, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from channels_adapters.base import OutboundRefused
+from channels_adapters.models import Channel
+from channels_adapters.registry import UnsupportedChannel, adapter_for
+from conversations import selectors, services
+from conversations.forms import (
+    AssignForm,
+    InboxFilterForm,
+    LabelsForm,
+    MergeForm,
+    PriorityForm,
+    ReplyForm,
+    StatusForm,
+)
+from conversations.models import CaseStatus, Direction, Label, Message, Priority, Team
+from customers import selectors as customer_selectors
+from customers.models import Customer
+from customers.services import merge_customers
+from helpdesk.roles import user_is_agent
+
+
+def agent_required(view):
+    @login_required
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not user_is_agent(request.user):
+            raise PermissionDenied("The inbox is for agents, supervisors and admins.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _wants_json(request) -> bool:
+    return request.headers.get("X-Requested-With") == "fetch" or "application/json" in request.headers.get(
+        "Accept", ""
+    )
+
+
+def _answer(request, case, *, error: str = "", **extra):
+    """Script callers get JSON; a plain form post goes back to the case page."""
+    if _wants_json(request):
+        return JsonResponse({"ok": not error, "error": error, **extra}, status=400 if error else 200)
+    if error:
+        from django.contrib import messages
+
+        messages.error(request, error)
+    return redirect("inbox:case", pk=case.pk)
+
+
+def _errors(form) -> str:
+    return " ".join(str(e) for errors in form.errors.values() for e in errors)
+
+
+def _case_or_404(request, pk):
+    case = selectors.case_for_agent(user=request.user, pk=pk)
+    if case is None:
+        raise Http404("No such case, or it belongs to a team you are not in.")
+    return case
+
+
+# Inbox list -----------------------------------------------------------------------
+
+
+@require_GET
+@agent_required
+def inbox(request):
+    form = InboxFilterForm(request.GET)
+    filters = form.filters()
+    page = selectors.inbox_page(user=request.user, filters=filters)
+    params = request.GET.copy()
+    params.pop("after", None)
+    params.pop("partial", None)
+    context = {"page": page, "filters": filters, "query": params.urlencode()}
+    if request.GET.get("partial") == "rows":
+        return render(request, "inbox/_rows.html", context)
+    context.update(
+        views=[(key, label) for key, (label, *_rest) in selectors.INBOX_VIEWS.items()],
+        channels=Channel.objects.order_by("name"),
+        teams=Team.objects.order_by("name"),
+        labels=Label.objects.order_by("name"),
+        agents=selectors.agents_list(),
+        priorities=Priority.choices,
+        mentions_unread=selectors.mentions_unread_count(user=request.user),
+    )
+    return render(request, "inbox/list.html", context)
+
+
+# Thread view ----------------------------------------------------------------------
+
+
+def _reply_options(case, identities, messages):
+    """Channels the customer can be answered on, with the channel's rule (24-hour
+    window) checked now so the agent sees it before typing."""
+    thread = case.thread
+    kinds = {}
+    for identity in identities:
+        kinds.setdefault(identity.kind, identity)
+    default_id = next(
+        (
+            m.channel_id
+            for m in reversed(messages)
+            if m.direction == Direction.IN and m.channel_id and m.kind not in ("note", "system")
+        ),
+        None,
+    )
+    default_id = default_id or case.origin_channel_id
+    options = []
+    for channel in Channel.objects.filter(is_active=True).order_by("name"):
+        try:
+            adapter = adapter_for(channel.kind)
+        except UnsupportedChannel:
+            continue
+        recipient = next((kinds[k] for k in adapter.identity_kinds if k in kinds), None)
+        if recipient is None:
+            continue
+        rule = ""
+        try:
+            adapter.check_outbound(channel, thread=thread, recipient=recipient, meta={})
+        except OutboundRefused as exc:
+            rule = str(exc)
+        options.append(
+            {
+                "channel": channel,
+                "recipient": recipient,
+                "rule": rule,
+                "templates": channel.kind in ("whatsapp", "whatsapp_twilio"),
+                "default": channel.pk == default_id,
+            }
+        )
+    if options and not any(o["default"] for o in options):
+        options[0]["default"] = True
+    return options
+
+
+def _csat_answers(customer):
+    """CSAT answers, when the KPI app exposes them; the sidebar works without."""
+    try:
+        from kpis import selectors as kpi_selectors
+
+        answers = kpi_selectors.customer_survey_answers(customer=customer)
+    except (ImportError, AttributeError):
+        return []
+    return list(answers)
+
+
+def _thread_context(request, case):
+    thread = case.thread
+    customer = thread.customer
+    messages = selectors.timeline(thread=thread)
+    earlier = len(messages) > selectors.TIMELINE_LIMIT
+    messages = messages[-selectors.TIMELINE_LIMIT :]
+    identities = list(customer.identities.order_by("kind", "address"))
+    canned = [
+        {
+            "shortcut": c.shortcut,
+            "title": c.title,
+            "text": services.canned_response_render(canned=c, customer=customer, agent=request.user),
+        }
+        for c in selectors.canned_responses_for(user=request.user)
+    ]
+    agents = selectors.agents_list()
+    return {
+        "case": case,
+        "thread": thread,
+        "customer": customer,
+        "messages": messages,
+        "earlier": messages[0].pk if earlier and messages else None,
+        "identities": identities,
+        "cases": selectors.thread_cases(thread=thread),
+        "reply_options": _reply_options(case, identities, messages),
+        "canned": canned,
+        "agents": agents,
+        "mention_names": [a.get_username() for a in agents if a.pk != request.user.pk],
+        "teams": Team.objects.order_by("name"),
+        "labels": Label.objects.order_by("name"),
+        "case_label_ids": {label.pk for label in case.labels.all()},
+        "statuses": CaseStatus.choices,
+        "priorities": Priority.choices,
+        "csat": _csat_answers(customer),
+        "reply_form": ReplyForm(),
+    }
+
+
+@require_GET
+@agent_required
+def case_detail(request, pk):
+    case = _case_or_404(request, pk)
+    partial = request.GET.get("partial")
+    if partial == "timeline":
+        return _timeline_fragment(request, case)
+    if partial == "panel":
+        context = {
+            "case": case,
+            "agents": selectors.agents_list(),
+            "teams": Team.objects.order_by("name"),
+            "labels": Label.objects.order_by("name"),
+            "case_label_ids": {label.pk for label in case.labels.all()},
+            "statuses": CaseStatus.choices,
+            "priorities": Priority.choices,
+        }
+        return render(request, "inbox/_panel.html", context)
+    context = _thread_context(request, case)
+    context["mentions_unread"] = selectors.mentions_unread_count(user=request.user)
+    services.case_mark_read(case=case, user=request.user)
+    services.mentions_mark_read(user=request.user, case=case)
+    return render(request, "inbox/case.html", context)
+
+
+def _timeline_fragment(request, case):
+    def _id(name):
+        value = request.GET.get(name, "")
+        return int(value) if value.isdigit() else None
+
+    one = _id("message")
+    if one is not None:
+        messages = list(selectors.thread_messages(thread=case.thread).filter(pk=one))
+    else:
+        messages = selectors.timeline(thread=case.thread, after=_id("after"), before=_id("before"))
+    context = {"messages": messages, "case": case, "customer": case.thread.customer}
+    return render(request, "inbox/_timeline.html", context)
+
+
+@require_POST
+@agent_required
+def case_read(request, pk):
+    case = _case_or_404(request, pk)
+    services.case_mark_read(case=case, user=request.user)
+    return JsonResponse({"ok": True})
+
+
+@require_GET
+@agent_required
+def case_next(request, pk):
+    case = _case_or_404(request, pk)
+    following = selectors.next_case_after(user=request.user, case=case)
+    if following is None:
+        return redirect("inbox:list")
+    return redirect("inbox:case", pk=following.pk)
+
+
+# Writes -----------------------------------------------------------------------------
+
+
+@require_POST
+@agent_required
+def case_reply(request, pk):
+    case = _case_or_404(request, pk)
+    form = ReplyForm(request.POST)
+    if not form.is_valid():
+        return _answer(request, case, error=_errors(form))
+    body = form.cleaned_data["body"]
+    try:
+        if form.cleaned_data["mode"] == "note":
+            message = services.case_note_add(case=case, author_user=request.user, body=body)
+        else:
+            channel = None
+            if form.cleaned_data.get("channel"):
+                channel = Channel.objects.filter(pk=form.cleaned_data["channel"], is_active=True).first()
+                if channel is None:
+                    return _answer(request, case, error="That channel is not available.")
+            message = services.send_reply(
+                case=case, author_user=request.user, body=body, channel=channel, meta=form.meta()
+            )
+    except ValidationError as exc:
+        return _answer(request, case, error=" ".join(exc.messages))
+    services.case_mark_read(case=case, user=request.user)
+    return _answer(request, case, message=message.pk)
+
+
+@require_POST
+@agent_required
+def case_assign(request, pk):
+    case = _case_or_404(request, pk)
+    form = AssignForm(request.POST, user=request.user)
+    if not form.is_valid():
+        return _answer(request, case, error=_errors(form))
+    assignee = form.cleaned_data["assignee"]
+    team = form.cleaned_data.get("team")
+    if "assignee" not in request.POST:
+        assignee = case.assignee
+    try:
+        services.assign_case(case=case, assignee=assignee, team=team, by=request.user)
+    except ValidationError as exc:
+        return _answer(request, case, error=" ".join(exc.messages))
+    return _answer(request, case)
+
+
+@require_POST
+@agent_required
+def case_status(request, pk):
+    case = _case_or_404(request, pk)
+    form = StatusForm(request.POST)
+    if not form.is_valid():
+        return _answer(request, case, error=_errors(form))
+    until = form.cleaned_data.get("snoozed_until")
+    if until is not None and timezone.is_naive(until):
+        until = timezone.make_aware(until)
+    try:
+        services.set_case_status(
+            case=case, status=form.cleaned_data["status"], by=request.user, snoozed_until=until
+        )
+    except ValidationError as exc:
+        return _answer(request, case, error=" ".join(exc.messages))
+    return _answer(request, case)
+
+
+@require_POST
+@agent_required
+def case_priority(request, pk):
+    case = _case_or_404(request, pk)
+    form = PriorityForm(request.POST)
+    if not form.is_valid():
+        return _answer(request, case, error=_errors(form))
+    services.case_priority_set(case=case, priority=form.cleaned_data["priority"], by=request.user)
+    return _answer(request, case)
+
+
+@require_POST
+@agent_required
+def case_labels(request, pk):
+    case = _case_or_404(request, pk)
+    form = LabelsForm(request.POST)
+    if not form.is_valid():
+        return _answer(request, case, error=_errors(form))
+    services.case_labels_set(case=case, labels=form.cleaned_data["labels"], by=request.user)
+    return _answer(request, case)
+
+
+@require_POST
+@agent_required
+def message_retry(request, pk):
+    message = get_object_or_404(Message.objects.select_related("case"), pk=pk)
+    if message.case_id is None:
+        return HttpResponseBadRequest("This message belongs to no case.")
+    case = _case_or_404(request, message.case_id)
+    try:
+        services.message_retry(message=message, by=request.user)
+    except ValidationError as exc:
+        return _answer(request, case, error=" ".join(exc.messages))
+    return _answer(request, case, message=message.pk)
+
+
+# Customer merge -----------------------------------------------------------------------
+
+
+@require_GET
+@agent_required
+def customer_search(request):
+    q = request.GET.get("q", "").strip()
+    exclude = request.GET.get("exclude", "")
+    found = customer_selectors.customer_search(q=q, limit=10)
+    results = [
+        {
+            "id": c.pk,
+            "name": str(c),
+            "identities": [f"{i.kind}: {i.address}" for i in c.identities.all()],
+        }
+        for c in found
+        if str(c.pk) != exclude
+    ]
+    return JsonResponse({"results": results})
+
+
+@agent_required
+def case_merge(request, pk):
+    """Merge another customer into this case's customer: preview (GET), confirm (POST)."""
+    case = _case_or_404(request, pk)
+    form = MergeForm(request.POST if request.method == "POST" else request.GET)
+    if not form.is_valid():
+        return _answer(request, case, error="Choose the customer to merge.")
+    survivor = case.thread.customer
+    other = get_object_or_404(Customer, pk=form.cleaned_data["other"])
+    if request.method == "GET":
+        preview = customer_selectors.customer_merge_preview(survivor=survivor, merged=other)
+        return render(request, "inbox/_merge_preview.html", {"case": case, "preview": preview})
+    if request.method != "POST":
+        return HttpResponseBadRequest()
+    try:
+        merge_customers(survivor=survivor, merged=other, merged_by=request.user)
+    except ValidationError as exc:
+        return _answer(request, case, error=" ".join(exc.messages))
+    return _answer(request, case, redirect=reverse("inbox:case", args=[case.pk]))
+
+
+# Mentions -----------------------------------------------------------------------------
+
+
+@require_GET
+@agent_required
+def mentions(request):
+    items = selectors.mentions_for(user=request.user)
+    services.mentions_mark_read(user=request.user)
+    return render(request, "inbox/mentions.html", {"mentions": items, "mentions_unread": 0})

@@ -1,0 +1,40 @@
+"""Reads on customers for the agent inbox (sidebar search, merge preview)."""
+
+from django.db.models import Count, Q, QuerySet
+
+from customers.models import Customer, Identity
+
+
+def customer_search(*, q: str, limit: int = 10) -> QuerySet[Customer]:
+    """Customers whose name or any address contains `q` (merge with…)."""
+    q = (q or "").strip()
+    if len(q) < 2:
+        return Customer.objects.none()
+    by_address = Identity.objects.filter(address__icontains=q).values("customer_id")
+    return (
+        Customer.objects.filter(Q(name__icontains=q) | Q(pk__in=by_address))
+        .prefetch_related("identities")
+        .order_by("name", "pk")[:limit]
+    )
+
+
+def customer_merge_preview(*, survivor: Customer, merged: Customer) -> dict:
+    """What a merge would do, for the agent to confirm: nothing is written."""
+    from conversations.models import Case, Message
+
+    def counts(customer):
+        return {
+            "identities": list(customer.identities.values_list("kind", "address")),
+            "messages": Message.objects.filter(thread__customer=customer).count(),
+            "cases": Case.objects.filter(thread__customer=customer).aggregate(
+                total=Count("pk"), open=Count("pk", filter=~Q(status="resolved"))
+            ),
+        }
+
+    return {
+        "survivor": survivor,
+        "merged": merged,
+        "survivor_counts": counts(survivor),
+        "merged_counts": counts(merged),
+        "attributes": {**merged.attributes, **survivor.attributes},
+    }

@@ -1,0 +1,557 @@
+/* Agent inbox: live updates over the WebSocket, keyboard shortcuts, reply box.
+ *
+ * The server renders everything; when the socket says something changed, this
+ * asks the same view for the fragment (?partial=rows|timeline|panel) and swaps
+ * it in, so a row or a message is rendered in one place only.
+ */
+(function () {
+  "use strict";
+
+  const body = document.body;
+  const me = Number(body.dataset.userId || 0);
+  const listRoot = document.querySelector("[data-inbox]");
+  const casePage = document.querySelector("[data-case-page]");
+  const caseId = casePage ? Number(casePage.dataset.caseId) : null;
+  const threadId = casePage ? Number(casePage.dataset.threadId) : null;
+  const customerId = casePage ? Number(casePage.dataset.customerId) : null;
+
+  function csrfToken() {
+    const input = document.querySelector("input[name=csrfmiddlewaretoken]");
+    if (input) return input.value;
+    const match = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/);
+    return match ? decodeURIComponent(match[1]) : "";
+  }
+
+  function debounce(fn, ms) {
+    let timer = null;
+    return function (...args) {
+      clearTimeout(timer);
+      timer = setTimeout(() => fn.apply(this, args), ms);
+    };
+  }
+
+  // Notices ---------------------------------------------------------------------
+  const notices = document.getElementById("notices");
+
+  function notice(parts, cls, ms) {
+    // parts: strings and {text, href}; built with textContent, never innerHTML,
+    // because names and message text come from customers.
+    const box = document.createElement("div");
+    box.className = "notice " + (cls || "");
+    for (const part of [].concat(parts)) {
+      if (part && typeof part === "object") {
+        const a = document.createElement("a");
+        a.href = part.href;
+        a.textContent = part.text;
+        box.appendChild(a);
+      } else {
+        box.appendChild(document.createTextNode(String(part)));
+      }
+    }
+    const close = document.createElement("button");
+    close.type = "button";
+    close.textContent = "×";
+    close.setAttribute("aria-label", "Dismiss");
+    close.style.marginLeft = "8px";
+    close.addEventListener("click", () => box.remove());
+    box.appendChild(close);
+    notices.appendChild(box);
+    if (ms !== 0) setTimeout(() => box.remove(), ms || 8000);
+    return box;
+  }
+
+  async function fetchText(url) {
+    const response = await fetch(url, { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } });
+    if (!response.ok) throw new Error("HTTP " + response.status);
+    return response.text();
+  }
+
+  async function postForm(form) {
+    const response = await fetch(form.action, {
+      method: "POST",
+      body: new FormData(form),
+      credentials: "same-origin",
+      headers: { "X-Requested-With": "fetch", "X-CSRFToken": csrfToken(), Accept: "application/json" },
+    });
+    let data = {};
+    try {
+      data = await response.json();
+    } catch (e) {
+      data = { ok: false, error: "The server answered HTTP " + response.status + "." };
+    }
+    return data;
+  }
+
+  function fragment(html) {
+    const template = document.createElement("template");
+    template.innerHTML = html;
+    return template.content;
+  }
+
+  // WebSocket -----------------------------------------------------------------------
+  const liveState = document.getElementById("live-state");
+  const handlers = [];
+  let socket = null;
+  let retryMs = 1000;
+
+  function connect() {
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    socket = new WebSocket(scheme + "://" + location.host + "/ws/agent/");
+    socket.addEventListener("open", () => {
+      retryMs = 1000;
+      if (liveState) {
+        liveState.textContent = "live";
+        liveState.classList.add("on");
+      }
+      body.dataset.live = "1";
+    });
+    socket.addEventListener("message", (event) => {
+      let payload;
+      try {
+        payload = JSON.parse(event.data);
+      } catch (e) {
+        return;
+      }
+      for (const handler of handlers) handler(payload.event, payload.data || {});
+    });
+    socket.addEventListener("close", () => {
+      body.dataset.live = "";
+      if (liveState) {
+        liveState.textContent = "reconnecting…";
+        liveState.classList.remove("on");
+      }
+      setTimeout(connect, retryMs);
+      retryMs = Math.min(retryMs * 2, 15000);
+    });
+  }
+
+  function sendSocket(data) {
+    if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(data));
+  }
+
+  // Events for every page: screen pops, SLA warnings, mentions.
+  handlers.push((event, data) => {
+    if (event === "call.incoming") {
+      const customer = data.customer || {};
+      const name = typeof customer === "object" ? customer.name || "Customer #" + customer.id : "Customer #" + customer;
+      const call = data.call || {};
+      const caseRef = typeof data.case === "object" && data.case ? data.case.id : data.case;
+      const parts = ["📞 Incoming call from " + name + (call.from ? " (" + call.from + ")" : "") + " "];
+      if (caseRef) parts.push({ text: "Open case #" + caseRef, href: "/inbox/case/" + caseRef + "/" });
+      notice(parts, "call-pop", 30000);
+    } else if (event === "sla.warning") {
+      const caseRef = typeof data.case === "object" && data.case ? data.case.id : data.case;
+      const text = data.message || data.text || "First response due soon";
+      const parts = ["⏰ SLA: " + text + " "];
+      if (caseRef) parts.push({ text: "case #" + caseRef, href: "/inbox/case/" + caseRef + "/" });
+      notice(parts, "sla", 15000);
+    } else if (event === "mention.created" && Number(data.user) === me) {
+      notice(
+        [(data.by || "A colleague") + " mentioned you: “" + (data.text || "") + "” ",
+         { text: "case #" + data.case, href: "/inbox/case/" + data.case + "/" }],
+        "", 15000);
+      const link = document.getElementById("mentions-link");
+      if (link) {
+        let count = link.querySelector(".count");
+        if (!count) {
+          count = document.createElement("span");
+          count.className = "count";
+          link.append(" ", count);
+        }
+        count.textContent = String(Number(count.textContent || 0) + 1);
+      }
+    }
+  });
+
+  // Inbox list ----------------------------------------------------------------------
+  let selected = -1;
+
+  function rows() {
+    return Array.from(document.querySelectorAll(".case-row"));
+  }
+
+  function select(index) {
+    const all = rows();
+    if (!all.length) return;
+    selected = Math.max(0, Math.min(index, all.length - 1));
+    all.forEach((row, i) => row.classList.toggle("selected", i === selected));
+    all[selected].querySelector("a").focus();
+  }
+
+  if (listRoot) {
+    const onFirstPage = !new URLSearchParams(location.search).get("after");
+    const list = document.getElementById("case-list");
+    const refreshList = debounce(async (touched) => {
+      if (!onFirstPage) return;
+      const query = listRoot.dataset.query;
+      const url = location.pathname + "?" + (query ? query + "&" : "") + "partial=rows";
+      const focusedCase = document.activeElement && document.activeElement.closest(".case-row");
+      const keep = focusedCase ? focusedCase.dataset.case : null;
+      try {
+        list.innerHTML = await fetchText(url);
+      } catch (e) {
+        return;
+      }
+      for (const id of touched) {
+        const row = list.querySelector('.case-row[data-case="' + id + '"]');
+        if (row) row.classList.add("flash");
+      }
+      if (keep) {
+        const row = list.querySelector('.case-row[data-case="' + keep + '"] a');
+        if (row) row.focus();
+      }
+    }, 250);
+    const touched = new Set();
+    handlers.push((event, data) => {
+      if (["message.created", "message.updated", "case.updated", "customer.merged", "call.incoming"].includes(event)) {
+        if (data.case && data.case.id) touched.add(data.case.id);
+        if (data.message && data.message.case) touched.add(data.message.case);
+        refreshList(Array.from(touched));
+        setTimeout(() => touched.clear(), 500);
+      }
+    });
+    list.addEventListener("focusin", (e) => {
+      const row = e.target.closest(".case-row");
+      if (row) selected = rows().indexOf(row);
+    });
+  }
+
+  // Thread view ---------------------------------------------------------------------
+  function lastMessageId() {
+    let max = 0;
+    document.querySelectorAll("#timeline [data-message]").forEach((el) => {
+      max = Math.max(max, Number(el.dataset.message));
+    });
+    return max;
+  }
+
+  function tidyBoundaries(timeline) {
+    // A boundary is kept only where the case changes.
+    let previousCase = null;
+    let previousWasBoundary = false;
+    for (const li of Array.from(timeline.children)) {
+      if (li.classList.contains("case-boundary")) {
+        if (li.dataset.boundary === previousCase || previousWasBoundary) li.remove();
+        else {
+          previousCase = li.dataset.boundary;
+          previousWasBoundary = true;
+        }
+        continue;
+      }
+      previousWasBoundary = false;
+      if (li.dataset.case) previousCase = li.dataset.case;
+    }
+  }
+
+  if (casePage) {
+    const timeline = document.getElementById("timeline");
+    const caseUrl = "/inbox/case/" + caseId + "/";
+    timeline.scrollTop = timeline.scrollHeight;
+
+    const markRead = debounce(() => {
+      fetch(caseUrl + "read/", {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "X-CSRFToken": csrfToken(), "X-Requested-With": "fetch" },
+      });
+    }, 1000);
+
+    function insertMessages(html) {
+      const nearBottom = timeline.scrollHeight - timeline.scrollTop - timeline.clientHeight < 120;
+      const incoming = fragment(html);
+      for (const li of Array.from(incoming.children)) {
+        const existing = li.id ? document.getElementById(li.id) : null;
+        if (existing) existing.replaceWith(li);
+        else timeline.appendChild(li);
+      }
+      tidyBoundaries(timeline);
+      if (nearBottom) timeline.scrollTop = timeline.scrollHeight;
+    }
+
+    let timelineBusy = Promise.resolve();
+    function refreshTimeline() {
+      // One fetch at a time, so two quick events never append the same message twice.
+      timelineBusy = timelineBusy.then(async () => {
+        try {
+          insertMessages(await fetchText(caseUrl + "?partial=timeline&after=" + lastMessageId()));
+          markRead();
+        } catch (e) {
+          /* the next event or a reload catches up */
+        }
+      });
+      return timelineBusy;
+    }
+
+    async function refreshMessage(id) {
+      if (!document.getElementById("m-" + id)) return refreshTimeline();
+      try {
+        insertMessages(await fetchText(caseUrl + "?partial=timeline&message=" + id));
+      } catch (e) {
+        /* ignore */
+      }
+    }
+
+    async function refreshPanel() {
+      const panel = document.getElementById("case-panel");
+      const focusedId = document.activeElement && panel.contains(document.activeElement) ? document.activeElement.id : null;
+      try {
+        const html = await fetchText(caseUrl + "?partial=panel");
+        const fresh = fragment(html).firstElementChild;
+        document.getElementById("case-panel").replaceWith(fresh);
+        fresh.classList.add("flash");
+        if (focusedId && document.getElementById(focusedId)) document.getElementById(focusedId).focus();
+      } catch (e) {
+        /* ignore */
+      }
+    }
+
+    const collision = document.getElementById("collision");
+    let collisionTimer = null;
+    handlers.push((event, data) => {
+      const message = data.message || {};
+      if (event === "message.created" && Number(message.thread) === threadId) refreshTimeline();
+      else if (event === "message.updated" && Number(message.thread) === threadId) refreshMessage(message.id);
+      else if (event === "case.updated" && data.case && Number(data.case.thread) === threadId) {
+        if (Number(data.case.id) === caseId) refreshPanel();
+        refreshTimeline();
+      } else if (event === "customer.merged" &&
+                 (Number(data.merged) === customerId || Number(data.survivor) === customerId)) {
+        location.reload();
+      } else if (event === "agent.typing" && Number(data.case) === caseId && Number(data.user) !== me) {
+        collision.textContent = (data.name || "A colleague") + " is replying…";
+        collision.hidden = false;
+        clearTimeout(collisionTimer);
+        collisionTimer = setTimeout(() => (collision.hidden = true), 6000);
+      }
+    });
+
+    // Forms posted in place (case actions, retry, merge confirm).
+    document.addEventListener("submit", async (e) => {
+      const form = e.target;
+      if (!form.matches("form[data-ajax]")) return;
+      e.preventDefault();
+      const button = form.querySelector("button[type=submit]");
+      if (button) button.disabled = true;
+      const data = await postForm(form);
+      if (button) button.disabled = false;
+      if (!data.ok) {
+        notice(data.error || "That did not work.", "notice-error");
+        return;
+      }
+      if (form.matches("[data-merge-confirm]")) {
+        location.reload();
+        return;
+      }
+      refreshPanel();
+      refreshTimeline();
+    });
+
+    document.addEventListener("change", (e) => {
+      if (e.target.matches("[data-status-select]")) {
+        e.target.form.classList.toggle("snoozing", e.target.value === "snoozed");
+      }
+    });
+
+    // Reply box.
+    const replyForm = document.getElementById("reply-form");
+    const replySection = replyForm.closest(".reply");
+    const textarea = document.getElementById("reply-body");
+    const channelSelect = document.getElementById("reply-channel");
+    const ruleBox = document.getElementById("window-rule");
+    const templateFields = document.getElementById("template-fields");
+    const replyError = document.getElementById("reply-error");
+    const sendButton = document.getElementById("send-button");
+    const canned = JSON.parse(document.getElementById("canned-data").textContent || "[]");
+
+    function noteMode() {
+      return replyForm.querySelector("input[name=mode]:checked").value === "note";
+    }
+
+    function showRule() {
+      const option = channelSelect.selectedOptions[0];
+      const rule = option ? option.dataset.rule : "";
+      ruleBox.hidden = !rule;
+      ruleBox.textContent = rule ? "⚠ " + rule : "";
+      templateFields.hidden = !(option && option.dataset.templates);
+      if (rule && option.dataset.templates) templateFields.open = true;
+    }
+    channelSelect.addEventListener("change", showRule);
+    showRule();
+
+    replyForm.addEventListener("change", (e) => {
+      if (e.target.name === "mode") {
+        replySection.classList.toggle("note-mode", noteMode());
+        sendButton.textContent = noteMode() ? "Add note" : "Send";
+      }
+    });
+
+    let lastTyping = 0;
+    textarea.addEventListener("input", () => {
+      const now = Date.now();
+      if (now - lastTyping > 2500 && textarea.value.trim()) {
+        lastTyping = now;
+        sendSocket({ action: "typing", case: caseId });
+      }
+    });
+
+    function insertAtCursor(text, replaceFrom) {
+      const start = replaceFrom !== undefined ? replaceFrom : textarea.selectionStart;
+      const end = textarea.selectionEnd;
+      textarea.value = textarea.value.slice(0, start) + text + textarea.value.slice(end);
+      textarea.selectionStart = textarea.selectionEnd = start + text.length;
+      textarea.focus();
+    }
+
+    const cannedInput = document.getElementById("canned");
+    function useCanned() {
+      const hit = canned.find((c) => c.shortcut === cannedInput.value.trim().replace(/^\//, ""));
+      if (!hit) return false;
+      insertAtCursor(hit.text);
+      cannedInput.value = "";
+      return true;
+    }
+    cannedInput.addEventListener("change", useCanned);
+    cannedInput.addEventListener("keydown", (e) => {
+      if (e.key === "Enter") {
+        e.preventDefault();
+        useCanned();
+      }
+    });
+
+    textarea.addEventListener("keydown", (e) => {
+      if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
+        e.preventDefault();
+        replyForm.requestSubmit();
+        return;
+      }
+      if (e.key === "Escape") {
+        textarea.blur();
+        return;
+      }
+      if (e.key === "Tab" && !e.shiftKey) {
+        // "/shortcut" + Tab expands a canned response in place.
+        const before = textarea.value.slice(0, textarea.selectionStart);
+        const match = before.match(/(^|\s)\/([\w-]+)$/);
+        const hit = match && canned.find((c) => c.shortcut === match[2]);
+        if (hit) {
+          e.preventDefault();
+          insertAtCursor(hit.text, textarea.selectionStart - match[2].length - 1);
+        }
+      }
+    });
+
+    replyForm.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      replyError.hidden = true;
+      sendButton.disabled = true;
+      const data = await postForm(replyForm);
+      sendButton.disabled = false;
+      if (!data.ok) {
+        replyError.textContent = data.error || "Not sent.";
+        replyError.hidden = false;
+        return;
+      }
+      textarea.value = "";
+      replyForm.querySelectorAll("#template-fields input[name=template_name], #tpl-params").forEach((i) => (i.value = ""));
+      await refreshTimeline();
+      timeline.scrollTop = timeline.scrollHeight;
+    });
+
+    // Merge with…
+    const mergeSearch = document.getElementById("merge-search");
+    const mergeResults = document.getElementById("merge-results");
+    const mergePreview = document.getElementById("merge-preview");
+    mergeSearch.addEventListener("input", debounce(async () => {
+      const q = mergeSearch.value.trim();
+      mergeResults.textContent = "";
+      if (q.length < 2) return;
+      const url = "/inbox/customers/?q=" + encodeURIComponent(q) + "&exclude=" + mergeSearch.dataset.exclude;
+      const data = JSON.parse(await fetchText(url));
+      if (!data.results.length) {
+        const li = document.createElement("li");
+        li.textContent = "Nobody found.";
+        mergeResults.appendChild(li);
+      }
+      for (const result of data.results) {
+        const li = document.createElement("li");
+        const button = document.createElement("button");
+        button.type = "button";
+        button.textContent = result.name + " — " + result.identities.join(", ");
+        button.addEventListener("click", async () => {
+          mergePreview.innerHTML = await fetchText(mergeSearch.dataset.previewUrl + "?other=" + result.id);
+          const confirm = mergePreview.querySelector("[data-merge-confirm] button[type=submit]");
+          if (confirm) confirm.focus();
+        });
+        li.appendChild(button);
+        mergeResults.appendChild(li);
+      }
+    }, 250));
+    mergePreview.addEventListener("click", (e) => {
+      if (e.target.matches("[data-merge-cancel]")) {
+        mergePreview.textContent = "";
+        mergeSearch.focus();
+      }
+    });
+  }
+
+  // Keyboard shortcuts ---------------------------------------------------------------
+  const dialog = document.getElementById("shortcuts");
+  document.querySelectorAll("[data-shortcuts]").forEach((b) => b.addEventListener("click", () => dialog.showModal()));
+  let pendingG = false;
+
+  document.addEventListener("keydown", (e) => {
+    const target = e.target;
+    if (e.ctrlKey || e.metaKey || e.altKey) return;
+    if (target.closest("input, textarea, select, [contenteditable=true]")) return;
+    if (dialog.open) return;
+    const key = e.key;
+    if (pendingG) {
+      pendingG = false;
+      if (key === "i") location.href = "/inbox/";
+      return;
+    }
+    if (key === "?") {
+      e.preventDefault();
+      dialog.showModal();
+    } else if (key === "g") {
+      pendingG = true;
+    } else if (listRoot && (key === "j" || key === "k")) {
+      e.preventDefault();
+      select(selected + (key === "j" ? 1 : -1));
+    } else if (listRoot && key === "o" && selected >= 0) {
+      rows()[selected].querySelector("a").click();
+    } else if (listRoot && key === "/") {
+      e.preventDefault();
+      document.getElementById("inbox-search").focus();
+    } else if (casePage && key === "n") {
+      location.href = casePage.dataset.nextUrl;
+    } else if (casePage && key === "a") {
+      const button = document.querySelector("[data-action=assign-me]:not([disabled])");
+      if (button) button.click();
+    } else if (casePage && key === "r") {
+      const button = document.querySelector("[data-action=resolve]");
+      if (button) button.click();
+    } else if (casePage && key === "c") {
+      e.preventDefault();
+      document.getElementById("reply-body").focus();
+    }
+  });
+
+  // Waiting times stay current without a reload.
+  function ago(iso) {
+    const seconds = Math.max(0, (Date.now() - Date.parse(iso)) / 1000);
+    if (seconds < 60) return "<1 min";
+    const minutes = Math.floor(seconds / 60);
+    if (minutes < 60) return minutes + " min";
+    const hours = Math.floor(minutes / 60);
+    if (hours < 24) return hours + " h " + (minutes % 60) + " min";
+    return Math.floor(hours / 24) + " d " + (hours % 24) + " h";
+  }
+  setInterval(() => {
+    document.querySelectorAll(".waiting[data-since]").forEach((el) => {
+      el.textContent = "waiting " + ago(el.dataset.since);
+    });
+  }, 30000);
+
+  connect();
+})();
