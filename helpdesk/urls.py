@@ -1,5 +1,7 @@
 from django.contrib import admin
-from django.urls import path
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from django.views.generic import RedirectView
 
 from channels_adapters.views import webhook
 from helpdesk.views import healthz
@@ -8,4 +10,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("hooks/<slug:key>/", webhook, name="webhook"),
     path("healthz", healthz, name="healthz"),
+    path("", include("kpis.urls")),  # api/v1/kpis/, dashboard/, survey/
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("inbox/", include("conversations.urls")),
+    path("", RedirectView.as_view(url="/inbox/", permanent=False), name="home"),
 ]
