@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import logging
 
@@ -11,6 +13,18 @@ from channels_adapters.base import PermanentSendError, SendError, TransientSendE
 from channels_adapters.meta.graph import graph_download, graph_request
 
 logger = logging.getLogger(__name__)
+
+
+def _checksum_hex(value: str) -> str:
+    """Meta gives a file's SHA-256 as hex (media endpoint) or base64 (webhook); '' if neither."""
+    value = (value or "").strip()
+    if len(value) == 64 and all(c in "0123456789abcdefABCDEF" for c in value):
+        return value.lower()
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return ""
+    return raw.hex() if len(raw) == 32 else ""
 
 
 def pending_media(message) -> list[dict]:
@@ -27,8 +41,8 @@ def _fetch_one(attachment: dict, token: str) -> dict:
     if not info.get("url"):
         raise PermanentSendError("Meta did not give a download URL for this media.")
     content, served_type = graph_download(str(info["url"]), token=token)
-    expected = str(info.get("sha256") or attachment.get("sha256") or "")
-    if expected and hashlib.sha256(content).hexdigest() != expected.lower():
+    expected = _checksum_hex(str(info.get("sha256") or "")) or _checksum_hex(attachment.get("sha256", ""))
+    if expected and hashlib.sha256(content).hexdigest() != expected:
         raise TransientSendError("The downloaded media does not match its checksum; retrying.")
     record = attachment_save(
         content=content,
