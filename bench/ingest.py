@@ -1,0 +1,258 @@
+"""Ingest benchmark: signed API-channel webhooks through the real ASGI server.
+
+Starts uvicorn (several workers) and a Celery worker on PostgreSQL + Redis,
+sends N signed webhooks at concurrency C with 5% deliberate duplicates, then
+prints accepted messages/s and latency percentiles (webhook answered), the
+end-to-end rate (until every message is stored on its thread), and the count
+check: exactly the unique messages stored, none lost, none doubled.
+
+    make bench-ingest                      # defaults below
+    .venv/bin/python bench/ingest.py --messages 20000 --concurrency 32
+
+Environment: DATABASE_URL (any database on the server; the benchmark creates
+its own `helpdesk_bench_ingest` next to it) and REDIS_URL (a db it may flush).
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def bench_database_url(base: str) -> str:
+    parts = urlsplit(base)
+    return urlunsplit(parts._replace(path="/helpdesk_bench_ingest"))
+
+
+def recreate_database(url: str) -> None:
+    import psycopg
+
+    parts = urlsplit(url)
+    admin = urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS helpdesk_bench_ingest WITH (FORCE)")
+        conn.execute("CREATE DATABASE helpdesk_bench_ingest")
+
+
+def percentile(values, q):
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))
+    return ordered[index]
+
+
+async def send_all(url, bodies, secret, concurrency):
+    import aiohttp
+
+    from channels_adapters.base import hmac_sha256_hex
+
+    latencies, statuses = [], {}
+    queue = asyncio.Queue()
+    for body in bodies:
+        queue.put_nowait(body)
+    connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
+
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def worker():
+            while True:
+                try:
+                    body = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return
+                headers = {
+                    "Content-Type": "application/json",
+                    "X-Signature": "sha256=" + hmac_sha256_hex(secret, body),
+                }
+                started = time.perf_counter()
+                async with session.post(url, data=body, headers=headers) as response:
+                    await response.read()
+                    statuses[response.status] = statuses.get(response.status, 0) + 1
+                latencies.append(time.perf_counter() - started)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return latencies, statuses, elapsed
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=20000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument("--celery-concurrency", type=int, default=2)
+    parser.add_argument("--customers", type=int, default=5000)
+    parser.add_argument("--duplicates", type=float, default=0.05)
+    parser.add_argument("--warmup", type=int, default=300)
+    args = parser.parse_args()
+
+    base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/helpdesk")
+    redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/9")
+    db_url = bench_database_url(base)
+    recreate_database(db_url)
+    env = {
+        **os.environ,
+        "DATABASE_URL": db_url,
+        "REDIS_URL": redis_url,
+        "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY", "bench-only"),
+        "DJANGO_DEBUG": "false",
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "LOG_LEVEL": "ERROR",
+        "PYTHONUNBUFFERED": "1",
+        "DJANGO_SETTINGS_MODULE": "helpdesk.settings",
+        "DATABASE_POOL_MAX_SIZE": os.environ.get("DATABASE_POOL_MAX_SIZE", "12"),
+    }
+    os.environ.update(env)
+    python = sys.executable
+    subprocess.run([python, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
+
+    import django
+
+    django.setup()
+    import redis
+
+    from channels_adapters.models import Channel, InboundEvent
+    from conversations.models import Message
+
+    redis.Redis.from_url(redis_url).flushdb()
+    secret = "bench-secret"
+    channel = Channel.objects.create(
+        kind="api", name="Bench", credentials={"secret": secret, "callback_url": "http://127.0.0.1:9/"}
+    )
+
+    rng = random.Random(42)
+    unique_bodies, bodies = [], []
+    total = args.warmup + args.messages
+    for i in range(total):
+        if unique_bodies and rng.random() < args.duplicates:
+            bodies.append(rng.choice(unique_bodies))  # a provider's retry: same bytes
+            continue
+        body = json.dumps(
+            {
+                "external_id": f"bench-{i}",
+                "from": {
+                    "phone": f"+1415{rng.randrange(args.customers) + 5550000:07d}",
+                    "name": "Bench customer",
+                },
+                "text": f"Message {i}: where is my order?",
+                "timestamp": int(time.time()),
+            }
+        ).encode()
+        unique_bodies.append(body)
+        bodies.append(body)
+    warmup, measured = bodies[: args.warmup], bodies[args.warmup :]
+
+    port = free_port()
+    procs = [
+        subprocess.Popen(
+            [
+                python, "-m", "uvicorn", "helpdesk.asgi:application",
+                "--host", "127.0.0.1", "--port", str(port),
+                "--workers", str(args.web_workers), "--no-access-log", "--log-level", "warning",
+            ],
+            cwd=ROOT, env=env,
+        ),
+        subprocess.Popen(
+            [
+                python, "-m", "celery", "-A", "helpdesk", "worker",
+                "--concurrency", str(args.celery_concurrency), "--loglevel", "warning",
+                "--without-gossip", "--without-mingle", "--without-heartbeat",
+            ],
+            cwd=ROOT, env=env,
+        ),
+    ]  # fmt: skip
+    try:
+        import urllib.request
+
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.2)
+        url = f"http://127.0.0.1:{port}{channel.webhook_path}"
+        asyncio.run(send_all(url, warmup, secret, args.concurrency))
+
+        first_send = time.perf_counter()
+        latencies, statuses, elapsed = asyncio.run(send_all(url, measured, secret, args.concurrency))
+        deadline = time.time() + 600
+        while time.time() < deadline:
+            if not InboundEvent.objects.filter(status="pending").exists():
+                break
+            time.sleep(0.2)
+        end_to_end = time.perf_counter() - first_send
+
+        stored = Message.objects.filter(channel=channel).count()
+        events = InboundEvent.objects.filter(channel=channel).count()
+        failed = InboundEvent.objects.filter(channel=channel, status="failed").count()
+        pending = InboundEvent.objects.filter(channel=channel, status="pending").count()
+        unique = len(unique_bodies)
+        ms = [v * 1000 for v in latencies]
+        result = {
+            "messages_sent": len(measured),
+            "concurrency": args.concurrency,
+            "web_workers": args.web_workers,
+            "celery_concurrency": args.celery_concurrency,
+            "http_statuses": statuses,
+            "accepted_per_second": round(len(measured) / elapsed, 1),
+            "latency_ms": {
+                "p50": round(percentile(ms, 50), 1),
+                "p95": round(percentile(ms, 95), 1),
+                "p99": round(percentile(ms, 99), 1),
+                "mean": round(statistics.mean(ms), 1),
+            },
+            "end_to_end_per_second": round(len(measured) / end_to_end, 1),
+            "count_check": {
+                "webhooks_posted": total,
+                "events_stored": events,
+                "unique_messages": unique,
+                "messages_stored": stored,
+                "lost": unique - stored if stored < unique else 0,
+                "doubled": stored - unique if stored > unique else 0,
+                "failed_events": failed,
+                "pending_events": pending,
+            },
+        }
+        ok = stored == unique and events == total and failed == 0 and pending == 0
+        print(json.dumps(result, indent=2))
+        print(
+            f"\n{result['accepted_per_second']} messages/s accepted, "
+            f"p50 {result['latency_ms']['p50']} ms, p95 {result['latency_ms']['p95']} ms, "
+            f"p99 {result['latency_ms']['p99']} ms; end to end {result['end_to_end_per_second']} "
+            f"messages/s; count check {'OK' if ok else 'FAILED'}: {stored} stored of {unique} unique "
+            f"({total - unique} duplicates posted)"
+        )
+        out = ROOT / "bench" / "results"
+        out.mkdir(exist_ok=True)
+        (out / f"ingest-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(result, indent=2))
+        return 0 if ok else 1
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
