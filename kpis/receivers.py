@@ -1,0 +1,30 @@
+"""The kpis app listens to the core's hooks; a failure here never fails the core's write."""
+
+import logging
+
+from conversations.signals import case_changed, message_created
+from kpis import services
+
+logger = logging.getLogger(__name__)
+
+
+def on_case_changed(sender, case, change, **kwargs):
+    try:
+        if change in ("opened", "assigned"):
+            services.case_sla_apply(case=case)
+        elif change == "resolved":
+            services.surveys_schedule_for_resolved(case=case)
+    except Exception:  # noqa: BLE001 - KPIs must not break the inbox
+        logger.exception("kpis: could not handle %s of case %s", change, case.pk)
+
+
+def on_message_created(sender, message, **kwargs):
+    try:
+        services.survey_answer_from_message(message=message)
+    except Exception:  # noqa: BLE001
+        logger.exception("kpis: could not check message %s for a survey answer", message.pk)
+
+
+def connect():
+    case_changed.connect(on_case_changed, dispatch_uid="kpis.case_changed")
+    message_created.connect(on_message_created, dispatch_uid="kpis.message_created")

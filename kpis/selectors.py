@@ -1,0 +1,416 @@
+"""The KPI engine: DESIGN.md's "KPI definitions" as SQL aggregates.
+
+Everything is computed as counters per (day, channel, agent, team) in the
+database: `daily_counters` groups raw cases, calls and survey answers; the
+daily rollup stores exactly those groups (KpiDaily), and `kpi_report` adds the
+groups up per dimension (again in SQL for rolled-up days) and turns the sums
+into KPIs. A rollup and a live computation therefore agree by construction,
+and a test checks it.
+
+Attribution: a case belongs to the channel it was opened on, its assignee and
+its team; a call to the channel it came on and its case's assignee and team;
+a survey answer to the channel, agent and team of the case it was sent for.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from django.conf import settings
+from django.db.models import (
+    Count,
+    DurationField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    Min,
+    OuterRef,
+    Q,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast, Coalesce, TruncDate
+from django.utils import timezone
+
+from channels_adapters.models import Channel
+from conversations.models import Author, Case, CaseStatus, Direction, Message, MessageKind
+from kpis.models import KpiDaily, KpiRollupDay, SurveyAnswer
+
+KPI_NAMES = (
+    "volume",
+    "tme_seconds",
+    "resolution_seconds",
+    "tma_seconds",
+    "talk_seconds",
+    "fcr",
+    "abandonment_rate",
+    "csat",
+    "nps",
+    "ces",
+    "sla_compliance",
+    "cost_per_case",
+)
+
+COUNTERS = tuple(
+    f.name
+    for f in KpiDaily._meta.get_fields()
+    if f.concrete and f.name not in ("id", "day", "channel", "agent", "team")
+)
+DURATION_COUNTERS = ("first_response_sum", "resolution_sum", "handle_sum")
+
+# Twilio's final CallStatus values of a call nobody answered.
+UNANSWERED_CALL_STATUSES = ("busy", "no-answer", "canceled", "failed")
+FINAL_CALL_STATUSES = ("completed", *UNANSWERED_CALL_STATUSES)
+
+
+def _conf(name):
+    return settings.KPIS[name]
+
+
+@dataclass(frozen=True)
+class KpiFilter:
+    channel_id: int | None = None
+    agent_id: int | None = None
+    team_id: int | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        return self.channel_id is None and self.agent_id is None and self.team_id is None
+
+
+def day_bounds(start: date, end: date) -> tuple[datetime, datetime]:
+    """[start, end) in days -> aware datetimes in the server's time zone."""
+    tz = timezone.get_current_timezone()
+    return (
+        timezone.make_aware(datetime.combine(start, time.min), tz),
+        timezone.make_aware(datetime.combine(end, time.min), tz),
+    )
+
+
+def _agent_messages():
+    # DESIGN.md "Authorship": agent messages count; bot, automatic, notes and system lines do not.
+    return Message.objects.filter(case=OuterRef("pk"), author=Author.AGENT, direction=Direction.OUT).exclude(
+        kind__in=(MessageKind.NOTE, MessageKind.SYSTEM)
+    )
+
+
+def _case_facts(qs):
+    agent = _agent_messages().order_by().values("case")
+    return qs.annotate(
+        agent_messages=Coalesce(Subquery(agent.annotate(n=Count("pk")).values("n")), Value(0)),
+        first_agent_at=Subquery(agent.annotate(at=Min("created_at")).values("at")),
+    )
+
+
+def _seconds_between(later, earlier):
+    return ExpressionWrapper(F(later) - F(earlier), output_field=DurationField())
+
+
+def _case_filter(flt: KpiFilter) -> Q:
+    q = Q()
+    if flt.channel_id is not None:
+        q &= Q(origin_channel_id=flt.channel_id)
+    if flt.agent_id is not None:
+        q &= Q(assignee_id=flt.agent_id)
+    if flt.team_id is not None:
+        q &= Q(team_id=flt.team_id)
+    return q
+
+
+def _dims_filter(flt: KpiFilter, channel: str, agent: str, team: str) -> Q:
+    q = Q()
+    if flt.channel_id is not None:
+        q &= Q(**{channel: flt.channel_id})
+    if flt.agent_id is not None:
+        q &= Q(**{agent: flt.agent_id})
+    if flt.team_id is not None:
+        q &= Q(**{team: flt.team_id})
+    return q
+
+
+def _opened_rows(start_at, end_at, flt: KpiFilter, now: datetime):
+    """Volume, TME, abandoned cases and SLA: cases opened in the period."""
+    tz = timezone.get_current_timezone()
+    cases = _case_facts(
+        Case.objects.filter(_case_filter(flt), opened_at__gte=start_at, opened_at__lt=end_at).order_by()
+    ).annotate(
+        answered_call=Exists(
+            Message.objects.filter(case=OuterRef("pk"), kind=MessageKind.CALL, meta__answered=True)
+        )
+    )
+    responded = Q(first_agent_at__isnull=False)
+    # Calls are counted one by one (see _call_rows), so cases opened on a phone
+    # channel do not count a second time in the abandonment rate.
+    abandon_base = ~Q(origin_channel__kind="voice")
+    expired = Q(opened_at__lt=now - timedelta(hours=_conf("ABANDON_AFTER_HOURS")))
+    abandoned = (
+        abandon_base & Q(agent_messages=0, answered_call=False) & (Q(status=CaseStatus.RESOLVED) | expired)
+    )
+    due = Q(sla__first_response_due__isnull=False)
+    sla_known = due & (responded | Q(sla__first_response_due__lt=now))
+    sla_met = due & responded & Q(first_agent_at__lte=F("sla__first_response_due"))
+    return (
+        cases.annotate(day=TruncDate("opened_at", tzinfo=tz))
+        .values("day", "origin_channel_id", "assignee_id", "team_id")
+        .annotate(
+            cases_opened=Count("pk"),
+            responded=Count("pk", filter=responded),
+            first_response_sum=Sum(_seconds_between("first_agent_at", "opened_at"), filter=responded),
+            abandon_base=Count("pk", filter=abandon_base),
+            abandoned_cases=Count("pk", filter=abandoned),
+            sla_count=Count("pk", filter=sla_known),
+            sla_met=Count("pk", filter=sla_met),
+        )
+    )
+
+
+def _resolved_rows(start_at, end_at, flt: KpiFilter):
+    """Resolution time, TMA and FCR: cases whose last resolution falls in the period."""
+    tz = timezone.get_current_timezone()
+    cases = _case_facts(
+        Case.objects.filter(
+            _case_filter(flt), status=CaseStatus.RESOLVED, resolved_at__gte=start_at, resolved_at__lt=end_at
+        ).order_by()
+    )
+    responded = Q(first_agent_at__isnull=False)
+    return (
+        cases.annotate(day=TruncDate("resolved_at", tzinfo=tz))
+        .values("day", "origin_channel_id", "assignee_id", "team_id")
+        .annotate(
+            resolved=Count("pk"),
+            resolution_sum=Sum(_seconds_between("resolved_at", "opened_at")),
+            handled=Count("pk", filter=responded),
+            handle_sum=Sum(_seconds_between("resolved_at", "first_agent_at"), filter=responded),
+            fcr_base=Count("pk", filter=Q(agent_messages__gte=1)),
+            fcr_met=Count("pk", filter=Q(agent_messages=1, reopen_count=0)),
+        )
+    )
+
+
+def _call_rows(start_at, end_at, flt: KpiFilter):
+    """Talk time and unanswered inbound calls, from the call meta keys in docs/contracts.md."""
+    tz = timezone.get_current_timezone()
+    inbound = Q(meta__direction="inbound", meta__call_status__in=FINAL_CALL_STATUSES)
+    unanswered = Q(meta__call_status__in=UNANSWERED_CALL_STATUSES) | Q(
+        meta__call_status="completed", meta__answered=False
+    )
+    talked = Q(meta__answered=True, meta__talk_seconds__isnull=False)
+    return (
+        Message.objects.filter(
+            _dims_filter(flt, "channel_id", "case__assignee_id", "case__team_id"),
+            kind=MessageKind.CALL,
+            created_at__gte=start_at,
+            created_at__lt=end_at,
+        )
+        .order_by()
+        .annotate(day=TruncDate("created_at", tzinfo=tz))
+        .values("day", "channel_id", "case__assignee_id", "case__team_id")
+        .annotate(
+            inbound_calls=Count("pk", filter=inbound),
+            abandoned_calls=Count("pk", filter=inbound & unanswered),
+            talk_count=Count("pk", filter=talked),
+            talk_sum=Sum(Cast(KT("meta__talk_seconds"), IntegerField()), filter=talked),
+        )
+    )
+
+
+def _answer_rows(start_at, end_at, flt: KpiFilter):
+    """CSAT, NPS and CES from the answers received in the period."""
+    tz = timezone.get_current_timezone()
+    return (
+        SurveyAnswer.objects.filter(
+            _dims_filter(flt, "channel_id", "agent_id", "team_id"),
+            answered_at__gte=start_at,
+            answered_at__lt=end_at,
+        )
+        .order_by()
+        .annotate(day=TruncDate("answered_at", tzinfo=tz))
+        .values("day", "channel_id", "agent_id", "team_id")
+        .annotate(
+            csat_count=Count("pk", filter=Q(kind="csat")),
+            csat_positive=Count("pk", filter=Q(kind="csat", score__gte=4)),
+            nps_count=Count("pk", filter=Q(kind="nps")),
+            nps_promoters=Count("pk", filter=Q(kind="nps", score__gte=9)),
+            nps_detractors=Count("pk", filter=Q(kind="nps", score__lte=6)),
+            ces_count=Count("pk", filter=Q(kind="ces")),
+            ces_sum=Sum("score", filter=Q(kind="ces")),
+        )
+    )
+
+
+def daily_counters(*, start: date, end: date, flt: KpiFilter = KpiFilter(), now: datetime | None = None):
+    """Live counters for the days [start, end): {(day, channel, agent, team): {counter: value}}.
+
+    Four grouped queries; Python only adds up their (already aggregated) rows.
+    """
+    now = now or timezone.now()
+    start_at, end_at = day_bounds(start, end)
+    groups: dict[tuple, dict] = defaultdict(lambda: dict.fromkeys(COUNTERS, 0))
+    sources = (
+        (_opened_rows(start_at, end_at, flt, now), "origin_channel_id", "assignee_id", "team_id"),
+        (_resolved_rows(start_at, end_at, flt), "origin_channel_id", "assignee_id", "team_id"),
+        (_call_rows(start_at, end_at, flt), "channel_id", "case__assignee_id", "case__team_id"),
+        (_answer_rows(start_at, end_at, flt), "channel_id", "agent_id", "team_id"),
+    )
+    for rows, channel, agent, team in sources:
+        for row in rows:
+            key = (row.pop("day"), row.pop(channel), row.pop(agent), row.pop(team))
+            target = groups[key]
+            for name, value in row.items():
+                if value is None:
+                    continue
+                if isinstance(value, timedelta):
+                    value = value.total_seconds()
+                target[name] += value
+    return dict(groups)
+
+
+# Reports -----------------------------------------------------------------
+
+
+def kpis_from_counters(c: dict, cost: float | None = None) -> dict:
+    """DESIGN.md's KPIs from summed counters; null when there is nothing to average."""
+
+    def ratio(num, den):
+        return None if not den else num / den
+
+    volume = c.get("cases_opened", 0)
+    return {
+        "volume": volume,
+        "tme_seconds": ratio(c["first_response_sum"], c["responded"]),
+        "resolution_seconds": ratio(c["resolution_sum"], c["resolved"]),
+        "tma_seconds": ratio(c["handle_sum"], c["handled"]),
+        "talk_seconds": ratio(c["talk_sum"], c["talk_count"]),
+        "fcr": ratio(c["fcr_met"], c["fcr_base"]),
+        "abandonment_rate": ratio(
+            c["abandoned_cases"] + c["abandoned_calls"], c["abandon_base"] + c["inbound_calls"]
+        ),
+        "csat": ratio(c["csat_positive"], c["csat_count"]),
+        "nps": ratio(c["nps_promoters"] - c["nps_detractors"], c["nps_count"]),
+        "ces": ratio(c["ces_sum"], c["ces_count"]),
+        "sla_compliance": ratio(c["sla_met"], c["sla_count"]),
+        "cost_per_case": None if cost is None else ratio(cost, volume),
+    }
+
+
+def _empty() -> dict:
+    return dict.fromkeys(COUNTERS, 0)
+
+
+def _add(target: dict, source: dict) -> None:
+    for name in COUNTERS:
+        value = source.get(name)
+        if value:
+            target[name] += value
+
+
+def _days(start: date, end: date) -> list[date]:
+    return [start + timedelta(days=i) for i in range((end - start).days)]
+
+
+def _daily_cost(monthly_cost, day: date) -> float:
+    # A whole month costs exactly the channel's monthly cost.
+    return float(monthly_cost) / calendar.monthrange(day.year, day.month)[1]
+
+
+def kpi_report(
+    *,
+    start: date,
+    end: date,
+    flt: KpiFilter = KpiFilter(),
+    use_rollups: bool = True,
+    breakdowns: bool = True,
+    now: datetime | None = None,
+) -> dict:
+    """Every KPI for [start, end): totals, by channel, agent and team, and per day.
+
+    Rolled-up days are read from KpiDaily, grouped in SQL per dimension; the
+    other days (today, or any day the rollup has not reached) are computed live.
+    """
+    now = now or timezone.now()
+    days = _days(start, end)
+    rolled: set[date] = set()
+    if use_rollups and days:
+        today = timezone.localdate(now)
+        rolled = set(
+            KpiRollupDay.objects.filter(day__gte=start, day__lt=min(end, today)).values_list("day", flat=True)
+        )
+    live_days = [d for d in days if d not in rolled]
+
+    totals = _empty()
+    per_day: dict[date, dict] = {d: _empty() for d in days}
+    by: dict[str, dict] = {
+        "channel": defaultdict(_empty),
+        "agent": defaultdict(_empty),
+        "team": defaultdict(_empty),
+    }
+
+    if rolled:
+        base = KpiDaily.objects.filter(day__in=rolled).order_by()
+        base = base.filter(_dims_filter(flt, "channel_id", "agent_id", "team_id"))
+        sums = {name: Sum(name) for name in COUNTERS}
+        _add(totals, base.aggregate(**sums))
+        for row in base.values("day").annotate(**sums):
+            _add(per_day[row["day"]], row)
+        if breakdowns:
+            for dim in ("channel", "agent", "team"):
+                for row in base.values(f"{dim}_id").annotate(**sums):
+                    _add(by[dim][row[f"{dim}_id"]], row)
+
+    if live_days:
+        live = daily_counters(start=min(live_days), end=max(live_days) + timedelta(days=1), flt=flt, now=now)
+        wanted = set(live_days)
+        for (day, channel_id, agent_id, team_id), counters in live.items():
+            if day not in wanted:
+                continue
+            _add(totals, counters)
+            _add(per_day[day], counters)
+            if breakdowns:
+                _add(by["channel"][channel_id], counters)
+                _add(by["agent"][agent_id], counters)
+                _add(by["team"][team_id], counters)
+
+    # Cost is per channel: it has a meaning for all channels or one, not per agent or team.
+    channels = {
+        c.pk: c for c in Channel.objects.only("pk", "key", "name", "kind", "monthly_cost", "is_active")
+    }
+    costed = flt.agent_id is None and flt.team_id is None
+
+    def cost_of(channel_ids, on_days) -> float | None:
+        if not costed:
+            return None
+        return sum(_daily_cost(channels[pk].monthly_cost, d) for pk in channel_ids for d in on_days)
+
+    all_ids = [flt.channel_id] if flt.channel_id is not None else list(channels)
+    all_ids = [pk for pk in all_ids if pk in channels]
+    report = {
+        "from": start.isoformat(),
+        "to": end.isoformat(),
+        "totals": kpis_from_counters(totals, cost_of(all_ids, days)),
+        "series": [
+            {"date": d.isoformat(), **kpis_from_counters(per_day[d], cost_of(all_ids, [d]))} for d in days
+        ],
+    }
+    if breakdowns:
+        report["by_channel"] = {
+            channels[pk].key: kpis_from_counters(c, cost_of([pk], days))
+            for pk, c in sorted(by["channel"].items(), key=lambda i: i[0] or 0)
+            if pk in channels
+        }
+        report["by_agent"] = {
+            str(pk): kpis_from_counters(c)
+            for pk, c in sorted(by["agent"].items(), key=lambda i: i[0] or 0)
+            if pk
+        }
+        report["by_team"] = {
+            str(pk): kpis_from_counters(c)
+            for pk, c in sorted(by["team"].items(), key=lambda i: i[0] or 0)
+            if pk
+        }
+    return report

@@ -1,0 +1,106 @@
+"""KPI API, supervisor dashboard and the public survey page. Thin: parse, call, render."""
+
+from __future__ import annotations
+
+import csv
+
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_http_methods
+from rest_framework.authentication import BasicAuthentication, SessionAuthentication
+from rest_framework.permissions import BasePermission
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from helpdesk.roles import user_is_supervisor
+from kpis import dashboard, services
+from kpis.forms import KpiQueryForm, SurveyAnswerForm
+from kpis.selectors import kpi_report
+
+
+class IsSupervisor(BasePermission):
+    message = "KPIs are for supervisors and admins."
+
+    def has_permission(self, request, view):
+        return user_is_supervisor(request.user)
+
+
+class KpiView(APIView):
+    # Basic first: an anonymous API client gets 401 with a challenge, not 403.
+    authentication_classes = [BasicAuthentication, SessionAuthentication]
+    permission_classes = [IsSupervisor]
+
+    def get(self, request):
+        form = KpiQueryForm(request.GET)
+        if not form.is_valid():
+            return Response({"errors": form.errors.get_json_data()}, status=400)
+        q = form.cleaned_data
+        return Response(kpi_report(start=q["start"], end=q["end"], flt=q["flt"]))
+
+
+def _supervisor_only(request):
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    if not user_is_supervisor(request.user):
+        raise PermissionDenied("The dashboard is for supervisors and admins.")
+    return None
+
+
+def dashboard_view(request):
+    denied = _supervisor_only(request)
+    if denied:
+        return denied
+    form = KpiQueryForm(request.GET or None)
+    context = dashboard.dashboard_context(form=form, params=request.GET)
+    return render(
+        request, "kpis/dashboard.html", context, status=200 if form.is_valid() or not request.GET else 400
+    )
+
+
+def dashboard_csv(request, table: str):
+    denied = _supervisor_only(request)
+    if denied:
+        return denied
+    if table not in dashboard.TABLES:
+        return HttpResponse("Unknown table.", status=404, content_type="text/plain")
+    form = KpiQueryForm(request.GET or None)
+    if request.GET and not form.is_valid():
+        return HttpResponse("; ".join(e for errs in form.errors.values() for e in errs), status=400)
+    header, rows = dashboard.table_csv(form=form, table=table)
+    q = form.cleaned_data if form.is_bound else KpiQueryForm.defaults()
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="kpis-{table}-{q["start"]}-{q["end"]}.csv"'
+    writer = csv.writer(response)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return response
+
+
+@require_http_methods(["GET", "POST"])
+def survey_page(request, token: str):
+    """The public one-time survey page behind the signed link sent to the customer."""
+    try:
+        survey = services.survey_request_from_token(token=token)
+    except ValidationError as exc:
+        return render(request, "kpis/survey.html", {"error": exc.messages[0]}, status=404)
+    form = SurveyAnswerForm(request.POST or None, kind=survey.kind)
+    done = survey.status == survey.Status.ANSWERED
+    error = None
+    if request.method == "POST" and not done:
+        if form.is_valid():
+            try:
+                services.survey_answer_record(request=survey, score=form.cleaned_data["score"], via="link")
+                done = True
+            except ValidationError as exc:
+                error = exc.messages[0]
+                done = "already" in error
+    elif survey.status not in (survey.Status.SENT, survey.Status.ANSWERED):
+        error = "This survey is not open for answers."
+    return render(
+        request,
+        "kpis/survey.html",
+        {"survey": survey, "form": form, "done": done, "error": error},
+        status=400 if request.method == "POST" and form.errors else 200,
+    )

@@ -1,0 +1,111 @@
+"""Every KPI of DESIGN.md on hand-built cases (see conftest.world), exact values.
+
+Worked out by hand for [2026-03-02, 2026-03-05):
+- volume: c1 c2 c3 c4 c6 c7 v1 v2 = 8 (c5 opened before, c8 after).
+- TME: c1 600, c2 1200 (bot and note ignored), c4 300, c7 1800, v2 900 (agent's outbound call) -> 960.
+- resolution: c1 3600, c2 86400, c3 3600, c4 86400 (last resolution), c5 36000, v1 300, v2 1200 -> 217500/7.
+- TMA: c1 3000, c2 85200, c4 86100, c5 34200, v2 300 -> 41760 (c3 and v1 never got an agent message).
+- talk time: 120, 300, 60 -> 160.
+- FCR: c1, c5, v2 of c1 c2 c4 c5 v2 -> 3/5 (c2 two messages, c4 reopened).
+- abandonment: c3 (resolved unanswered), c6 (expired) of 6 non-phone cases + 1 unanswered of 3 ended inbound
+  calls -> 3/9.
+- CSAT 5, 3, 4 -> 2/3; NPS 10, 9, 8, 3 -> (2 - 1)/4; CES 6, 7, 2 -> 5.
+- SLA (email, 30 min): c1 met, c2 met, c3 breached, c6 breached, c7 met at the minute -> 3/5.
+- cost: email 30 + phone 6 + chat 0 over 3 March days / 8 cases -> 4.5.
+"""
+
+from datetime import date
+
+import pytest
+
+from kpis.selectors import KPI_NAMES, KpiFilter, kpi_report
+from kpis.services import kpi_rollup_days
+from tests.kpis.conftest import END, START
+
+pytestmark = pytest.mark.django_db
+
+
+def test_totals_match_the_definitions(world):
+    totals = kpi_report(start=START, end=END)["totals"]
+    assert set(totals) == set(KPI_NAMES)
+    assert totals == {
+        "volume": 8,
+        "tme_seconds": 960.0,
+        "resolution_seconds": pytest.approx(217500 / 7),
+        "tma_seconds": 41760.0,
+        "talk_seconds": 160.0,
+        "fcr": 0.6,
+        "abandonment_rate": pytest.approx(3 / 9),
+        "csat": pytest.approx(2 / 3),
+        "nps": 0.25,
+        "ces": 5.0,
+        "sla_compliance": 0.6,
+        "cost_per_case": 4.5,
+    }
+
+
+def test_by_channel_agent_and_team(world):
+    report = kpi_report(start=START, end=END)
+    email, voice, chat = (report["by_channel"][world[k].key] for k in ("email", "voice", "chat"))
+    assert (email["volume"], email["tme_seconds"], email["cost_per_case"]) == (5, 1200.0, 6.0)
+    assert email["abandonment_rate"] == 0.4 and email["sla_compliance"] == 0.6 and email["csat"] == 0.5
+    assert (voice["volume"], voice["talk_seconds"], voice["cost_per_case"]) == (2, 160.0, 3.0)
+    assert voice["abandonment_rate"] == pytest.approx(1 / 3) and voice["sla_compliance"] is None
+    assert (chat["volume"], chat["fcr"], chat["cost_per_case"]) == (1, 0.5, 0.0)
+    a1, a2 = report["by_agent"][str(world["a1"].pk)], report["by_agent"][str(world["a2"].pk)]
+    assert (a1["volume"], a1["tme_seconds"], a2["volume"]) == (4, 1200.0, 3)
+    assert a1["cost_per_case"] is None  # cost is a channel's, not an agent's
+    assert report["by_team"] == {str(world["team"].pk): report["by_team"][str(world["team"].pk)]}
+    assert report["by_team"][str(world["team"].pk)]["volume"] == 2
+
+
+def test_series_per_day(world):
+    series = kpi_report(start=START, end=END)["series"]
+    assert [d["date"] for d in series] == ["2026-03-02", "2026-03-03", "2026-03-04"]
+    assert [d["volume"] for d in series] == [3, 3, 2]
+    assert series[0]["tme_seconds"] == 900.0  # c1 600, c2 1200
+    assert series[0]["resolution_seconds"] == pytest.approx((3600 + 36000 + 300) / 3)  # c1, c5, v1
+    assert series[2]["talk_seconds"] is None  # only a ringing call that day
+    assert series[0]["cost_per_case"] == pytest.approx((10 + 2) / 3)
+
+
+def test_filters(world):
+    by_email = kpi_report(start=START, end=END, flt=KpiFilter(channel_id=world["email"].pk))["totals"]
+    assert (by_email["volume"], by_email["cost_per_case"], by_email["tme_seconds"]) == (5, 6.0, 1200.0)
+    by_agent = kpi_report(start=START, end=END, flt=KpiFilter(agent_id=world["a2"].pk))["totals"]
+    # a2: c3 (abandoned), c4, v2; c4 reopened and v2 answered by one outbound call.
+    assert by_agent["volume"] == 3 and by_agent["fcr"] == 0.5 and by_agent["cost_per_case"] is None
+    assert by_agent["csat"] == 1.0  # a2's only CSAT answer is on c4: score 4
+    by_team = kpi_report(start=START, end=END, flt=KpiFilter(team_id=world["team"].pk))["totals"]
+    assert by_team["volume"] == 2 and by_team["fcr"] == 0.5
+
+
+def test_nothing_to_average_is_null_never_zero(world):
+    report = kpi_report(start=date(2026, 2, 1), end=date(2026, 2, 3))
+    totals = report["totals"]
+    assert totals["volume"] == 0
+    assert all(totals[k] is None for k in KPI_NAMES if k != "volume")
+    assert report["by_channel"] == {} and report["by_agent"] == {}
+
+
+def test_rollups_equal_the_live_computation(world, now):
+    live = kpi_report(start=date(2026, 2, 25), end=date(2026, 3, 11), use_rollups=False)
+    written = kpi_rollup_days(start=date(2026, 2, 25), end=date(2026, 3, 11))
+    assert written > 0
+    rolled = kpi_report(start=date(2026, 2, 25), end=date(2026, 3, 11))
+    assert rolled == live
+    sub = kpi_report(start=START, end=END, flt=KpiFilter(channel_id=world["email"].pk))
+    assert sub == kpi_report(
+        start=START, end=END, flt=KpiFilter(channel_id=world["email"].pk), use_rollups=False
+    )
+
+
+def test_rolled_up_days_are_read_from_the_rollup(world, now):
+    from kpis.models import KpiDaily
+
+    kpi_rollup_days(start=START, end=END)
+    # Rollups are what a past day reads: change one and the report follows.
+    KpiDaily.objects.filter(day=START).update(cases_opened=0)
+    assert kpi_report(start=START, end=END)["totals"]["volume"] == 5
+    kpi_rollup_days(start=START, end=END)  # a rebuild puts it right
+    assert kpi_report(start=START, end=END)["totals"]["volume"] == 8
