@@ -122,6 +122,8 @@ def _reply_options(case, identities, messages):
     default_id = default_id or case.origin_channel_id
     options = []
     for channel in Channel.objects.filter(is_active=True).order_by("name"):
+        if channel.kind == "voice":
+            continue  # a phone line carries calls, never a written reply
         try:
             adapter = adapter_for(channel.kind)
         except UnsupportedChannel:
@@ -149,14 +151,18 @@ def _reply_options(case, identities, messages):
 
 
 def _csat_answers(customer):
-    """CSAT answers, when the KPI app exposes them; the sidebar works without."""
-    try:
-        from kpis import selectors as kpi_selectors
+    """Survey answers (CSAT, NPS, CES) when the KPI app stores them; the sidebar works without."""
+    from django.apps import apps
 
-        answers = kpi_selectors.customer_survey_answers(customer=customer)
-    except (ImportError, AttributeError):
+    try:
+        answers = apps.get_model("kpis", "SurveyAnswer")
+    except LookupError:
         return []
-    return list(answers)
+    return list(
+        answers.objects.filter(customer=customer)
+        .order_by("-answered_at")
+        .values("kind", "score", "case_id", "answered_at")[:10]
+    )
 
 
 def _thread_context(request, case):
