@@ -8,6 +8,7 @@ whether the token works.
 
 from __future__ import annotations
 
+import warnings
 from datetime import timedelta
 
 from asgiref.sync import async_to_sync
@@ -60,7 +61,10 @@ def send_error(exc: TelegramError) -> SendError:
     """Telegram's error, as a retry or as words the agent can act on."""
     words = str(exc)
     if isinstance(exc, RetryAfter):
-        wait = exc.retry_after
+        with warnings.catch_warnings():
+            # PTB warns that retry_after will become a timedelta; both are handled here.
+            warnings.simplefilter("ignore")
+            wait = exc.retry_after
         seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
         return TransientSendError(
             f"Telegram asks us to slow down ({words}).", code="429", retry_after=seconds
