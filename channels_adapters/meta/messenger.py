@@ -107,7 +107,7 @@ class MessengerAdapter(ChannelAdapter):
             for event_data in entry.get("messaging") or []:
                 if not isinstance(event_data, dict):
                     raise ParseError("Each messaging event must be an object")
-                items.extend(self._event(event_data))
+                items.extend(self._event(channel, event_data))
             if entry.get("standby"):
                 # Another app (a bot platform) holds the conversation: not ours to answer.
                 items.extend(Ignored("standby") for _ in entry["standby"])
@@ -115,12 +115,12 @@ class MessengerAdapter(ChannelAdapter):
                 items.append(Ignored(f"changes:{(change or {}).get('field', '?')}"))
         return items
 
-    def _event(self, data: dict) -> list:
+    def _event(self, channel, data: dict) -> list:
         sender_id = str((data.get("sender") or {}).get("id") or "")
         recipient_id = str((data.get("recipient") or {}).get("id") or "")
         at = from_millis(data.get("timestamp"))
         if "message" in data:
-            return [self._message(data["message"], sender_id, recipient_id, at)]
+            return [self._message(channel, data["message"], sender_id, recipient_id, at)]
         if "delivery" in data:
             watermark = from_millis((data["delivery"] or {}).get("watermark"))
             if watermark is None:
@@ -163,6 +163,16 @@ class MessengerAdapter(ChannelAdapter):
         unknown = sorted(set(data) - _ENVELOPE_KEYS)
         return [Ignored(unknown[0] if unknown else "empty")]
 
+    @staticmethod
+    def _own_send(channel, message: dict) -> bool:
+        """An echo of a message this helpdesk sent through the API: the send recorded it already,
+        and recording the echo could race the send for the same message id."""
+        if str(message.get("metadata") or "").startswith(ECHO_MARK):
+            return True
+        # Without metadata (Instagram), the app id tells: set settings["app_id"] to ours.
+        app_id = str((channel.settings or {}).get("app_id") or "")
+        return bool(app_id) and str(message.get("app_id") or "") == app_id
+
     def _receipt(self, status: str, person_id: str, watermark) -> StatusUpdate:
         return StatusUpdate(
             external_id="",
@@ -185,14 +195,14 @@ class MessengerAdapter(ChannelAdapter):
             ]
         return [Ignored("read:without_watermark")]
 
-    def _message(self, message: dict, sender_id: str, recipient_id: str, at) -> InboundMessage | Ignored:
+    def _message(self, channel, message: dict, sender_id: str, recipient_id: str, at):
         if not isinstance(message, dict) or not message.get("mid"):
             raise ParseError("A message event needs 'message.mid'")
         mid = str(message["mid"])
         if message.get("is_deleted"):
             return MessageUpdate(external_id=mid, meta={"deleted_by_customer": True}, timestamp=at)
         echo = bool(message.get("is_echo"))
-        if echo and str(message.get("metadata") or "").startswith(ECHO_MARK):
+        if echo and self._own_send(channel, message):
             return Ignored("message_echo:own_send")
         text = str(message.get("text") or "")
         meta: dict = {}

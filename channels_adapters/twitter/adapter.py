@@ -174,14 +174,15 @@ class TwitterAdapter(ChannelAdapter):
             if key in ("for_user_id", "users", "apps", "user_has_blocked"):
                 continue
             if key == "direct_message_events":
-                items.extend(self._dm(e, for_user, users) for e in value or [])
+                app_id = str((channel.settings or {}).get("app_id") or "")
+                items.extend(self._dm(e, for_user, users, app_id) for e in value or [])
             elif key == "direct_message_mark_read_events":
                 items.extend(self._read(e, for_user) for e in value or [])
             else:
                 items.append(Ignored(key))
         return items
 
-    def _dm(self, data: dict, for_user: str, users: dict):
+    def _dm(self, data: dict, for_user: str, users: dict, app_id: str = ""):
         if not isinstance(data, dict) or not data.get("id"):
             raise ParseError("A direct message event needs an 'id'")
         if data.get("type") != "message_create":
@@ -212,6 +213,9 @@ class TwitterAdapter(ChannelAdapter):
                 }
             )
         echo = bool(for_user) and sender_id == for_user
+        if echo and app_id and str(create.get("source_app_id") or "") == app_id:
+            # Sent by this helpdesk through the API: the send recorded it already.
+            return Ignored("direct_message:own_send")
         person = recipient_id if echo else sender_id
         profile = users.get(person) if isinstance(users.get(person), dict) else {}
         return InboundMessage(

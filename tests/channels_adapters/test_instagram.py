@@ -73,6 +73,16 @@ def test_echo_is_ours_not_the_customers(client, channel):
     assert Message.objects.filter(direction=Direction.IN).count() == 2
 
 
+def test_echo_of_our_own_app_is_not_recorded_twice(client, channel):
+    # Instagram echoes carry no metadata: our app id tells our own sends apart.
+    channel.settings = {"app_id": "1217981644879628"}
+    channel.save()
+    deliver_meta(client, channel, "text.json")
+    _, [event] = deliver_meta(client, channel, "echo.json")
+    assert event.summary["ignored"] == ["message_echo:own_send"]
+    assert not Message.objects.filter(direction=Direction.OUT).exists()
+
+
 def test_messaging_seen_marks_the_message_and_earlier_ones_read(client, channel):
     deliver_meta(client, channel, "text.json")
     inbound = Message.objects.first()

@@ -80,6 +80,18 @@ def test_our_own_dm_is_an_echo_not_the_customers(client, channel):
     assert echo.identity.address == CUSTOMER and echo.case == case
     assert Message.objects.filter(direction=Direction.IN).count() == 2
     assert not Identity.objects.filter(address="3001969357").exists()  # our account is nobody's identity
+    # Without our app id configured, a DM sent through the API is recorded as an echo too.
+    assert Message.objects.filter(external_id="1466781513409966091", meta__echo=True).exists()
+
+
+def test_our_api_sends_are_not_recorded_twice_when_the_app_id_is_set(client):
+    channel = twitter_channel()
+    channel.settings = {"app_id": "29480001"}
+    channel.save()
+    deliver_x(client, channel, "dm.json")
+    _, [event] = deliver_x(client, channel, "echo.json")
+    assert event.summary["ignored"] == ["direct_message:own_send"] and event.summary["messages"] == 1
+    assert not Message.objects.filter(external_id="1466781513409966091").exists()
 
 
 def test_media_dm_keeps_the_file_and_drops_its_link(client, channel):
