@@ -355,9 +355,9 @@ def kpi_report(
         base = KpiDaily.objects.filter(day__in=rolled).order_by()
         base = base.filter(_dims_filter(flt, "channel_id", "agent_id", "team_id"))
         sums = {name: Sum(name) for name in COUNTERS}
-        _add(totals, base.aggregate(**sums))
         for row in base.values("day").annotate(**sums):
             _add(per_day[row["day"]], row)
+            _add(totals, row)
         if breakdowns:
             for dim in ("channel", "agent", "team"):
                 for row in base.values(f"{dim}_id").annotate(**sums):
