@@ -1,6 +1,7 @@
 """Facebook Messenger through the real webhook URL with Meta's signatures, and
 replies through the Graph API played by a local server."""
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -8,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from channels_adapters.meta.selectors import window_state
-from channels_adapters.models import InboundEvent
+from channels_adapters.models import Channel, InboundEvent
 from conversations.models import Author, CaseStatus, DeliveryStatus, Direction, Message
 from conversations.services import message_deliver, send_automatic, send_reply
 from customers.models import Identity
@@ -326,3 +327,50 @@ def test_graph_errors_become_plain_words_or_retries(graph, channel, reply, outco
     message.refresh_from_db()
     assert words in message.error
     assert message.status == (DeliveryStatus.FAILED if outcome == "failed" else DeliveryStatus.QUEUED)
+
+
+# Admin set-up ------------------------------------------------------------
+
+ADMIN_CREDENTIALS = {
+    "facebook": {"page_id": "1", "page_access_token": "t", "app_secret": "s", "verify_token": "vt-admin"},
+    "instagram": {"ig_account_id": "1", "access_token": "t", "app_secret": "s", "verify_token": "vt-admin"},
+    "whatsapp": {"phone_number_id": "1", "access_token": "t", "app_secret": "s", "verify_token": "vt-admin"},
+    "twitter": {
+        "consumer_key": "k",
+        "consumer_secret": "cs-admin",
+        "access_token": "t",
+        "access_token_secret": "ts",
+        "user_id": "1",
+    },
+}
+
+
+@pytest.mark.parametrize("kind", ["facebook", "instagram", "whatsapp", "twitter"])
+def test_admin_creates_the_channel_and_its_webhook_url_answers_the_provider(client, django_user_model, kind):
+    client.force_login(django_user_model.objects.create_superuser("root", "root@example.com", "pw-123456"))
+    add = client.get(f"/admin/channels_adapters/channel/add/?kind={kind}").content.decode()
+    # The empty form lists the credentials this kind needs.
+    assert all(f"&quot;{key}&quot;" in add for key in ADMIN_CREDENTIALS[kind])
+    incomplete = {**ADMIN_CREDENTIALS[kind], "app_secret" if kind != "twitter" else "consumer_secret": ""}
+    form = {"kind": kind, "name": f"Acme {kind}", "is_active": "on", "monthly_cost": "0", "settings": "{}"}
+    response = client.post(
+        "/admin/channels_adapters/channel/add/", {**form, "credentials_json": json.dumps(incomplete)}
+    )
+    assert response.status_code == 200 and "An active channel needs" in response.content.decode()
+    response = client.post(
+        "/admin/channels_adapters/channel/add/",
+        {**form, "credentials_json": json.dumps(ADMIN_CREDENTIALS[kind])},
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    channel = Channel.objects.get(kind=kind)
+    page = client.get(f"/admin/channels_adapters/channel/{channel.pk}/change/").content.decode()
+    assert channel.webhook_url in page
+    if kind == "twitter":
+        answer = client.get(channel.webhook_path, {"crc_token": "abc"})
+        assert answer.json()["response_token"].startswith("sha256=")
+    else:
+        answer = client.get(
+            channel.webhook_path,
+            {"hub.mode": "subscribe", "hub.verify_token": "vt-admin", "hub.challenge": "c"},
+        )
+        assert answer.content == b"c"
