@@ -48,13 +48,17 @@ def hook_url(channel, **params) -> str:
 
 
 def candidate_urls(request: HttpRequest) -> list[str]:
-    """The URLs Twilio may have signed: the configured public one first, then what the proxy says."""
+    """The URLs Twilio may have signed: the configured public one first, then what the proxy says.
+
+    The host is Django's (it honours USE_X_FORWARDED_HOST when a deployment
+    trusts its proxy for it); only the scheme is taken from X-Forwarded-Proto,
+    since TLS usually ends at the proxy.
+    """
     path = request.get_full_path()
     urls = [public_base_url() + path]
     forwarded_proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
     scheme = forwarded_proto if forwarded_proto in ("http", "https") else request.scheme
-    host = request.headers.get("X-Forwarded-Host", "").split(",")[0].strip() or request.get_host()
-    seen = f"{scheme}://{host}{path}"
+    seen = f"{scheme}://{request.get_host()}{path}"
     if seen not in urls:
         urls.append(seen)
     return urls
@@ -111,6 +115,28 @@ def rest_client(channel) -> Client:
     # (messages, calls, incoming numbers) builds its URL from it.
     client.api.base_url = settings.TWILIO_API_BASE_URL
     return client
+
+
+def configure_number(channel, **fields) -> str:
+    """Point the channel's Twilio number at our webhook (the admin's "register webhook" action).
+
+    Finds the IncomingPhoneNumber by the channel's phone_number and updates the
+    given URL fields (voice_url, sms_url, status_callback...) through the REST API.
+    """
+    number = channel.credentials.get("phone_number") or ""
+    if not number:
+        raise PermanentSendError(f"The channel {channel.name} has no phone_number to configure.")
+    client = rest_client(channel)
+    try:
+        found = client.incoming_phone_numbers.list(phone_number=number, limit=1)
+        if not found:
+            raise PermanentSendError(
+                f"The Twilio account has no number {number}: check the channel's phone_number."
+            )
+        client.incoming_phone_numbers(found[0].sid).update(**fields)
+    except (TwilioRestException, requests.RequestException) as exc:
+        raise send_error(exc) from exc
+    return f"Twilio number {number} now calls {hook_url(channel)}."
 
 
 # Twilio error codes an agent or admin can act on, in plain words.

@@ -57,6 +57,9 @@ class TwilioMessagingAdapter(ChannelAdapter):
     def verify(self, channel, request):
         common.verify_signature(channel, request)
 
+    def register_webhook(self, channel):
+        return common.configure_number(channel, sms_url=common.hook_url(channel), sms_method="POST")
+
     def acknowledge(self, channel, event):
         # An empty TwiML document: no automatic reply, and no schema warning in Twilio's console.
         return common.twiml_response(common.EMPTY_TWIML)
@@ -159,6 +162,12 @@ class WhatsAppWindowMixin:
     """WhatsApp allows free-form messages for 24 hours after the customer's last message."""
 
     window = timedelta(hours=24)
+
+    def register_webhook(self, channel):
+        raise NotImplementedError(
+            "WhatsApp senders are configured in Twilio's console (Messaging > Senders): set "
+            f"'Webhook URL for incoming messages' to {common.hook_url(channel)} (HTTP POST)."
+        )
 
     def check_outbound(self, channel, *, thread, recipient, meta):
         from conversations.models import Direction, Message

@@ -1,8 +1,8 @@
 """Phone calls through Twilio Voice: every call is a message on the caller's thread.
 
-Configure the Twilio number's "A call comes in" webhook as the channel's
-webhook URL and its "Call status changes" callback as the same URL with
-``?event=call-status`` (both HTTP POST). Our TwiML then points Twilio's later
+The admin action "Register the webhook URL" sets the Twilio number's "A call
+comes in" webhook to the channel's webhook URL and its "Call status changes"
+callback to the same URL with ``?event=call-status`` (both HTTP POST). Our TwiML then points Twilio's later
 requests at the same URL with other ``event`` values; all are signed.
 
 - (no event) a call comes in: a `call` message (meta per docs/contracts.md) and,
@@ -103,6 +103,15 @@ class VoiceAdapter(ChannelAdapter):
 
     def verify(self, channel, request):
         common.verify_signature(channel, request)
+
+    def register_webhook(self, channel):
+        return common.configure_number(
+            channel,
+            voice_url=common.hook_url(channel),
+            voice_method="POST",
+            status_callback=common.hook_url(channel, event="call-status"),
+            status_callback_method="POST",
+        )
 
     # TwiML -----------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from django.conf import settings as django_settings
 
 from channels_adapters.base import Sender
 from channels_adapters.models import InboundEvent
+from channels_adapters.registry import adapter_for
 from conversations import services
 from conversations.models import DeliveryAttempt, Direction, Message
 from customers.models import Identity
@@ -13,6 +14,7 @@ from tests.channels_adapters.twilio_support import (
     AUTH_TOKEN,
     OUR_NUMBER,
     form_of,
+    incoming_numbers_page,
     message_resource,
     messages_path,
     sign,
@@ -225,8 +227,21 @@ def test_undelivered_status_fails_the_message_in_plain_words(client, channel):
 
 
 def test_sms_credentials_match_the_design_table(channel):
-    from channels_adapters.registry import adapter_for
-
     assert adapter_for("sms").credential_keys == ("account_sid", "auth_token", "phone_number")
     assert channel.credentials["auth_token"] == AUTH_TOKEN
     assert Identity.objects.count() == 0
+
+
+def test_register_webhook_sets_the_numbers_sms_url(twilio, channel):
+    twilio.script(incoming_numbers_page(OUR_NUMBER), Reply(200, {"sid": "PN" + "0" * 31 + "1"}))
+    adapter_for("sms").register_webhook(channel)
+    assert twilio.requests[-1].form() == {
+        "SmsUrl": django_settings.PUBLIC_BASE_URL + channel.webhook_path,
+        "SmsMethod": "POST",
+    }
+
+
+def test_whatsapp_sender_webhook_is_set_in_the_console():
+    channel = twilio_channel("whatsapp_twilio")
+    with pytest.raises(NotImplementedError, match="Senders"):
+        adapter_for("whatsapp_twilio").register_webhook(channel)

@@ -11,15 +11,24 @@ from channels.testing import WebsocketCommunicator
 from django.conf import settings as django_settings
 from django.core.exceptions import ValidationError
 
-from channels_adapters.base import Sender
+from channels_adapters.base import Sender, SendError, hmac_sha256_hex
 from channels_adapters.models import InboundEvent
+from channels_adapters.registry import adapter_for
 from conversations import services
 from conversations.calls import call_log
 from conversations.models import Direction, Message
 from customers.models import Customer, Identity
 from helpdesk.asgi import application
-from tests.channels_adapters.twilio_support import OUR_NUMBER, sign, twilio_channel, twilio_post
+from tests.channels_adapters.twilio_support import (
+    OUR_NUMBER,
+    incoming_numbers_page,
+    numbers_path,
+    sign,
+    twilio_channel,
+    twilio_post,
+)
 from tests.factories import ChannelFactory, CustomerFactory, IdentityFactory, UserFactory
+from tests.provider_server import Reply
 from tests.webhooks import check_webhook, fixture_json
 
 CALL_SID = "CA5e4d3c2b1a09f8e7d6c5b4a392817060"
@@ -231,8 +240,6 @@ def test_same_number_on_api_then_sms_then_a_call_is_one_customer_one_thread(clie
     body = (
         b'{"external_id": "crm-1", "from": {"phone": "+1 415 555 0199", "name": "Ana Silva"}, "text": "Hi"}'
     )
-    from channels_adapters.base import hmac_sha256_hex
-
     check_webhook(client, api, body, headers={"X-Signature": "sha256=" + hmac_sha256_hex("api-secret", body)})
     twilio_post(client, twilio_channel("sms"), "inbound.json")
     twilio_post(client, channel, "incoming.json")
@@ -352,3 +359,33 @@ async def test_screen_pop_reaches_online_agents_with_history(client):
     assert last["channel"] == "sms" and last["direction"] == "in" and last["text"] == "Refund for #4411?"
     assert last["created_at"] == earlier.message.created_at.isoformat()
     await socket.disconnect()
+
+
+@pytest.mark.django_db
+def test_register_webhook_points_the_twilio_number_at_us(channel, provider, settings):
+
+    settings.TWILIO_API_BASE_URL = provider.url
+    settings.PUBLIC_BASE_URL = "https://help.example.com"
+    provider.script(incoming_numbers_page(OUR_NUMBER), Reply(200, {"sid": "PN" + "0" * 31 + "1"}))
+    note = adapter_for("voice").register_webhook(channel)
+    listing, update = provider.requests
+    assert listing.method == "GET" and listing.path == numbers_path() + ".json"
+    assert listing.query["PhoneNumber"] == OUR_NUMBER
+    assert update.method == "POST" and update.path == numbers_path() + "/PN" + "0" * 31 + "1.json"
+    hook = f"https://help.example.com{channel.webhook_path}"
+    assert update.form() == {
+        "VoiceUrl": hook,
+        "VoiceMethod": "POST",
+        "StatusCallback": hook + "?event=call-status",
+        "StatusCallbackMethod": "POST",
+    }
+    assert OUR_NUMBER in note
+
+
+@pytest.mark.django_db
+def test_register_webhook_explains_an_unknown_number(channel, provider, settings):
+
+    settings.TWILIO_API_BASE_URL = provider.url
+    provider.script(incoming_numbers_page())
+    with pytest.raises(SendError, match="has no number"):
+        adapter_for("voice").register_webhook(channel)

@@ -111,3 +111,29 @@ def messages_path() -> str:
 def form_of(request) -> dict:
     """What our client posted, with repeated fields (MediaUrl) as lists."""
     return {k: v if len(v) > 1 else v[0] for k, v in parse_qs(request.body.decode()).items()}
+
+
+def numbers_path() -> str:
+    return f"/2010-04-01/Accounts/{ACCOUNT_SID}/IncomingPhoneNumbers"
+
+
+def incoming_numbers_page(*numbers: str) -> Reply:
+    """Twilio's page of IncomingPhoneNumber resources (GET .../IncomingPhoneNumbers.json)."""
+    uri = f"/2010-04-01/Accounts/{ACCOUNT_SID}/IncomingPhoneNumbers.json"
+    return Reply(
+        200,
+        {
+            "incoming_phone_numbers": [
+                {"sid": f"PN{n:032x}", "account_sid": ACCOUNT_SID, "phone_number": number}
+                for n, number in enumerate(numbers, start=1)
+            ],
+            "start": 0,
+            "end": len(numbers) - 1,
+            "page": 0,
+            "page_size": 1,
+            "first_page_uri": uri,
+            "next_page_uri": None,
+            "previous_page_uri": None,
+            "uri": uri,
+        },
+    )
