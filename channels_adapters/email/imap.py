@@ -112,7 +112,11 @@ def _mark_processed(conn, channel, uids: list[int]) -> None:
 def imap_poll(*, channel) -> PollResult:
     """Fetch new mail of one channel's folder into inbound events. Safe to run again."""
     folder = str(channel.credentials.get("imap_folder") or channel_option(channel, "imap_folder", "INBOX"))
-    conn = imap_connect(channel)
+    try:
+        conn = imap_connect(channel)
+    except ImapPollError as exc:
+        services.mailbox_state_error(channel=channel, folder=folder, error=str(exc))
+        raise
     try:
         typ, data = conn.select(_quote(folder))
         if typ != "OK":

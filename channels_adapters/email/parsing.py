@@ -186,7 +186,8 @@ def _part_text(part: Message) -> tuple[str, str]:
     if payload is None:
         raw = part.get_payload()
         payload = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else b""
-    return decode_bytes(payload, part.get_param("charset"))
+    text, note = decode_bytes(payload, part.get_param("charset"))
+    return text.replace("\r\n", "\n").replace("\r", "\n"), note
 
 
 # HTML ---------------------------------------------------------------------------
