@@ -37,6 +37,7 @@ from __future__ import annotations
 from datetime import datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 from twilio.twiml.voice_response import VoiceResponse
 
@@ -52,6 +53,7 @@ from channels_adapters.base import (
     Sender,
 )
 from channels_adapters.twilio import common
+from customers.identity import phone_normalize
 from customers.models import IdentityKind
 
 FINAL_CALL_STATUSES = ("completed", "busy", "no-answer", "canceled", "failed")
@@ -173,7 +175,6 @@ class VoiceAdapter(ChannelAdapter):
         return self.forward_twiml(channel, caller=data.get("From", ""))
 
     def whisper_twiml(self, channel, caller: str) -> str:
-        from customers.identity import phone_normalize
         from customers.models import Identity
 
         name = ""
@@ -187,7 +188,13 @@ class VoiceAdapter(ChannelAdapter):
         except Exception:  # noqa: BLE001 - a whisper must never stop the call from connecting
             name = ""
         response = VoiceResponse()
-        self._say(response, channel, f"Call from {name}." if name else f"Call from {' '.join(caller)}.")
+        if name:
+            words = f"Call from {name}."
+        elif caller.startswith("+") and caller[1:].isdigit():
+            words = f"Call from {' '.join(caller)}."
+        else:
+            words = "Call from a withheld number."
+        self._say(response, channel, words)
         return response.to_xml()
 
     def acknowledge(self, channel, event):
@@ -217,13 +224,26 @@ class VoiceAdapter(ChannelAdapter):
 
     # Parsing ---------------------------------------------------------------
 
-    def _call(self, data, *, call_status: str) -> InboundMessage:
+    def _caller(self, channel, data) -> Sender:
         caller = data.get("From") or data.get("Caller")
+        try:
+            phone_normalize(caller)
+        except ValidationError:
+            # A withheld number ("anonymous", "+266696687"): the call still belongs in the
+            # history and the KPIs, on a customer of its own that an agent can merge later.
+            return Sender(IdentityKind.API, f"{channel.key}:withheld:{data['CallSid']}", "Withheld number")
+        return Sender(IdentityKind.PHONE, caller, data.get("CallerName", ""))
+
+    def _call(self, channel, data, *, call_status: str) -> InboundMessage:
+        caller = data.get("From") or data.get("Caller")
+        sender = self._caller(channel, data)
         return InboundMessage(
             external_id=data["CallSid"],
-            sender=Sender(IdentityKind.PHONE, caller, data.get("CallerName", "")),
+            sender=sender,
             kind="call",
-            text=f"Call from {caller}",
+            text=f"Call from {caller}"
+            if sender.kind == IdentityKind.PHONE
+            else "Call from a withheld number",
             meta={
                 "call_sid": data["CallSid"],
                 "from": caller,
@@ -248,13 +268,13 @@ class VoiceAdapter(ChannelAdapter):
                 return [Ignored(event="outbound-call")]
             if not has_caller:
                 raise ParseError("An incoming call needs From")
-            return [self._call(data, call_status="ringing")]
+            return [self._call(channel, data, call_status="ringing")]
         if name == "whisper":
             return [Ignored(event="whisper")]
 
         items = []
         if has_caller and inbound:
-            items.append(self._call(data, call_status=data.get("CallStatus") or "in-progress"))
+            items.append(self._call(channel, data, call_status=data.get("CallStatus") or "in-progress"))
         if name == "call-status":
             status = (data.get("CallStatus") or "").lower()
             if status not in FINAL_CALL_STATUSES:

@@ -389,3 +389,24 @@ def test_register_webhook_explains_an_unknown_number(channel, provider, settings
     provider.script(incoming_numbers_page())
     with pytest.raises(SendError, match="has no number"):
         adapter_for("voice").register_webhook(channel)
+
+
+@pytest.mark.django_db
+def test_withheld_number_call_is_still_on_record(client, channel):
+    params = {**fixture_json("voice", "incoming.json"), "From": "+266696687", "Caller": "+266696687"}
+    response, [event] = twilio_post(client, channel, params)
+    assert event.status == InboundEvent.Status.PROCESSED
+    message = call()
+    assert message.body == "Call from a withheld number" and message.identity.kind == "api"
+    assert message.thread.customer.name == "Withheld number"
+    no_answer = {
+        **fixture_json("voice", "status_no_answer.json"),
+        "From": "+266696687",
+        "Caller": "+266696687",
+    }
+    twilio_post(client, channel, no_answer, query={"event": "call-status"})
+    assert call().meta["call_status"] == "no-answer" and Message.objects.count() == 1
+    response, _ = twilio_post(
+        client, channel, "whisper.json", query={"event": "whisper", "caller": "anonymous"}
+    )
+    assert twiml(response).find("Say").text == "Call from a withheld number."
