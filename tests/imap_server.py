@@ -191,10 +191,10 @@ class DovecotServer:
         conn.login(self.user, self.password)
         return conn
 
-    def append(self, raw: bytes, folder: str = "INBOX") -> None:
+    def append(self, raw: bytes, folder: str = "INBOX", flags: str | None = None) -> None:
         conn = self.client()
         try:
-            typ, data = conn.append(folder, None, None, raw)
+            typ, data = conn.append(folder, flags, None, raw)
             assert typ == "OK", data
         finally:
             conn.logout()

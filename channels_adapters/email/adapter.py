@@ -76,6 +76,11 @@ def channel_option(channel, name: str, default=None):
     return default
 
 
+def _without_plus(address: str) -> str:
+    local, _, domain = address.partition("@")
+    return f"{local.split('+', 1)[0]}@{domain}"
+
+
 def _channel_address(channel) -> str:
     return str(channel.credentials.get("address") or "").strip().lower()
 
@@ -185,8 +190,12 @@ class EmailAdapter(ChannelAdapter):
         if parsed.noise:
             return [Ignored(f"automated mail ({parsed.noise}) from {parsed.sender_address}")]
         own = _channel_address(channel)
-        if own and parsed.sender_address == own:
+        if own and _without_plus(parsed.sender_address) == _without_plus(own):
             return [Ignored(f"mail from our own address {own}")]
+        elsewhere = selectors.email_messages_by_ids(message_ids=[parsed.message_id]).get(parsed.message_id)
+        if elsewhere is not None and elsewhere.channel_id != channel.pk and elsewhere.direction == "in":
+            # Sent to two of our mailboxes at once (To one, Cc the other): one message on the thread.
+            return [Ignored(f"same mail already received on {elsewhere.channel.name}")]
         return [self._message_item(channel, raw, parsed, envelope_recipients)]
 
     def _bounce_item(self, channel, parsed: ParsedEmail):
@@ -322,9 +331,9 @@ class EmailAdapter(ChannelAdapter):
         return f"<hd.{message.pk}.{digest}@{domain}>"
 
     def _threading_headers(self, channel, message, to_address: str) -> tuple[dict, dict, str]:
-        history = selectors.thread_email_history(thread_id=message.thread_id, exclude_id=message.pk)
-        same_case = [m for m in history if m.case_id == message.case_id]
-        parent = (same_case or history or [None])[-1]
+        parent = selectors.thread_email_latest(
+            thread_id=message.thread_id, case_id=message.case_id, exclude_id=message.pk
+        )
         message_id = self.outbound_message_id(channel, message)
         headers = {"Message-ID": message_id}
         meta: dict = {"message_id": message_id}
@@ -349,8 +358,10 @@ class EmailAdapter(ChannelAdapter):
             cc = list(message.meta.get("cc") or [])
         else:
             # Reply-all by default: people the customer copied stay in the conversation.
-            last_in = [m for m in (same_case or history) if m.direction == "in"]
-            cc = list(last_in[-1].meta.get("cc") or []) if last_in else []
+            last_in = selectors.thread_email_latest(
+                thread_id=message.thread_id, case_id=message.case_id, exclude_id=message.pk, direction="in"
+            )
+            cc = list(last_in.meta.get("cc") or []) if last_in else []
         own = _channel_address(channel)
         own_local, _, own_domain = own.partition("@")
         cc = [

@@ -76,6 +76,13 @@ def _logout(conn) -> None:
         conn.logout()
 
 
+def _search(conn, criteria: str, start: int) -> list[int]:
+    typ, data = conn.uid("SEARCH", criteria)
+    if typ != "OK":
+        raise ImapPollError(f"SEARCH {criteria} failed: {data!r}")
+    return sorted(u for u in (int(x) for x in (data[0] or b"").split()) if u >= start)
+
+
 def _fetch(conn, uids: list[int]) -> list[tuple[int, bytes]]:
     typ, data = conn.uid("FETCH", ",".join(map(str, uids)), "(UID BODY.PEEK[])")
     if typ != "OK":
@@ -123,14 +130,20 @@ def imap_poll(*, channel) -> PollResult:
             raise ImapPollError(f"The IMAP folder '{folder}' cannot be opened: {data!r}")
         uidvalidity = int(conn.untagged_responses.get("UIDVALIDITY", [b"0"])[0])
         state = services.mailbox_state_get(channel=channel, folder=folder)
-        resynced = state.uidvalidity is not None and state.uidvalidity != uidvalidity
+        first_poll = state.uidvalidity is None
+        resynced = not first_poll and state.uidvalidity != uidvalidity
         start = state.last_uid + 1 if state.uidvalidity == uidvalidity else 1
-        typ, data = conn.uid("SEARCH", f"UID {start}:*")
-        if typ != "OK":
-            raise ImapPollError(f"SEARCH failed in '{folder}': {data!r}")
         # "n:*" always includes the highest UID even when it is below n.
-        uids = sorted(u for u in (int(x) for x in (data[0] or b"").split()) if u >= start)
-        uids = uids[: email_conf("IMAP_BATCH")]
+        present = _search(conn, f"UID {start}:*", start)
+        uids, seen_through = present, 0
+        if first_poll and not channel_option(channel, "imap_import_seen", False):
+            # A mailbox connected for the first time: mail already read there is history,
+            # not new customer mail. Only unread mail becomes messages.
+            uids = _search(conn, f"UID {start}:* UNSEEN", start)
+            seen_through = present[-1] if present else 0
+        batch_size = email_conf("IMAP_BATCH")
+        if len(uids) > batch_size:
+            uids, seen_through = uids[:batch_size], 0  # the rest waits for the next poll
         stored, duplicates, fetched = [], 0, 0
         for i in range(0, len(uids), _FETCH_CHUNK):
             batch = _fetch(conn, uids[i : i + _FETCH_CHUNK])
@@ -142,8 +155,10 @@ def imap_poll(*, channel) -> PollResult:
             duplicates += dup
             # Only after our copy is committed does the mail leave the folder (or turn \Seen).
             _mark_processed(conn, channel, [uid for uid, _ in batch])
-        if not uids:
-            services.imap_messages_store(channel=channel, folder=folder, uidvalidity=uidvalidity, fetched=[])
+        # Records the UIDVALIDITY and the poll even when nothing was new.
+        services.imap_messages_store(
+            channel=channel, folder=folder, uidvalidity=uidvalidity, fetched=[], seen_through=seen_through
+        )
         if resynced:
             logger.warning(
                 "UIDVALIDITY of %s on channel %s changed; folder re-read, duplicates skipped",

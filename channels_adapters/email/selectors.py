@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+from channels_adapters.models import Channel
 from conversations.models import Case, Direction, Message
 from customers.models import Identity, IdentityKind
+
+
+def email_channel_ids() -> list[int]:
+    return list(Channel.objects.filter(kind="email").values_list("pk", flat=True))
 
 
 def email_messages_by_ids(*, message_ids: list[str]) -> dict[str, Message]:
     """Messages on any email channel whose Message-ID is one of these.
 
     Inbound mail keeps its Message-ID and our sends keep the one we generated as
-    external_id, so the (channel, external_id) unique index answers this."""
+    external_id, so the (channel, external_id) unique index answers this: the
+    channel ids are listed explicitly so the lookup is an index scan on both columns."""
     if not message_ids:
         return {}
     found = (
-        Message.objects.filter(channel__kind="email", external_id__in=message_ids)
+        Message.objects.filter(channel_id__in=email_channel_ids(), external_id__in=message_ids)
         .select_related("case", "thread", "channel")
         .order_by("-created_at")
     )
@@ -51,11 +57,17 @@ def outbound_latest_to(*, channel, address: str) -> Message | None:
     )
 
 
-def thread_email_history(*, thread_id: int, exclude_id: int | None = None) -> list[Message]:
-    """The thread's email messages that carry a Message-ID, oldest first."""
-    return list(
+def thread_email_latest(*, thread_id: int, case_id: int | None, exclude_id: int, direction: str = ""):
+    """The thread's latest email message carrying a Message-ID, preferring the case's own."""
+    found = (
         Message.objects.filter(thread_id=thread_id, channel__kind="email", meta__has_key="message_id")
         .exclude(pk=exclude_id)
-        .only("id", "meta", "direction", "created_at", "case_id")
-        .order_by("created_at", "id")
+        .order_by("-created_at", "-id")
     )
+    if direction:
+        found = found.filter(direction=direction)
+    if case_id is not None:
+        in_case = found.filter(case_id=case_id).first()
+        if in_case is not None:
+            return in_case
+    return found.first()

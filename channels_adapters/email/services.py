@@ -59,12 +59,19 @@ def mailbox_state_get(*, channel: Channel, folder: str) -> MailboxState:
 
 
 def imap_messages_store(
-    *, channel: Channel, folder: str, uidvalidity: int, fetched: list[tuple[int, bytes]]
+    *,
+    channel: Channel,
+    folder: str,
+    uidvalidity: int,
+    fetched: list[tuple[int, bytes]],
+    seen_through: int = 0,
 ) -> tuple[list[int], int]:
     """Keep fetched mail as inbound events and move the folder's UID mark past them, together.
 
     Mail whose Message-ID is already a message on this channel (fetched again
     after a UIDVALIDITY change, or appended twice) is not stored again.
+    `seen_through` moves the mark past UIDs deliberately not fetched (the read
+    history of a mailbox connected for the first time).
     Returns (stored event ids, duplicates skipped)."""
     from channels_adapters.tasks import inbound_event_process_task
 
@@ -94,7 +101,7 @@ def imap_messages_store(
             stored.append(event.pk)
         if state.uidvalidity != uidvalidity:
             state.uidvalidity, state.last_uid = uidvalidity, 0
-        state.last_uid = max([state.last_uid, *(uid for uid, _ in fetched)])
+        state.last_uid = max([state.last_uid, seen_through, *(uid for uid, _ in fetched)])
         state.polled_at = timezone.now()
         state.last_error = ""
         state.save()

@@ -387,6 +387,21 @@ def _files(root):
     return [p for p in pathlib.Path(root).rglob("*") if p.is_file()]
 
 
+def test_mail_to_two_of_our_mailboxes_is_one_message(client, channel):
+    sales = email_channel(address="sales@support.example.com")
+    raw = build_mail(headers={"Cc": "sales@support.example.com"})
+    relay(client, channel, raw)
+    _, [event] = relay(client, sales, raw)
+    assert event.summary["ignored"] == ["same mail already received on Support mailbox"]
+    assert Message.objects.count() == 1
+
+
+def test_mail_from_our_own_address_is_ignored(client, channel):
+    _, [event] = relay(client, channel, build_mail(sender="Acme <support+c1-abc@support.example.com>"))
+    assert event.summary["ignored"] == [f"mail from our own address {SUPPORT_ADDRESS}"]
+    assert Message.objects.count() == 0
+
+
 def test_threading_lookups_stay_bounded_with_a_long_history(client, channel, django_assert_max_num_queries):
     sent = outbound(channel, external_id="<hd.8.f@support.example.com>", address="jane.doe@example.org")
     for n in range(30):
@@ -618,6 +633,20 @@ def test_the_same_mail_polled_twice_is_one_message(dovecot):
     assert resync.resynced and resync.fetched == 2 and resync.stored == []
     assert Message.objects.count() == 1
     assert MailboxState.objects.get(channel=channel).uidvalidity == resync.uidvalidity
+
+
+def test_first_poll_leaves_the_mailbox_read_history_alone(dovecot):
+    channel = email_channel(imap_port=dovecot.port)
+    dovecot.append(fixture_bytes("email", "iso8859_1.eml"), flags=r"(\Seen)")  # read before we came
+    dovecot.append(fixture_bytes("email", "html_only.eml"))
+    dovecot.append(fixture_bytes("email", "windows1252.eml"), flags=r"(\Seen)")
+    first = _poll(channel)
+    assert first.fetched == 1
+    assert list(Message.objects.values_list("external_id", flat=True)) == ["<html-only-0002@example.net>"]
+    # From then on every new mail counts, even one somebody already opened in a mail client.
+    dovecot.append(fixture_bytes("email", "forwarded.eml"), flags=r"(\Seen)")
+    assert _poll(channel).fetched == 1
+    assert Message.objects.count() == 2
 
 
 def test_processed_mail_is_moved_when_a_folder_is_configured(dovecot):
