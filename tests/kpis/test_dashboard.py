@@ -69,3 +69,40 @@ def test_dashboard_query_count_is_flat(client, world, supervisor, django_assert_
     client.force_login(supervisor)
     with django_assert_max_num_queries(20):
         assert client.get("/dashboard/", PERIOD).status_code == 200
+
+
+def test_admin_pages_for_kpi_models(client, world):
+    from kpis.models import BusinessHours
+
+    admin = UserFactory(username="root-admin", is_superuser=True, is_staff=True)
+    client.force_login(admin)
+    for model in ("businesshours", "slapolicy", "casesla", "surveycampaign", "surveyrequest", "surveyanswer"):
+        assert client.get(f"/admin/kpis/{model}/").status_code == 200
+    response = client.post(
+        "/admin/kpis/businesshours/add/",
+        {"name": "Bad", "time_zone": "Mars/Olympus", "weekly": "{}", "holidays": "[]"},
+    )
+    assert response.status_code == 200 and b"Unknown time zone" in response.content
+    response = client.post(
+        "/admin/kpis/businesshours/add/",
+        {
+            "name": "Office",
+            "time_zone": "Europe/Madrid",
+            "weekly": '{"mon": [["09:00", "17:00"]]}',
+            "holidays": "[]",
+        },
+    )
+    assert response.status_code == 302 and BusinessHours.objects.get().weekly == {"mon": [["09:00", "17:00"]]}
+
+
+def test_rebuild_kpis_command(world, now):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from kpis.models import KpiDaily, KpiRollupDay
+
+    out = StringIO()
+    call_command("rebuild_kpis", "--from", "2026-03-01", "--to", "2026-03-10", stdout=out)
+    assert "2026-03-01 .. 2026-03-10" in out.getvalue()
+    assert KpiRollupDay.objects.count() == 9 and KpiDaily.objects.filter(day="2026-03-02").exists()
