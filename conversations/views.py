@@ -168,7 +168,8 @@ def _csat_answers(customer):
 def _thread_context(request, case):
     thread = case.thread
     customer = thread.customer
-    messages = selectors.timeline(thread=thread)
+    before = request.GET.get("before", "")
+    messages = selectors.timeline(thread=thread, before=int(before) if before.isdigit() else None)
     earlier = len(messages) > selectors.TIMELINE_LIMIT
     messages = messages[-selectors.TIMELINE_LIMIT :]
     identities = list(customer.identities.order_by("kind", "address"))
@@ -185,7 +186,7 @@ def _thread_context(request, case):
         "case": case,
         "thread": thread,
         "customer": customer,
-        "messages": messages,
+        "timeline": messages,
         "earlier": messages[0].pk if earlier and messages else None,
         "identities": identities,
         "cases": selectors.thread_cases(thread=thread),
@@ -238,7 +239,7 @@ def _timeline_fragment(request, case):
         messages = list(selectors.thread_messages(thread=case.thread).filter(pk=one))
     else:
         messages = selectors.timeline(thread=case.thread, after=_id("after"), before=_id("before"))
-    context = {"messages": messages, "case": case, "customer": case.thread.customer}
+    context = {"timeline": messages, "case": case, "customer": case.thread.customer}
     return render(request, "inbox/_timeline.html", context)
 
 

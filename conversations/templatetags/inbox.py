@@ -22,6 +22,7 @@ CHANNEL_BADGES = {
     "twitter": ("X", "X / Twitter"),
     "sms": ("SMS", "SMS"),
     "voice": ("☎", "Phone"),
+    "phone": ("☎", "Phone number"),
     "telegram": ("TG", "Telegram"),
     "webchat": ("💬", "Website chat"),
 }

@@ -103,6 +103,7 @@ def test_thread_shows_the_whole_cross_channel_timeline(agent_client, story):
     response = agent_client.get(f"/inbox/case/{story['case'].pk}/")
     html = response.content.decode()
     assert response.status_code == 200
+    assert 'class="notice notice-' not in html  # the timeline never leaks into the notices area
     # Both cases, with their boundaries, every channel.
     assert "My blender jar is cracked" in html and "within 5 days" in html
     assert f'data-boundary="{story["old"].pk}"' in html and f'data-boundary="{story["case"].pk}"' in html
