@@ -7,6 +7,11 @@ groups up per dimension (again in SQL for rolled-up days) and turns the sums
 into KPIs. A rollup and a live computation therefore agree by construction,
 and a test checks it.
 
+First response: Case.first_response_at, which the core sets at the first
+agent message (bot lines, automatic messages and notes never set it) and keeps
+when the case is reopened. "Exactly one agent message" (FCR) counts the
+messages themselves, with the same authorship rule.
+
 Attribution: a case belongs to the channel it was opened on, its assignee and
 its team; a call to the channel it came on and its case's assignee and team;
 a survey answer to the channel, agent and team of the case it was sent for.
@@ -27,7 +32,6 @@ from django.db.models import (
     ExpressionWrapper,
     F,
     IntegerField,
-    Min,
     OuterRef,
     Q,
     Subquery,
@@ -100,12 +104,9 @@ def _agent_messages():
     )
 
 
-def _case_facts(qs):
+def _agent_message_count():
     agent = _agent_messages().order_by().values("case")
-    return qs.annotate(
-        agent_messages=Coalesce(Subquery(agent.annotate(n=Count("pk")).values("n")), Value(0)),
-        first_agent_at=Subquery(agent.annotate(at=Min("created_at")).values("at")),
-    )
+    return Coalesce(Subquery(agent.annotate(n=Count("pk")).values("n")), Value(0))
 
 
 def _seconds_between(later, earlier):
@@ -137,31 +138,33 @@ def _dims_filter(flt: KpiFilter, channel: str, agent: str, team: str) -> Q:
 def _opened_rows(start_at, end_at, flt: KpiFilter, now: datetime):
     """Volume, TME, abandoned cases and SLA: cases opened in the period."""
     tz = timezone.get_current_timezone()
-    cases = _case_facts(
-        Case.objects.filter(_case_filter(flt), opened_at__gte=start_at, opened_at__lt=end_at).order_by()
-    ).annotate(
+    cases = Case.objects.filter(_case_filter(flt), opened_at__gte=start_at, opened_at__lt=end_at).order_by()
+    cases = cases.annotate(
         answered_call=Exists(
             Message.objects.filter(case=OuterRef("pk"), kind=MessageKind.CALL, meta__answered=True)
         )
     )
-    responded = Q(first_agent_at__isnull=False)
+    responded = Q(first_response_at__isnull=False)
     # Calls are counted one by one (see _call_rows), so cases opened on a phone
     # channel do not count a second time in the abandonment rate.
     abandon_base = ~Q(origin_channel__kind="voice")
     expired = Q(opened_at__lt=now - timedelta(hours=_conf("ABANDON_AFTER_HOURS")))
     abandoned = (
-        abandon_base & Q(agent_messages=0, answered_call=False) & (Q(status=CaseStatus.RESOLVED) | expired)
+        abandon_base
+        & Q(first_response_at__isnull=True)
+        & (Q(status=CaseStatus.RESOLVED) | expired)
+        & Q(answered_call=False)
     )
     due = Q(sla__first_response_due__isnull=False)
     sla_known = due & (responded | Q(sla__first_response_due__lt=now))
-    sla_met = due & responded & Q(first_agent_at__lte=F("sla__first_response_due"))
+    sla_met = due & responded & Q(first_response_at__lte=F("sla__first_response_due"))
     return (
         cases.annotate(day=TruncDate("opened_at", tzinfo=tz))
         .values("day", "origin_channel_id", "assignee_id", "team_id")
         .annotate(
             cases_opened=Count("pk"),
             responded=Count("pk", filter=responded),
-            first_response_sum=Sum(_seconds_between("first_agent_at", "opened_at"), filter=responded),
+            first_response_sum=Sum(_seconds_between("first_response_at", "opened_at"), filter=responded),
             abandon_base=Count("pk", filter=abandon_base),
             abandoned_cases=Count("pk", filter=abandoned),
             sla_count=Count("pk", filter=sla_known),
@@ -173,12 +176,11 @@ def _opened_rows(start_at, end_at, flt: KpiFilter, now: datetime):
 def _resolved_rows(start_at, end_at, flt: KpiFilter):
     """Resolution time, TMA and FCR: cases whose last resolution falls in the period."""
     tz = timezone.get_current_timezone()
-    cases = _case_facts(
-        Case.objects.filter(
-            _case_filter(flt), status=CaseStatus.RESOLVED, resolved_at__gte=start_at, resolved_at__lt=end_at
-        ).order_by()
-    )
-    responded = Q(first_agent_at__isnull=False)
+    cases = Case.objects.filter(
+        _case_filter(flt), status=CaseStatus.RESOLVED, resolved_at__gte=start_at, resolved_at__lt=end_at
+    ).order_by()
+    cases = cases.annotate(agent_messages=_agent_message_count())
+    responded = Q(first_response_at__isnull=False)
     return (
         cases.annotate(day=TruncDate("resolved_at", tzinfo=tz))
         .values("day", "origin_channel_id", "assignee_id", "team_id")
@@ -186,9 +188,10 @@ def _resolved_rows(start_at, end_at, flt: KpiFilter):
             resolved=Count("pk"),
             resolution_sum=Sum(_seconds_between("resolved_at", "opened_at")),
             handled=Count("pk", filter=responded),
-            handle_sum=Sum(_seconds_between("resolved_at", "first_agent_at"), filter=responded),
-            fcr_base=Count("pk", filter=Q(agent_messages__gte=1)),
-            fcr_met=Count("pk", filter=Q(agent_messages=1, reopen_count=0)),
+            handle_sum=Sum(_seconds_between("resolved_at", "first_response_at"), filter=responded),
+            # The cheap tests first: the message count is only needed for answered, never reopened cases.
+            fcr_base=Count("pk", filter=responded),
+            fcr_met=Count("pk", filter=responded & Q(reopen_count=0) & Q(agent_messages=1)),
         )
     )
 

@@ -124,6 +124,9 @@ def world(db, now):
         author="agent",
         meta={"direction": "outbound", "call_status": "completed", "answered": True, "talk_seconds": 60},
     )
+    # The agent's outbound call is an agent message: as the core does, it is the case's first response.
+    c["v2"].first_response_at = at("2026-03-03T15:15")
+    c["v2"].save(update_fields=["first_response_at"])
     # A call still ringing is not over: it counts nowhere yet.
     CallFactory(
         case=c["v2"],

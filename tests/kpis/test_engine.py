@@ -109,3 +109,40 @@ def test_rolled_up_days_are_read_from_the_rollup(world, now):
     assert kpi_report(start=START, end=END)["totals"]["volume"] == 5
     kpi_rollup_days(start=START, end=END)  # a rebuild puts it right
     assert kpi_report(start=START, end=END)["totals"]["volume"] == 8
+
+
+def test_bot_note_and_system_lines_do_not_count_through_the_core(
+    time_machine, django_capture_on_commit_callbacks
+):
+    from channels_adapters.base import Sender
+    from conversations.models import CaseStatus
+    from conversations.services import (
+        add_note,
+        assign_case,
+        receive_inbound,
+        send_automatic,
+        send_reply,
+        set_case_status,
+    )
+    from tests.factories import ChannelFactory, UserFactory
+    from tests.kpis.factories import at
+
+    channel, agent = ChannelFactory(), UserFactory(username="zoe")
+    time_machine.move_to(at("2026-03-02T09:00"), tick=False)
+    case = receive_inbound(
+        channel=channel, sender=Sender("email", "ana@example.com"), external_id="m1", text="Hello?"
+    ).message.case
+    time_machine.move_to(at("2026-03-02T09:01"), tick=False)
+    send_automatic(case=case, body="Thanks, an agent will answer soon.")  # auto-reply: a bot
+    assign_case(case=case, assignee=agent)  # a system line
+    time_machine.move_to(at("2026-03-02T09:02"), tick=False)
+    add_note(case=case, author_user=agent, body="Looks like a refund")
+    time_machine.move_to(at("2026-03-02T09:15"), tick=False)
+    send_reply(case=case, author_user=agent, body="Refund on its way")
+    time_machine.move_to(at("2026-03-02T09:30"), tick=False)
+    set_case_status(case=case, status=CaseStatus.RESOLVED, by=agent)
+    totals = kpi_report(start=date(2026, 3, 2), end=date(2026, 3, 3))["totals"]
+    assert totals["tme_seconds"] == 15 * 60  # the agent's reply, not the bot's line at 09:01
+    assert totals["tma_seconds"] == 15 * 60
+    assert totals["fcr"] == 1.0  # one agent message: the bot, the note and the system line do not count
+    assert totals["abandonment_rate"] == 0.0
