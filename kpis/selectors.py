@@ -362,9 +362,12 @@ def kpi_report(
             _add(per_day[row["day"]], row)
             _add(totals, row)
         if breakdowns:
-            for dim in ("channel", "agent", "team"):
-                for row in base.values(f"{dim}_id").annotate(**sums):
-                    _add(by[dim][row[f"{dim}_id"]], row)
+            # One grouped query per (channel, agent, team) combination (a few hundred rows at
+            # most), split three ways here: half the database work of three GROUP BYs.
+            for row in base.values("channel_id", "agent_id", "team_id").annotate(**sums):
+                _add(by["channel"][row["channel_id"]], row)
+                _add(by["agent"][row["agent_id"]], row)
+                _add(by["team"][row["team_id"]], row)
 
     if live_days:
         live = daily_counters(start=min(live_days), end=max(live_days) + timedelta(days=1), flt=flt, now=now)
