@@ -150,6 +150,7 @@ def inbox_page(*, user, filters: InboxFilters) -> InboxPage:
     read_at = CaseRead.objects.filter(case_id=OuterRef("pk"), user_id=user.pk).values("read_at")[:1]
     cases = (
         cases.select_related("thread__customer", "assignee", "team", "origin_channel")
+        .defer("origin_channel__credentials")
         .prefetch_related("labels")
         .annotate(
             preview=Subquery(latest.values("body")[:1]),
@@ -183,15 +184,44 @@ def case_for_agent(*, user, pk: int) -> Case | None:
 
 def timeline(*, thread: Thread, before: int | None = None, after: int | None = None) -> list[Message]:
     """The newest TIMELINE_LIMIT messages of the customer's timeline (all channels, all
-    cases), oldest first; `before`/`after` page by message id."""
-    messages = thread_messages(thread=thread)
+    cases), oldest first; `before`/`after` page by message id.
+
+    Channels, authors and identities are few per thread: they are loaded once each
+    and attached, instead of joined and rebuilt for every message."""
+    messages = Message.objects.filter(thread=thread).order_by("created_at", "id")
     if after is not None:
-        return list(messages.filter(pk__gt=after)[:TIMELINE_LIMIT])
-    if before is not None:
-        messages = messages.filter(pk__lt=before)
-    newest = list(messages.order_by("-created_at", "-id")[: TIMELINE_LIMIT + 1])
-    newest.reverse()
-    return newest
+        rows = list(messages.filter(pk__gt=after)[:TIMELINE_LIMIT])
+    else:
+        if before is not None:
+            messages = messages.filter(pk__lt=before)
+        rows = list(messages.order_by("-created_at", "-id")[: TIMELINE_LIMIT + 1])
+        rows.reverse()
+    _attach_related(rows)
+    return rows
+
+
+def _attach_related(messages: list[Message]) -> None:
+    from django.contrib.auth import get_user_model
+
+    from channels_adapters.models import Channel
+
+    def load(model, ids, **defer):
+        ids = {pk for pk in ids if pk is not None}
+        if not ids:
+            return {}
+        rows = model.objects.filter(pk__in=ids)
+        if defer:
+            rows = rows.defer(*defer["fields"])
+        return {row.pk: row for row in rows}
+
+    # Credentials stay encrypted: the timeline only needs a channel's kind and name.
+    channels = load(Channel, (m.channel_id for m in messages), fields=["credentials"])
+    users = load(get_user_model(), (m.author_user_id for m in messages))
+    identities = load(Identity, (m.identity_id for m in messages))
+    for m in messages:
+        Message.channel.field.set_cached_value(m, channels.get(m.channel_id))
+        Message.author_user.field.set_cached_value(m, users.get(m.author_user_id))
+        Message.identity.field.set_cached_value(m, identities.get(m.identity_id))
 
 
 def thread_cases(*, thread: Thread) -> list[Case]:

@@ -1,13 +1,14 @@
 """Template helpers of the agent inbox: safe rendering of what customers send."""
 
 from datetime import datetime
+from html import escape as _esc
 from urllib.parse import urlsplit
 
 import nh3
 from django import template
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.safestring import mark_safe
+from django.utils.safestring import SafeString, mark_safe
 
 register = template.Library()
 
@@ -126,3 +127,217 @@ def person(user):
     if user is None:
         return ""
     return user.get_full_name() or user.get_username()
+
+
+# One message of the timeline ------------------------------------------------------
+#
+# Rendered in Python rather than with an {% include %} per message: a thread of
+# hundreds of messages renders in a few milliseconds instead of a hundred. The
+# same function serves the full page and the live fragments. Everything that
+# comes from a customer or a provider goes through escape()/_fmt().
+
+
+def _when(value) -> str:
+    local = timezone.localtime(value)
+    return f"{local:%b} {local.day}, {local:%H:%M}"
+
+
+def _fmt(template: str, *args) -> SafeString:
+    """format_html without its lazy-string bookkeeping: hundreds of calls per thread."""
+    return SafeString(template.format(*(a if isinstance(a, SafeString) else _esc(str(a)) for a in args)))
+
+
+def _text(value: str) -> SafeString:
+    return SafeString(_esc(value or "").replace("\r\n", "\n").replace("\r", "\n").replace("\n", "<br>"))
+
+
+def _call_html(m) -> str:
+    meta = m.meta or {}
+    if m.kind == "voicemail":
+        title = "Voicemail"
+    elif meta.get("direction") == "outbound" or m.direction == "out":
+        title = "Outbound call"
+    else:
+        title = "Inbound call"
+    facts = []
+    if meta.get("talk_seconds"):
+        facts.append(duration(meta["talk_seconds"]))
+    elif meta.get("recording_seconds"):
+        facts.append(duration(meta["recording_seconds"]))
+    if meta.get("call_status"):
+        facts.append(str(meta["call_status"]))
+    parts = [_fmt("<p><strong>{}</strong>{}", title, "".join(f" · {f}" for f in facts))]
+    if meta.get("answered") is False:
+        parts.append(mark_safe(' · <span class="missed">not answered</span>'))
+    parts.append(mark_safe("</p>"))
+    if m.body:
+        parts.append(_fmt('<p class="text">{}</p>', _text(m.body)))
+    url = safe_url(meta.get("recording_url"))
+    if url:
+        parts.append(
+            _fmt(
+                '<audio controls preload="none" src="{}" aria-label="Recording"></audio> '
+                '<a href="{}" rel="noopener noreferrer" target="_blank">Recording</a>',
+                url,
+                url,
+            )
+        )
+    if meta.get("transcript"):
+        parts.append(
+            _fmt(
+                '<details><summary>Transcript</summary><p class="transcript">{}</p></details>',
+                _text(str(meta["transcript"])),
+            )
+        )
+    return _fmt('<div class="call">{}</div>', mark_safe("".join(parts)))
+
+
+def _attachments_html(attachments) -> str:
+    items = []
+    for a in attachments:
+        if not isinstance(a, dict):
+            continue
+        name = a.get("name") or "attachment"
+        url = safe_url(a.get("url"))
+        if not url:
+            items.append(_fmt("<li>📎 {}</li>", name))
+            continue
+        kind = attachment_kind(a)
+        preview = ""
+        if kind == "image":
+            preview = _fmt(
+                '<a href="{}" target="_blank" rel="noopener noreferrer">'
+                '<img src="{}" alt="{}" loading="lazy"></a>',
+                url,
+                url,
+                a.get("name") or "Image attachment",
+            )
+        elif kind in ("audio", "video"):
+            preview = _fmt(
+                '<{} controls preload="none" src="{}" aria-label="{}"></{}>', kind, url, name, kind
+            )
+        items.append(
+            _fmt(
+                '<li>{}<a href="{}" target="_blank" rel="noopener noreferrer">📎 {}</a></li>',
+                preview,
+                url,
+                name,
+            )
+        )
+    return _fmt('<ul class="attachments" aria-label="Attachments">{}</ul>', mark_safe("".join(items)))
+
+
+def _author(m, customer) -> str:
+    if m.direction == "in":
+        identity = m.identity
+        return (identity.display_name if identity else "") or str(customer or "Customer")
+    if m.author_user is not None:
+        return person(m.author_user)
+    return "Automation" if m.author == "bot" else "Us"
+
+
+def message_html(m, customer, csrf_token: str) -> str:
+    case = m.case_id or ""
+    if m.kind == "system":
+        return _fmt(
+            '<li id="m-{}" data-message="{}" data-case="{}" class="msg system {}">'
+            '<p class="system-line"><span class="sr-only">Event: </span>{} '
+            '<time datetime="{}">{}</time></p></li>',
+            m.pk,
+            m.pk,
+            case,
+            m.direction,
+            m.body,
+            m.created_at.isoformat(),
+            _when(m.created_at),
+        )
+    meta = m.meta or {}
+    classes = f"msg {m.kind} {m.direction}" + (" bot" if m.author == "bot" else "")
+    classes += " failed" if m.status == "failed" else ""
+    channel = m.channel
+    head = [
+        mark_safe('<span class="badge note-badge">Internal note</span>')
+        if m.kind == "note"
+        else channel_badge(channel.kind if channel else ""),
+        _fmt('<span class="author">{}</span>', _author(m, customer)),
+    ]
+    if channel is not None:
+        head.append(_fmt('<span class="via">via {}</span>', channel.name))
+    head.append(_fmt('<time datetime="{}">{}</time>', m.created_at.isoformat(), _when(m.created_at)))
+    if m.direction == "out" and m.kind != "note":
+        head.append(delivery_status(m.status))
+    if meta.get("echo"):
+        head.append(mark_safe('<span class="echo" title="Sent from the provider\'s own app">echo</span>'))
+    body = []
+    if m.kind in ("call", "voicemail"):
+        body.append(_call_html(m))
+    else:
+        if meta.get("subject"):
+            body.append(_fmt('<p class="subject">{}</p>', meta["subject"]))
+        if m.html:
+            body.append(_fmt('<div class="email-html">{}</div>', clean_html(m.html)))
+        else:
+            body.append(_fmt('<p class="text">{}</p>', _text(m.body)))
+    template = meta.get("template")
+    if isinstance(template, dict):
+        body.append(
+            _fmt(
+                '<p class="template-note">WhatsApp template “{}” ({})</p>',
+                template.get("name", ""),
+                template.get("language", ""),
+            )
+        )
+    if m.attachments:
+        body.append(_attachments_html(m.attachments))
+    edits = meta.get("edits")
+    if isinstance(edits, list) and edits:
+        olds = "".join(_fmt("<p><del>{}</del></p>", e.get("text", "")) for e in edits if isinstance(e, dict))
+        body.append(_fmt('<details class="edits"><summary>edited</summary>{}</details>', mark_safe(olds)))
+    if m.status == "failed":
+        body.append(
+            _fmt(
+                '<div class="send-error" role="alert"><p><strong>Not sent:</strong> {}</p>'
+                '<form method="post" action="/inbox/message/{}/retry/" data-ajax>'
+                '<input type="hidden" name="csrfmiddlewaretoken" value="{}">'
+                '<button type="submit">Retry</button></form></div>',
+                m.error or "the provider refused the message.",
+                m.pk,
+                csrf_token,
+            )
+        )
+    elif m.status == "queued" and m.error:
+        body.append(_fmt('<p class="retrying">{}</p>', m.error))
+    return _fmt(
+        '<li id="m-{}" data-message="{}" data-case="{}" class="{}"><div class="bubble">'
+        '<header class="msg-head">{}</header>{}</div></li>',
+        m.pk,
+        m.pk,
+        case,
+        classes,
+        mark_safe(" ".join(str(h) for h in head)),
+        mark_safe("".join(str(b) for b in body)),
+    )
+
+
+@register.simple_tag(takes_context=True)
+def timeline_items(context, messages, customer):
+    """The timeline's <li>s: a boundary line where the case changes, then each message."""
+    from django.middleware.csrf import get_token
+
+    request = context.get("request")
+    token = get_token(request) if request is not None else ""
+    out = []
+    previous_case = object()
+    for m in messages:
+        if m.case_id != previous_case:
+            if m.case_id:
+                out.append(
+                    _fmt(
+                        '<li class="case-boundary" data-boundary="{}"><span>Case #{}</span></li>',
+                        m.case_id,
+                        m.case_id,
+                    )
+                )
+            previous_case = m.case_id
+        out.append(message_html(m, customer, token))
+    return mark_safe("".join(str(x) for x in out))

@@ -296,6 +296,6 @@ def test_thread_view_query_count_is_flat(client, django_assert_max_num_queries, 
             status="sent" if i % 2 else None,
             attachments=[{"url": "https://x.example/a.png", "content_type": "image/png"}] * (i % 5 == 0),
         )
-    with django_assert_max_num_queries(25):
+    with django_assert_max_num_queries(28):
         response = client.get(f"/inbox/case/{cases[0].pk}/")
     assert response.content.decode().count("data-message=") == messages
