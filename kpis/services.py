@@ -11,7 +11,7 @@ from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
 from conversations import realtime
@@ -525,14 +525,11 @@ def survey_campaign_run(*, campaign: SurveyCampaign, now: datetime | None = None
     surveyed = SurveyRequest.objects.filter(
         kind=campaign.kind, created_at__gte=now - timedelta(days=cooldown)
     ).exclude(status=SurveyRequest.Status.FAILED)
-    latest_per_customer = (
-        recent.exclude(thread__customer_id__in=surveyed.values("customer_id"))
-        .order_by("thread__customer_id", "-resolved_at")
-        .distinct("thread__customer_id")
-        .values("pk")
-    )
+    # The latest recent resolution of each customer not surveyed lately, in random order.
+    latest = recent.filter(thread_id=OuterRef("thread_id")).order_by("-resolved_at", "-pk").values("pk")[:1]
     sample = list(
-        Case.objects.filter(pk__in=latest_per_customer)
+        recent.exclude(thread__customer_id__in=surveyed.values("customer_id"))
+        .filter(pk=Subquery(latest))
         .select_related("thread")
         .order_by("?")[: campaign.sample_size]
     )

@@ -146,3 +146,13 @@ def test_bot_note_and_system_lines_do_not_count_through_the_core(
     assert totals["tma_seconds"] == 15 * 60
     assert totals["fcr"] == 1.0  # one agent message: the bot, the note and the system line do not count
     assert totals["abandonment_rate"] == 0.0
+
+
+def test_beat_rollup_rewrites_the_recent_past_days(world, now):
+    from kpis.models import KpiRollupDay
+    from kpis.tasks import kpi_rollup
+
+    kpi_rollup()  # the beat task, run in-process
+    days = sorted(KpiRollupDay.objects.values_list("day", flat=True))
+    assert days[0] == date(2026, 3, 2) and days[-1] == date(2026, 3, 9)  # 8 days, today stays live
+    assert kpi_report(start=START, end=END) == kpi_report(start=START, end=END, use_rollups=False)
