@@ -249,7 +249,14 @@ class EmailAdapter(ChannelAdapter):
         attachments, html = [], ""
         if not duplicate:
             # A repeat delivery stores nothing new: the first message stands.
-            if match.strong and match.customer_id:
+            copied = match.case is not None and parsed.sender_address in selectors.case_copied_addresses(
+                case_id=match.case.pk
+            )
+            if copied:
+                # Someone the customer copied answers (reply-all): another person, who keeps
+                # their own thread; only the customer's own new addresses join theirs.
+                meta["copied_on_case"] = match.case.pk
+            elif match.strong and match.customer_id:
                 linked = services.email_sender_link(
                     customer_id=match.customer_id, address=parsed.sender_address
                 )

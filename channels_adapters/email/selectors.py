@@ -38,6 +38,19 @@ def case_get(*, case_id: int) -> Case | None:
     return Case.objects.select_related("thread").filter(pk=case_id).first()
 
 
+def case_copied_addresses(*, case_id: int) -> set[str]:
+    """Everyone copied (Cc) on the case's recent mail: other people, not the customer."""
+    copied: set[str] = set()
+    rows = (
+        Message.objects.filter(case_id=case_id, channel__kind="email", meta__has_key="cc")
+        .order_by("-created_at")
+        .values_list("meta__cc", flat=True)[:50]
+    )
+    for cc in rows:
+        copied.update(a.lower() for a in (cc or []) if isinstance(a, str))
+    return copied
+
+
 def email_identity_get(*, address: str) -> Identity | None:
     return Identity.objects.filter(kind=IdentityKind.EMAIL, address=address.strip().lower()).first()
 

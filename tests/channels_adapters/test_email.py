@@ -339,6 +339,21 @@ def test_reply_with_only_references_joins_the_case_of_our_mail(client, channel):
     assert reply.body == "One more question: can I change the delivery address?"
 
 
+def test_copied_person_answering_all_keeps_their_own_thread(client, channel):
+    relay_fixture(client, channel, "plain_reply_quote.eml")  # Jane wrote with Bob in Cc
+    jane = Message.objects.get()
+    raw = build_mail(
+        sender="Bob Martin <bob.martin@example.org>",
+        message_id="<bob-1@example.org>",
+        headers={"In-Reply-To": jane.external_id, "Cc": "jane.doe@example.org"},
+    )
+    relay(client, channel, raw)
+    bob = Message.objects.get(external_id="<bob-1@example.org>")
+    assert bob.thread_id != jane.thread_id
+    assert bob.meta["copied_on_case"] == jane.case_id and "identity_linked_by" not in bob.meta
+    assert Identity.objects.get(address="bob.martin@example.org").customer_id != jane.thread.customer_id
+
+
 def test_reply_token_in_the_address_finds_the_case(client, channel):
     sent = outbound(channel, external_id="<hd.5.c@support.example.com>", address="owner@example.org")
     to = reply_address(SUPPORT_ADDRESS, sent.case_id)
