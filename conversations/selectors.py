@@ -61,12 +61,21 @@ class InboxPage:
     next_cursor: str | None
 
 
+def user_team_ids(*, user) -> list[int]:
+    """The user's teams, read once per request (kept on the user object)."""
+    cached = getattr(user, "_helpdesk_team_ids", None)
+    if cached is None:
+        cached = list(user.teams.values_list("pk", flat=True))
+        user._helpdesk_team_ids = cached
+    return cached
+
+
 def cases_visible_to(*, user) -> QuerySet[Case]:
     """Supervisors and admins see every case; an agent sees their teams' cases, cases
     not yet given to a team (the shared queue) and cases assigned to them."""
     if user_is_supervisor(user):
         return Case.objects.all()
-    team_ids = list(user.teams.values_list("pk", flat=True))
+    team_ids = user_team_ids(user=user)
     return Case.objects.filter(Q(team_id__in=team_ids) | Q(team__isnull=True) | Q(assignee_id=user.pk))
 
 
@@ -173,10 +182,14 @@ TIMELINE_PREVIEW_KINDS = ("text", "media", "call", "voicemail")
 
 
 def case_for_agent(*, user, pk: int) -> Case | None:
+    """The case if the user may see it, with `read_at`: when they last looked at it."""
+    read_at = CaseRead.objects.filter(case_id=OuterRef("pk"), user_id=user.pk).values("read_at")[:1]
     return (
         cases_visible_to(user=user)
         .select_related("thread__customer", "assignee", "team", "origin_channel")
+        .defer("origin_channel__credentials")
         .prefetch_related("labels")
+        .annotate(read_at=Subquery(read_at))
         .filter(pk=pk)
         .first()
     )
@@ -228,7 +241,7 @@ def thread_cases(*, thread: Thread) -> list[Case]:
     return list(
         Case.objects.filter(thread=thread)
         .select_related("assignee", "origin_channel")
-        .prefetch_related("labels")
+        .defer("origin_channel__credentials")
         .order_by("-opened_at")
     )
 
@@ -247,7 +260,7 @@ def agents_list():
 
 
 def canned_responses_for(*, user) -> list[CannedResponse]:
-    team_ids = list(user.teams.values_list("pk", flat=True))
+    team_ids = user_team_ids(user=user)
     return list(CannedResponse.objects.filter(Q(team__isnull=True) | Q(team_id__in=team_ids)))
 
 

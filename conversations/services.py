@@ -670,7 +670,13 @@ def case_mark_read(*, case: Case, user) -> None:
     """The agent has seen the case up to now: its unread marker goes away for them."""
     from conversations.models import CaseRead
 
-    CaseRead.objects.update_or_create(case=case, user=user, defaults={"read_at": timezone.now()})
+    # One upsert: this runs on every page view of a case.
+    CaseRead.objects.bulk_create(
+        [CaseRead(case=case, user=user, read_at=timezone.now())],
+        update_conflicts=True,
+        unique_fields=["case", "user"],
+        update_fields=["read_at"],
+    )
 
 
 def case_priority_set(*, case: Case, priority: int, by=None) -> Case:

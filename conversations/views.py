@@ -223,9 +223,13 @@ def case_detail(request, pk):
         }
         return render(request, "inbox/_panel.html", context)
     context = _thread_context(request, case)
-    context["mentions_unread"] = selectors.mentions_unread_count(user=request.user)
-    services.case_mark_read(case=case, user=request.user)
-    services.mentions_mark_read(user=request.user, case=case)
+    unread_mentions = selectors.mentions_unread_count(user=request.user)
+    # Writes only when something is new: reopening a read case costs no write.
+    if case.last_message_at and (case.read_at is None or case.read_at < case.last_message_at):
+        services.case_mark_read(case=case, user=request.user)
+    if unread_mentions:
+        unread_mentions -= services.mentions_mark_read(user=request.user, case=case)
+    context["mentions_unread"] = unread_mentions
     return render(request, "inbox/case.html", context)
 
 

@@ -1,6 +1,7 @@
 """Template helpers of the agent inbox: safe rendering of what customers send."""
 
 from datetime import datetime
+from functools import lru_cache
 from html import escape as _esc
 from urllib.parse import urlsplit
 
@@ -39,6 +40,17 @@ STATUS_MARKS = {
 
 @register.simple_tag
 def channel_badge(kind):
+    return _badge(kind or "")
+
+
+@register.simple_tag
+def delivery_status(status):
+    return _status(status or "")
+
+
+@lru_cache(maxsize=64)
+def _badge(kind: str) -> SafeString:
+    # A handful of kinds, rendered once each and reused for every message.
     if not kind:
         return format_html('<span class="badge ch-none" title="{0}" aria-label="{0}">•</span>', "Internal")
     text, name = CHANNEL_BADGES.get(kind, (kind[:3].upper(), kind))
@@ -47,10 +59,10 @@ def channel_badge(kind):
     )
 
 
-@register.simple_tag
-def delivery_status(status):
+@lru_cache(maxsize=16)
+def _status(status: str) -> SafeString:
     if not status:
-        return ""
+        return SafeString("")
     mark, label = STATUS_MARKS.get(status, ("", status))
     return format_html(
         '<span class="dstatus ds-{}" data-status="{}">{} {}</span>', status, status, mark, label
