@@ -136,15 +136,19 @@
       const name = typeof customer === "object" ? customer.name || "Customer #" + customer.id : "Customer #" + customer;
       const call = data.call || {};
       const caseRef = typeof data.case === "object" && data.case ? data.case.id : data.case;
-      const parts = ["📞 Incoming call from " + name + (call.from ? " (" + call.from + ")" : "") + " "];
+      const parts = ["📞 Incoming call from " + name + (call.from ? " (" + call.from + ")" : "") + ". "];
+      const last = (data.messages || [])[0];
+      if (last && last.text) parts.push("Last: “" + last.text.slice(0, 120) + "” ");
       if (caseRef) parts.push({ text: "Open case #" + caseRef, href: "/inbox/case/" + caseRef + "/" });
       notice(parts, "call-pop", 30000);
-    } else if (event === "sla.warning") {
+    } else if (event === "sla.warning" || event === "sla.breached") {
       const caseRef = typeof data.case === "object" && data.case ? data.case.id : data.case;
-      const text = data.message || data.text || "First response due soon";
-      const parts = ["⏰ SLA: " + text + " "];
+      const what = data.target === "resolution" ? "Resolution" : "First response";
+      const minutes = Math.max(0, Math.round((data.seconds_left || 0) / 60));
+      const text = event === "sla.breached" ? what + " target missed" : what + " due in " + minutes + " min";
+      const parts = ["⏰ SLA: " + text + " on "];
       if (caseRef) parts.push({ text: "case #" + caseRef, href: "/inbox/case/" + caseRef + "/" });
-      notice(parts, "sla", 15000);
+      notice(parts, event === "sla.breached" ? "notice-error" : "sla", 15000);
     } else if (event === "mention.created" && Number(data.user) === me) {
       notice(
         [(data.by || "A colleague") + " mentioned you: “" + (data.text || "") + "” ",

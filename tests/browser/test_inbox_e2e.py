@@ -222,3 +222,43 @@ def test_screenshots_keyboard_help_labels_and_phone_layout(asgi_server, browser_
     phone.goto(f"{asgi_server}/inbox/case/{ana_case.pk}/")
     expect(phone.get_by_label("Message", exact=True)).to_be_visible()
     assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+
+
+def test_screen_pop_sla_warning_and_mention_notices(asgi_server, browser_contexts):
+    from django.contrib.auth import get_user_model
+
+    from conversations import realtime
+
+    seed()
+    ana_case = case_of("Ana Silva")
+    page = browser_contexts().new_page()
+    login(page, asgi_server, "agent1", "agent1-demo-pass")
+
+    # The voice channel's screen pop (conversations.calls.screen_pop_payload's shape).
+    pop = {
+        "customer": {"id": ana_case.thread.customer_id, "name": "Ana Silva", "identities": []},
+        "case": {"id": ana_case.pk, "status": "open", "assignee": None},
+        "messages": [
+            {"channel": "whatsapp", "direction": "in", "kind": "text", "text": "The jar never came"}
+        ],
+        "call": {"call_sid": "CA1", "from": "+14155550123", "to": "+15555550102", "message": 1, "thread": 1},
+    }
+    off_loop(realtime.publish, "call.incoming", pop)
+    notice = page.locator(".notice.call-pop")
+    expect(notice).to_contain_text("Incoming call from Ana Silva (+14155550123)")
+    expect(notice).to_contain_text("The jar never came")
+    expect(notice.get_by_role("link")).to_have_attribute("href", f"/inbox/case/{ana_case.pk}/")
+
+    # The KPI app's SLA warning.
+    off_loop(
+        realtime.publish,
+        "sla.warning",
+        {"case": ana_case.pk, "thread": 1, "target": "first_response", "seconds_left": 600},
+    )
+    expect(page.locator(".notice.sla")).to_contain_text("First response due in 10 min")
+
+    # A colleague mentions me in a note: only I am notified.
+    blair = get_user_model().objects.get(username="agent2")
+    off_loop(case_note_add, case=ana_case, author_user=blair, body="@agent1 can you call her back?")
+    expect(page.locator(".notice", has_text="mentioned you")).to_contain_text("can you call her back?")
+    expect(page.locator("#mentions-link .count")).to_have_text("1")
