@@ -2,11 +2,13 @@
 
 import io
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from channels_adapters.base import hmac_sha256_hex
@@ -182,13 +184,23 @@ def test_screenshots_keyboard_help_labels_and_phone_layout(asgi_server, browser_
         author_user=alex,
         body="@agent2 she was promised the jar within 5 days on Facebook; it never shipped. Reshipping now.",
     )
+    # Realistic waiting times and owners for the screenshots.
+    now = timezone.now()
+    for minutes, name in [(135, "Ana Silva"), (47, "Bo Chen"), (23, "Cy Okafor"), (9, "Dee Novak")]:
+        Case.objects.filter(pk=case_of(name).pk).update(waiting_since=now - timedelta(minutes=minutes))
+    Case.objects.filter(pk=case_of("Cy Okafor").pk).update(
+        assignee=get_user_model().objects.get(username="agent2")
+    )
+    supervisor = browser_contexts().new_page()
+    login(supervisor, asgi_server, "supervisor", "supervisor-demo-pass")
+    supervisor.screenshot(path=str(DOCS / "inbox.png"))
+
     page = browser_contexts().new_page()
     login(page, asgi_server, "agent1", "agent1-demo-pass")
     unlabeled = """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
         .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label'))
         .map(el => el.outerHTML)"""
     assert page.evaluate(unlabeled) == []
-    page.screenshot(path=str(DOCS / "inbox.png"))
 
     page.keyboard.press("j")
     expect(page.locator(".case-row.selected")).to_have_count(1)
