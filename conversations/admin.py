@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from conversations.models import Case, DeliveryAttempt, Label, Message, Team, Thread
+from conversations.models import CannedResponse, Case, DeliveryAttempt, Label, Message, Team, Thread
 
 
 @admin.register(Team)
@@ -72,3 +72,13 @@ class MessageAdmin(admin.ModelAdmin):
     @admin.display(description="Body")
     def short(self, obj):
         return obj.body[:80]
+
+
+@admin.register(CannedResponse)
+class CannedResponseAdmin(admin.ModelAdmin):
+    """Saved answers for the inbox's reply box (placeholders like {{customer.first_name}})."""
+
+    list_display = ["shortcut", "title", "team"]
+    list_filter = ["team"]
+    search_fields = ["shortcut", "title", "body"]
+    list_select_related = ["team"]
