@@ -85,19 +85,22 @@ def survey_page(request, token: str):
         survey = services.survey_request_from_token(token=token)
     except ValidationError as exc:
         return render(request, "kpis/survey.html", {"error": exc.messages[0]}, status=404)
+    if survey.status not in (survey.Status.SENT, survey.Status.ANSWERED):
+        return render(
+            request, "kpis/survey.html", {"error": "This survey is not open for answers."}, status=404
+        )
     form = SurveyAnswerForm(request.POST or None, kind=survey.kind)
     done = survey.status == survey.Status.ANSWERED
     error = None
-    if request.method == "POST" and not done:
-        if form.is_valid():
-            try:
-                services.survey_answer_record(request=survey, score=form.cleaned_data["score"], via="link")
-                done = True
-            except ValidationError as exc:
-                error = exc.messages[0]
-                done = "already" in error
-    elif survey.status not in (survey.Status.SENT, survey.Status.ANSWERED):
-        error = "This survey is not open for answers."
+    if request.method == "POST" and not done and form.is_valid():
+        try:
+            services.survey_answer_record(request=survey, score=form.cleaned_data["score"], via="link")
+            done = True
+        except ValidationError as exc:
+            # Answered meanwhile (by a reply on the channel, or a second click): thank them all the same.
+            survey.refresh_from_db(fields=["status"])
+            done = survey.status == survey.Status.ANSWERED
+            error = None if done else exc.messages[0]
     return render(
         request,
         "kpis/survey.html",

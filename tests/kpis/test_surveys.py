@@ -261,3 +261,13 @@ def test_campaign_surveys_a_sample_once_per_period(
     assert SurveyRequest.objects.filter(campaign=campaign, status="sent").count() == 2
     time_machine.move_to(T0 + timedelta(days=30), tick=False)
     assert survey_campaigns_run_due() == 0  # not due before 90 days
+
+
+def test_link_of_a_survey_that_never_went_out_is_closed(
+    client, channel, agent, django_capture_on_commit_callbacks, time_machine
+):
+    resolve_a_case(channel, agent, django_capture_on_commit_callbacks, time_machine)
+    request = SurveyRequest.objects.get()  # still scheduled: nobody was asked yet
+    response = client.post(f"/survey/{survey_link_token(request=request)}/", {"score": "5"})
+    assert response.status_code == 404 and b"not open" in response.content
+    assert SurveyAnswer.objects.count() == 0
