@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hmac
 import smtplib
+import ssl
 import time
 from email import policy
 from email.parser import BytesParser
@@ -459,6 +460,16 @@ class EmailAdapter(ChannelAdapter):
                 ) from exc
             raise PermanentSendError(
                 f"The mail server {host} refused the message ({_smtp_said(exc)}).", code=str(exc.smtp_code)
+            ) from exc
+        except smtplib.SMTPNotSupportedError as exc:
+            raise PermanentSendError(
+                f"The mail server {host} does not offer what the channel asks for ({exc}): an admin must "
+                f"check 'smtp_security' (ssl, starttls or none) and the port of {channel.name}."
+            ) from exc
+        except ssl.SSLCertVerificationError as exc:
+            raise PermanentSendError(
+                f"The mail server {host} presented a certificate we cannot trust ({exc.verify_message}): "
+                "an admin must check the SMTP host name."
             ) from exc
         except (TimeoutError, smtplib.SMTPException, OSError) as exc:
             raise TransientSendError(f"Could not reach the mail server {host} ({exc}); retrying.") from exc

@@ -593,6 +593,16 @@ def test_unreachable_smtp_server_is_retried(client, agent):
     assert reply.status == DeliveryStatus.QUEUED and "Could not reach the mail server" in reply.error
 
 
+def test_starttls_required_by_the_channel_but_not_offered_is_a_configuration_error(client, agent, smtp):
+    channel = email_channel(smtp_port=smtp.port)
+    channel.settings["smtp_security"] = "starttls"
+    channel.save()
+    relay(client, channel, build_mail())
+    reply = _deliver(send_reply(case=Message.objects.get().case, author_user=agent, body="Hi"))
+    assert reply.status == DeliveryStatus.FAILED
+    assert "does not offer what the channel asks for" in reply.error and "'smtp_security'" in reply.error
+
+
 # IMAP polling against dovecot -----------------------------------------------------------
 
 
@@ -695,6 +705,16 @@ def test_imap_login_failure_is_reported_in_plain_words(dovecot):
     with pytest.raises(ImapPollError, match="refused the login for 'support': check the user and password"):
         imap_poll(channel=channel)
     assert "refused the login" in MailboxState.objects.get(channel=channel).last_error
+
+
+def test_imap_security_setting_is_honoured(dovecot):
+    from channels_adapters.email.imap import ImapPollError, imap_poll
+
+    channel = email_channel(imap_port=dovecot.port)
+    channel.settings["imap_security"] = "starttls"  # this dovecot offers no TLS at all
+    channel.save()
+    with pytest.raises(ImapPollError, match=r"Could not reach the IMAP server 127\.0\.0\.1:\d+ \(starttls\)"):
+        imap_poll(channel=channel)
 
 
 def test_beat_task_polls_each_email_channel(dovecot):
