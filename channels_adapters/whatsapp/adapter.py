@@ -289,3 +289,25 @@ class WhatsAppAdapter(ChannelAdapter):
         sent = answer.get("messages") or [{}]
         external_id = (sent[0] or {}).get("id") or f"helpdesk-{message.pk}"
         return SendResult(external_id=str(external_id), meta={"type": body["type"]})
+
+    def register_webhook(self, channel):
+        """Point the business account's webhooks at this channel (Meta's callback override):
+        Meta checks the URL with the verify-token handshake before saving it."""
+        waba_id = str(channel.credentials.get("waba_id") or "")
+        if not waba_id:
+            raise NotImplementedError(
+                "Add the WhatsApp Business Account id as 'waba_id' in the credentials to register the "
+                f"webhook from here, or set {channel.webhook_url} in the App Dashboard."
+            )
+        answer = graph_request(
+            "POST",
+            f"{waba_id}/subscribed_apps",
+            token=channel.credentials.get("access_token", ""),
+            json={
+                "override_callback_uri": channel.webhook_url,
+                "verify_token": channel.credentials.get("verify_token", ""),
+            },
+        )
+        if answer.get("success") is not True:
+            raise PermanentSendError(f"Meta did not confirm the subscription: {answer}")
+        return f"WhatsApp Business Account {waba_id} now sends its webhooks to {channel.webhook_url}."

@@ -374,3 +374,27 @@ def test_admin_creates_the_channel_and_its_webhook_url_answers_the_provider(clie
             {"hub.mode": "subscribe", "hub.verify_token": "vt-admin", "hub.challenge": "c"},
         )
         assert answer.content == b"c"
+
+
+def test_admin_action_subscribes_the_page_to_the_app(graph, client, django_user_model, channel):
+    client.force_login(django_user_model.objects.create_superuser("root", "root@example.com", "pw-123456"))
+    graph.script(Reply(200, {"success": True}))
+    changelist = "/admin/channels_adapters/channel/"
+    response = client.post(
+        changelist, {"action": "register_webhook", "_selected_action": [channel.pk]}, follow=True
+    )
+    assert "Page 112233445566778 now sends messages, message_echoes" in response.content.decode()
+    [request] = graph.requests
+    assert (request.method, request.path) == ("POST", "/v23.0/112233445566778/subscribed_apps")
+    assert request.query["subscribed_fields"].split(",")[:3] == [
+        "messages",
+        "message_echoes",
+        "message_deliveries",
+    ]
+    assert request.headers["authorization"] == "Bearer EAAG-page-token"
+    # An expired token is explained, not a crash.
+    graph.script(Reply(400, graph_error(190, "Error validating access token")))
+    response = client.post(
+        changelist, {"action": "register_webhook", "_selected_action": [channel.pk]}, follow=True
+    )
+    assert "access token has expired or was revoked" in response.content.decode()

@@ -360,3 +360,24 @@ def test_graph_errors_are_retried_or_explained(channel, graph, reply, outcome, w
     assert message_deliver(message_id=message.pk).outcome == outcome
     message.refresh_from_db()
     assert words in message.error
+
+
+@pytest.mark.django_db
+def test_register_webhook_overrides_the_callback_of_the_business_account(graph, settings):
+    from channels_adapters.registry import adapter_for
+
+    settings.PUBLIC_BASE_URL = "https://help.acme.example"
+    adapter = adapter_for("whatsapp")
+    without = whatsapp_channel()
+    with pytest.raises(NotImplementedError, match="waba_id"):
+        adapter.register_webhook(without)
+    channel = whatsapp_channel(waba_id="102290129340398")
+    graph.script(Reply(200, {"success": True}))
+    note = adapter.register_webhook(channel)
+    assert note.endswith(f"https://help.acme.example/hooks/{channel.key}/.")
+    [request] = graph.requests
+    assert request.path == "/v23.0/102290129340398/subscribed_apps"
+    assert request.json() == {
+        "override_callback_uri": f"https://help.acme.example/hooks/{channel.key}/",
+        "verify_token": VERIFY_TOKEN,
+    }
