@@ -381,3 +381,13 @@ def test_register_webhook_overrides_the_callback_of_the_business_account(graph, 
         "override_callback_uri": f"https://help.acme.example/hooks/{channel.key}/",
         "verify_token": VERIFY_TOKEN,
     }
+
+
+@pytest.mark.django_db
+def test_graph_unreachable_is_retried(channel, settings):
+    settings.GRAPH_API_BASE_URL = "http://127.0.0.1:9"  # nothing listens on the discard port
+    inbound = customer_wrote(channel, "phone", PHONE, hours_ago=1)
+    message = send_reply(case=inbound.case, author_user=UserFactory(), body="Hello")
+    assert message_deliver(message_id=message.pk).outcome == "retry"
+    message.refresh_from_db()
+    assert message.status == DeliveryStatus.QUEUED and "Could not reach Meta's Graph API" in message.error
