@@ -732,3 +732,23 @@ def test_beat_task_polls_each_email_channel(dovecot):
     dovecot.append(fixture_bytes("email", "forwarded.eml"))
     assert email_imap_poll_channel(channel.pk) == {"stored": 1, "duplicates": 0}
     assert InboundEvent.objects.filter(channel=channel).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_mail_in_and_out_through_the_worker(live_worker, dovecot, smtp, agent):
+    """The beat task's body queues a poll, the worker polls dovecot and processes the mail,
+    then the agent's reply leaves through the worker to the SMTP server."""
+    from channels_adapters.email.tasks import email_imap_poll_all
+    from tests.conftest import wait_for
+
+    channel = email_channel(imap_port=dovecot.port, smtp_port=smtp.port)
+    dovecot.append(fixture_bytes("email", "plain_reply_quote.eml"))
+    assert email_imap_poll_all() == 1
+    inbound = wait_for(lambda: Message.objects.filter(channel=channel, direction=Direction.IN).first())
+    assert inbound.meta["message_id"] == "<CAJane-reply-0001@mail.example.org>"
+
+    reply = send_reply(case=inbound.case, author_user=agent, body="On its way.")
+    sent = wait_for(lambda: Message.objects.filter(pk=reply.pk, status=DeliveryStatus.SENT).first())
+    wait_for(lambda: smtp.received)
+    assert smtp.received[0].message["In-Reply-To"] == inbound.external_id
+    assert smtp.received[0].message["Message-ID"] == sent.external_id
