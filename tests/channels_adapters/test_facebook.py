@@ -21,9 +21,10 @@ from tests.channels_adapters.meta_support import (
     graph_error,
     meta_headers,
 )
+from tests.conftest import wait_for
 from tests.factories import MessageFactory, UserFactory
 from tests.provider_server import Reply
-from tests.webhooks import check_webhook, fixture_bytes
+from tests.webhooks import check_webhook, fixture_bytes, fixture_json
 
 pytestmark = pytest.mark.django_db
 
@@ -398,3 +399,33 @@ def test_admin_action_subscribes_the_page_to_the_app(graph, client, django_user_
         changelist, {"action": "register_webhook", "_selected_action": [channel.pk]}, follow=True
     )
     assert "access token has expired or was revoked" in response.content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_conversation_flows_both_ways_with_delivery_ticks_through_the_worker(live_worker, client, graph):
+    """The whole loop on the real broker: customer writes, agent answers, Meta ticks it."""
+    channel = facebook_channel()
+    now_ms = int(timezone.now().timestamp() * 1000)
+    inbound = fixture_json("facebook", "text.json")
+    inbound["entry"][0]["messaging"][0]["timestamp"] = now_ms
+    body = json.dumps(inbound).encode()
+    assert (
+        client.post(
+            channel.webhook_path, body, content_type="application/json", headers=meta_headers(body)
+        ).status_code
+        == 200
+    )
+    customer_message = wait_for(lambda: Message.objects.filter(external_id=FIRST_MID).first())
+
+    graph.script(Reply(200, {"recipient_id": PSID, "message_id": "m_live_reply"}))
+    reply = send_reply(case=customer_message.case, author_user=UserFactory(), body="On its way!")
+    wait_for(lambda: Message.objects.filter(pk=reply.pk, status=DeliveryStatus.SENT).exists())
+    assert graph.requests[0].json()["messaging_type"] == "RESPONSE"
+
+    for receipt, status in (("delivery", DeliveryStatus.DELIVERED), ("read", DeliveryStatus.READ)):
+        ticks = fixture_json("facebook", f"{receipt}.json")
+        event = ticks["entry"][0]["messaging"][0]
+        event[receipt]["watermark"] = int(timezone.now().timestamp() * 1000) + 1000
+        body = json.dumps(ticks).encode()
+        client.post(channel.webhook_path, body, content_type="application/json", headers=meta_headers(body))
+        wait_for(lambda status=status: Message.objects.filter(pk=reply.pk, status=status).exists())
