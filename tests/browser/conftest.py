@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -31,7 +32,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def asgi_server(django_db_setup, django_db_blocker):
     if not Path(CHROMIUM).exists():
         pytest.skip(f"Chromium is not installed at {CHROMIUM}")
@@ -51,7 +52,8 @@ def asgi_server(django_db_setup, django_db_blocker):
         "LOG_LEVEL": "WARNING",
     }
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    log = open(ROOT / ".browser-server.log", "w")  # noqa: SIM115 - closed below
+    log_path = Path(tempfile.gettempdir()) / f"helpdesk-browser-server-{port}.log"
+    log = open(log_path, "w")  # noqa: SIM115 - closed below
     process = subprocess.Popen(
         [
             sys.executable,
@@ -83,7 +85,7 @@ def asgi_server(django_db_setup, django_db_blocker):
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
             log.close()
-            raise RuntimeError("uvicorn did not start:\n" + (ROOT / ".browser-server.log").read_text())
+            raise RuntimeError("uvicorn did not start:\n" + log_path.read_text())
         time.sleep(0.2)
     yield base
     process.terminate()
@@ -94,8 +96,10 @@ def asgi_server(django_db_setup, django_db_blocker):
     log.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium():
+    # Module scope: Playwright's sync API holds an event loop on this thread while
+    # it runs, which async tests in other modules must not find still running.
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
