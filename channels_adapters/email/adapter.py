@@ -15,6 +15,7 @@ delayed-delivery notices, mail from our own address.
 from __future__ import annotations
 
 import hmac
+import re
 import smtplib
 import ssl
 import time
@@ -53,6 +54,7 @@ from channels_adapters.email.threads import reply_address, subject_tag, thread_m
 from customers.models import IdentityKind
 
 SIGNATURE_HEADER = "X-Signature"
+_SUBJECT_TAGS = re.compile(r"\s*\[#\d+\]")
 RAW_TYPES = ("message/rfc822", "message/global", "application/octet-stream", "text/plain")
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 
@@ -202,7 +204,8 @@ class EmailAdapter(ChannelAdapter):
     def _bounce_item(self, channel, parsed: ParsedEmail):
         bounce = parsed.bounce
         if not bounce.failed:
-            return Ignored(f"delivery status '{bounce.action}' for {', '.join(bounce.recipients)}")
+            who = ", ".join(bounce.recipients) or "an unnamed recipient"
+            return Ignored(f"delivery status '{bounce.action}' for {who}")
         known = selectors.email_messages_by_ids(message_ids=bounce.original_ids)
         ours = [
             known[i]
@@ -382,6 +385,8 @@ class EmailAdapter(ChannelAdapter):
             meta["cc"] = cc
         while base_subject.lower().startswith(("re:", "aw:", "sv:")):
             base_subject = base_subject[3:].strip()
+        # Tags of other cases (an old thread, another helpdesk) would only mislead the next reply.
+        base_subject = _SUBJECT_TAGS.sub("", base_subject).strip()
         if not base_subject:
             base_subject = (message.case.subject if message.case_id else "") or str(
                 channel_option(channel, "default_subject", "Your request")

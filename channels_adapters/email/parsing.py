@@ -34,6 +34,9 @@ _FORWARD_BODY = re.compile(
 # appear on ordinary human mail, so they do not make a message noise.
 _SUPPRESS_MEANS_AUTOMATED = {"all", "oof", "autoreply", "dr", "ndr"}
 _NOISE_PRECEDENCE = {"bulk", "junk", "auto_reply", "list"}
+_DELAY_WORDS = re.compile(
+    r"\b(delayed|will (continue|keep) trying|not (yet )?been delivered yet|warning: message)", re.IGNORECASE
+)
 
 
 @dataclass
@@ -364,11 +367,13 @@ def bounce_read(msg: Message, sender: str) -> Bounce | None:
     original_ids += list(reversed(message_ids(_header(msg, "References"))))
     if not is_report:
         # An old-style bounce: the human text is all there is.
-        action = "failed"
         match = re.search(r"\b([45]\.\d{1,3}\.\d{1,3})\b", human_text)
         status = match.group(1) if match else ""
         code = re.search(r"^.*\b[45]\d\d\b.*$", human_text, re.MULTILINE)
         diagnostic = code.group(0).strip() if code else ""
+        action = "failed"
+        if not status.startswith("5") and _DELAY_WORDS.search(human_text):
+            action = "delayed"  # "still trying" warnings are not failures
     return Bounce(
         action=action or "failed",
         recipients=_unique(recipients),

@@ -289,6 +289,21 @@ def test_bounce_without_ids_finds_our_latest_mail_to_the_failed_recipient(client
     assert older.status == DeliveryStatus.SENT
 
 
+def test_delay_warning_from_the_mailer_daemon_is_not_a_failure(client, channel):
+    sent = outbound(channel, external_id="<hd.3.c@support.example.com>", address="slow@example.org")
+    raw = build_mail(
+        sender="Mail Delivery System <MAILER-DAEMON@relay.example.net>",
+        subject="Warning: message delayed",
+        body="This is a warning only. Your message has not been delivered yet to slow@example.org.\n"
+        "The mail system will continue trying for 4 days.",
+        headers={"In-Reply-To": sent.external_id},
+    )
+    _, [event] = relay(client, channel, raw)
+    assert event.summary["ignored"] == ["delivery status 'delayed' for an unnamed recipient"]
+    sent.refresh_from_db()
+    assert sent.status == DeliveryStatus.SENT
+
+
 def test_bounce_about_mail_we_never_sent_is_ignored(client, channel):
     event = relay_fixture(client, channel, "bounce_dsn.eml")
     assert event.status == InboundEvent.Status.PROCESSED
@@ -510,7 +525,7 @@ def test_our_reply_threads_in_the_customers_mail_client(client, agent, smtp):
         "<hd.900.aaaaaaaaaaaaaaaa@support.example.com>",
         "<CAJane-reply-0001@mail.example.org>",
     ]
-    assert mail["Subject"] == f"Re: Your order #4411 [#77] {subject_tag(inbound.case_id)}"
+    assert mail["Subject"] == f"Re: Your order #4411 {subject_tag(inbound.case_id)}"
     assert mail["From"] == f"Acme Support <{SUPPORT_ADDRESS}>"
     assert mail["Reply-To"] == reply_address(SUPPORT_ADDRESS, inbound.case_id)
     assert mail["Cc"] == "bob.martin@example.org"
