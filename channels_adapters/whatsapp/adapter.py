@@ -63,7 +63,7 @@ class WhatsAppAdapter(ChannelAdapter):
     identity_kinds = (IdentityKind.PHONE,)
     credential_keys = ("phone_number_id", "access_token", "app_secret", "verify_token")
     ignored_events = (
-        "fields other than messages (message_template_status_update, account_update, ...)",
+        "fields other than messages and smb_message_echoes (message_template_status_update, history, ...)",
         "messages for another phone number of the same business account",
         "system messages (customer changed number)",
         "statuses other than sent/delivered/read/played/failed (deleted, warning)",
@@ -90,7 +90,7 @@ class WhatsAppAdapter(ChannelAdapter):
                     raise ParseError("Each change must be an object")
                 field = str(change.get("field") or "?")
                 value = change.get("value") or {}
-                if field != "messages":
+                if field not in ("messages", "smb_message_echoes"):
                     items.append(Ignored(field))
                     continue
                 number = str((value.get("metadata") or {}).get("phone_number_id") or "")
@@ -104,14 +104,17 @@ class WhatsAppAdapter(ChannelAdapter):
                     if isinstance(c, dict)
                 }
                 items.extend(self._message(m, names) for m in value.get("messages") or [])
+                # Coexistence: what the business typed in the WhatsApp Business app on its phone.
+                items.extend(self._message(m, names, echo=True) for m in value.get("message_echoes") or [])
                 items.extend(self._status(s) for s in value.get("statuses") or [])
                 items.extend(Ignored(f"error:{(e or {}).get('code')}") for e in value.get("errors") or [])
         return items
 
-    def _message(self, data: dict, names: dict):
-        if not isinstance(data, dict) or not data.get("id") or not data.get("from"):
-            raise ParseError("A WhatsApp message needs 'id' and 'from'")
-        wa_id = str(data["from"])
+    def _message(self, data: dict, names: dict, echo: bool = False):
+        person = "to" if echo else "from"
+        if not isinstance(data, dict) or not data.get("id") or not data.get(person):
+            raise ParseError(f"A WhatsApp message needs 'id' and '{person}'")
+        wa_id = str(data[person])
         kind = str(data.get("type") or "")
         at = from_millis(data.get("timestamp"))
         # wa_id is the full international number without '+'.
@@ -159,8 +162,8 @@ class WhatsAppAdapter(ChannelAdapter):
                 meta={
                     "reaction": {
                         "emoji": content.get("emoji") or None,
-                        "by": "customer",
-                        "at": at.isoformat(),
+                        "by": "agent" if echo else "customer",
+                        "at": at.isoformat() if at else None,
                     }
                 },
                 timestamp=at,
@@ -190,6 +193,7 @@ class WhatsAppAdapter(ChannelAdapter):
             attachments=attachments,
             timestamp=at,
             meta=meta,
+            echo=echo,
         )
 
     def _status(self, data: dict):

@@ -391,3 +391,15 @@ def test_graph_unreachable_is_retried(channel, settings):
     assert message_deliver(message_id=message.pk).outcome == "retry"
     message.refresh_from_db()
     assert message.status == DeliveryStatus.QUEUED and "Could not reach Meta's Graph API" in message.error
+
+
+@pytest.mark.django_db
+def test_business_app_echo_is_ours_and_does_not_open_the_window(client, channel):
+    deliver_meta(client, channel, "text.json")
+    _, [event] = deliver_meta(client, channel, "smb_echo.json")
+    assert event.summary["messages"] == 1
+    echo = Message.objects.get(external_id="wamid.echo.app.1")
+    assert echo.direction == Direction.OUT and echo.author == Author.AGENT and echo.meta["echo"] is True
+    assert echo.identity.address == PHONE and echo.body == "Te llamo en 5 minutos"
+    # The window counts from the customer's messages only (2025 here): still closed.
+    assert window_state(channel=channel, thread=echo.thread)["rule"] == "template_only"
