@@ -238,11 +238,9 @@ def _timeline_fragment(request, case):
         value = request.GET.get(name, "")
         return int(value) if value.isdigit() else None
 
-    one = _id("message")
-    if one is not None:
-        messages = list(selectors.thread_messages(thread=case.thread).filter(pk=one))
-    else:
-        messages = selectors.timeline(thread=case.thread, after=_id("after"), before=_id("before"))
+    messages = selectors.timeline(
+        thread=case.thread, after=_id("after"), before=_id("before"), message_id=_id("message")
+    )
     context = {"timeline": messages, "case": case, "customer": case.thread.customer}
     return render(request, "inbox/_timeline.html", context)
 
