@@ -10,6 +10,8 @@ imports) is still being built.
 
 from __future__ import annotations
 
+import logging
+
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.dispatch import receiver
@@ -18,6 +20,8 @@ from django.utils import timezone
 from conversations import realtime
 from conversations.models import Author, Case, CaseStatus, Direction, Message, MessageKind, Thread
 from conversations.signals import message_created
+
+logger = logging.getLogger(__name__)
 
 CALL_INCOMING = "call.incoming"
 SCREEN_POP_MESSAGES = 5
@@ -76,7 +80,10 @@ def _screen_pop_on_ringing_call(sender, message: Message, **kwargs):
         and message.direction == Direction.IN
         and message.meta.get("call_status") == "ringing"
     ):
-        realtime.publish(CALL_INCOMING, screen_pop_payload(message))
+        try:
+            realtime.publish(CALL_INCOMING, screen_pop_payload(message))
+        except Exception:  # noqa: BLE001 - the call is stored; a lost pop must not fail its processing
+            logger.exception("Could not build the screen pop for message %s", message.pk)
 
 
 _DIRECTIONS = {"inbound": Direction.IN, "outbound": Direction.OUT}

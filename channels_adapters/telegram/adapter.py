@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import re
 from datetime import UTC, datetime
 
@@ -50,6 +51,8 @@ from channels_adapters.telegram.services import telegram_contact_link
 from channels_adapters.telegram.tasks import telegram_attachments_fetch_task
 from conversations.signals import message_created
 from customers.models import IdentityKind
+
+logger = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 SECRET_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
@@ -106,14 +109,12 @@ class TelegramAdapter(ChannelAdapter):
             raise SignatureError("X-Telegram-Bot-Api-Secret-Token does not match")
 
     def register_webhook(self, channel):
-        from channels_adapters.twilio.common import hook_url
-
         secret = channel.credentials.get("secret_token") or ""
         if not SECRET_PATTERN.match(secret):
             raise SendError(
                 "The channel's secret_token must be 1-256 letters, digits, '_' or '-' (Telegram's rule)."
             )
-        url = hook_url(channel)
+        url = channel.webhook_url
 
         async def set_webhook(bot):
             return await bot.set_webhook(url=url, secret_token=secret, allowed_updates=ALLOWED_UPDATES)
@@ -275,4 +276,7 @@ class TelegramAdapter(ChannelAdapter):
 def _fetch_files_of_new_message(sender, message, **kwargs):
     # After commit: the task finds the message, and a rolled-back message fetches nothing.
     if any(a.get("telegram_file_id") and not a.get("path") for a in message.attachments or []):
-        telegram_attachments_fetch_task.delay(message.pk)
+        try:
+            telegram_attachments_fetch_task.delay(message.pk)
+        except Exception:  # noqa: BLE001 - the message is stored; its files can be fetched again later
+            logger.exception("Could not queue the file download of message %s", message.pk)
