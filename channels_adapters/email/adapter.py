@@ -195,11 +195,17 @@ class EmailAdapter(ChannelAdapter):
         own = _channel_address(channel)
         if own and _without_plus(parsed.sender_address) == _without_plus(own):
             return [Ignored(f"mail from our own address {own}")]
-        elsewhere = selectors.email_messages_by_ids(message_ids=[parsed.message_id]).get(parsed.message_id)
-        if elsewhere is not None and elsewhere.channel_id != channel.pk and elsewhere.direction == "in":
+        # One lookup answers the duplicate check and the threading (the mail's own id, the ids it answers).
+        known = selectors.email_messages_by_ids(
+            message_ids=[parsed.message_id, parsed.in_reply_to, *parsed.references]
+        )
+        same = known.get(parsed.message_id, [])
+        elsewhere = [m for m in same if m.channel_id != channel.pk and m.direction == "in"]
+        if elsewhere and not any(m.channel_id == channel.pk for m in same):
             # Sent to two of our mailboxes at once (To one, Cc the other): one message on the thread.
-            return [Ignored(f"same mail already received on {elsewhere.channel.name}")]
-        return [self._message_item(channel, raw, parsed, envelope_recipients)]
+            return [Ignored(f"same mail already received on {elsewhere[0].channel.name}")]
+        duplicate = any(m.channel_id == channel.pk for m in same)
+        return [self._message_item(channel, raw, parsed, envelope_recipients, known, duplicate)]
 
     def _bounce_item(self, channel, parsed: ParsedEmail):
         bounce = parsed.bounce
@@ -208,9 +214,10 @@ class EmailAdapter(ChannelAdapter):
             return Ignored(f"delivery status '{bounce.action}' for {who}")
         known = selectors.email_messages_by_ids(message_ids=bounce.original_ids)
         ours = [
-            known[i]
+            m
             for i in bounce.original_ids
-            if i in known and known[i].direction == "out" and known[i].channel_id == channel.pk
+            for m in known.get(i, [])
+            if m.direction == "out" and m.channel_id == channel.pk
         ]
         original = ours[0] if ours else None
         if original is None:
@@ -227,9 +234,8 @@ class EmailAdapter(ChannelAdapter):
             timestamp=parsed.date,
         )
 
-    def _message_item(self, channel, raw: bytes, parsed: ParsedEmail, envelope_recipients: list[str]):
-        match = thread_match(parsed, extra_recipients=envelope_recipients)
-        duplicate = selectors.email_message_exists(channel=channel, message_id=parsed.message_id)
+    def _message_item(self, channel, raw, parsed: ParsedEmail, envelope_recipients, known, duplicate: bool):
+        match = thread_match(parsed, extra_recipients=envelope_recipients, known=known)
         meta = {
             "message_id": parsed.message_id,
             "in_reply_to": parsed.in_reply_to,

@@ -11,27 +11,24 @@ def email_channel_ids() -> list[int]:
     return list(Channel.objects.filter(kind="email").values_list("pk", flat=True))
 
 
-def email_messages_by_ids(*, message_ids: list[str]) -> dict[str, Message]:
-    """Messages on any email channel whose Message-ID is one of these.
+def email_messages_by_ids(*, message_ids: list[str]) -> dict[str, list[Message]]:
+    """Messages on any email channel whose Message-ID is one of these, newest first per id.
 
     Inbound mail keeps its Message-ID and our sends keep the one we generated as
     external_id, so the (channel, external_id) unique index answers this: the
     channel ids are listed explicitly so the lookup is an index scan on both columns."""
+    message_ids = [i for i in dict.fromkeys(message_ids) if i]
     if not message_ids:
         return {}
     found = (
         Message.objects.filter(channel_id__in=email_channel_ids(), external_id__in=message_ids)
         .select_related("case", "thread", "channel")
-        .order_by("-created_at")
+        .order_by("-created_at", "-id")
     )
-    result: dict[str, Message] = {}
+    result: dict[str, list[Message]] = {}
     for message in found:
-        result.setdefault(message.external_id, message)
+        result.setdefault(message.external_id, []).append(message)
     return result
-
-
-def email_message_exists(*, channel, message_id: str) -> bool:
-    return Message.objects.filter(channel=channel, external_id=message_id).exists()
 
 
 def case_get(*, case_id: int) -> Case | None:

@@ -58,11 +58,15 @@ class ThreadMatch:
     strong: bool
 
 
-def thread_match(parsed: ParsedEmail, *, extra_recipients: list[str] = ()) -> ThreadMatch:
+def thread_match(
+    parsed: ParsedEmail, *, extra_recipients: list[str] = (), known: dict | None = None
+) -> ThreadMatch:
+    """`known`: the result of selectors.email_messages_by_ids for these ids, when the caller has it."""
     ids = ([parsed.in_reply_to] if parsed.in_reply_to else []) + list(reversed(parsed.references))
-    known = selectors.email_messages_by_ids(message_ids=ids)
+    if known is None:
+        known = selectors.email_messages_by_ids(message_ids=ids)
     for position, message_id in enumerate(ids):
-        message = known.get(message_id)
+        message = (known.get(message_id) or [None])[0]
         if message is not None:
             how = "in_reply_to" if position == 0 and parsed.in_reply_to else "references"
             return ThreadMatch(message.case, message.thread.customer_id, how, strong=True)
