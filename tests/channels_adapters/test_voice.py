@@ -1,6 +1,6 @@
 """Phone calls through Twilio Voice: TwiML answers, the call on the thread, voicemail, screen pop."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlencode, urlsplit
 from xml.etree import ElementTree
 
@@ -10,6 +10,7 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings as django_settings
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from channels_adapters.base import Sender, SendError, hmac_sha256_hex
 from channels_adapters.models import InboundEvent
@@ -19,6 +20,7 @@ from conversations.calls import call_log
 from conversations.models import Direction, Message
 from customers.models import Customer, Identity
 from helpdesk.asgi import application
+from kpis.selectors import kpi_report
 from tests.channels_adapters.twilio_support import (
     OUR_NUMBER,
     incoming_numbers_page,
@@ -410,3 +412,22 @@ def test_withheld_number_call_is_still_on_record(client, channel):
         client, channel, "whisper.json", query={"event": "whisper", "caller": "anonymous"}
     )
     assert twiml(response).find("Say").text == "Call from a withheld number."
+
+
+@pytest.mark.django_db
+def test_kpis_read_talk_time_and_abandonment_from_the_calls(client, channel):
+    answered = fixture_json("voice", "incoming.json")
+    unanswered = {**answered, "CallSid": "CA" + "1" * 32, "From": "+14155550142", "Caller": "+14155550142"}
+    twilio_post(client, channel, answered)
+    twilio_post(client, channel, "dial_completed.json", query={"event": "dial"})
+    twilio_post(client, channel, "status_completed.json", query={"event": "call-status"})
+    twilio_post(client, channel, unanswered)
+    no_answer = {**fixture_json("voice", "status_no_answer.json"), "CallSid": "CA" + "1" * 32}
+    twilio_post(client, channel, no_answer, query={"event": "call-status"})
+
+    today = timezone.now().date()
+    totals = kpi_report(start=today, end=today + timedelta(days=1), use_rollups=False, breakdowns=False)[
+        "totals"
+    ]
+    assert totals["talk_seconds"] == 184
+    assert totals["abandonment_rate"] == 0.5
