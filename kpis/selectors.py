@@ -404,6 +404,12 @@ def kpi_report(
         ],
     }
     if breakdowns:
+        if costed:
+            # A channel that costs money and brought no case is exactly what a supervisor
+            # must see: every active channel is listed, not only the busy ones.
+            for pk in all_ids:
+                if channels[pk].is_active:
+                    by["channel"][pk]  # noqa: B018 - defaultdict: creates its empty counters
         report["by_channel"] = {
             channels[pk].key: kpis_from_counters(c, cost_of([pk], days))
             for pk, c in sorted(by["channel"].items(), key=lambda i: i[0] or 0)

@@ -85,7 +85,10 @@ def test_nothing_to_average_is_null_never_zero(world):
     totals = report["totals"]
     assert totals["volume"] == 0
     assert all(totals[k] is None for k in KPI_NAMES if k != "volume")
-    assert report["by_channel"] == {} and report["by_agent"] == {}
+    assert report["by_agent"] == {}
+    # Every active channel is listed, even with no case: its cost per case is null, not 0.
+    assert report["by_channel"][world["email"].key]["volume"] == 0
+    assert report["by_channel"][world["email"].key]["cost_per_case"] is None
 
 
 def test_rollups_equal_the_live_computation(world, now):
