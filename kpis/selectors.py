@@ -66,7 +66,6 @@ COUNTERS = tuple(
     for f in KpiDaily._meta.get_fields()
     if f.concrete and f.name not in ("id", "day", "channel", "agent", "team")
 )
-DURATION_COUNTERS = ("first_response_sum", "resolution_sum", "handle_sum")
 
 # Twilio's final CallStatus values of a call nobody answered.
 UNANSWERED_CALL_STATUSES = ("busy", "no-answer", "canceled", "failed")
