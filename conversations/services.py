@@ -604,6 +604,8 @@ def message_deliver(*, message_id: int) -> DeliveryOutcome:
             next_attempt_at=finished + timedelta(seconds=retry_in),
         )
     with transaction.atomic():
+        if outcome == "sent" and external_id:
+            _echo_fold(channel_id=message.channel_id, external_id=external_id, message_id=message_id, values=values)
         Message.objects.filter(pk=message_id, send_claimed_at=now).update(**values)
         DeliveryAttempt.objects.filter(pk=attempt.pk).update(
             finished_at=finished,
@@ -615,6 +617,30 @@ def message_deliver(*, message_id: int) -> DeliveryOutcome:
             setattr(message, field, value)
         transaction.on_commit(lambda: realtime.publish_message_updated(message))
     return DeliveryOutcome(outcome, retry_in)
+
+
+def _echo_fold(*, channel_id: int, external_id: str, message_id: int, values: dict) -> None:
+    """The provider's echo of this very send can arrive before the send returns.
+
+    It was recorded as an echo under the provider's id; it is this message, so it
+    gives way (keeping any receipt it already got) instead of making a duplicate.
+    """
+    echo = (
+        Message.objects.select_for_update()
+        .filter(channel_id=channel_id, external_id=external_id)
+        .exclude(pk=message_id)
+        .first()
+    )
+    if echo is None or not echo.meta.get("echo"):
+        return
+    if DELIVERY_RANK.get(echo.status, 0) > DELIVERY_RANK[DeliveryStatus.SENT]:
+        values["status"] = echo.status
+        for stamp in ("delivered_at", "read_at"):
+            if getattr(echo, stamp, None):
+                values[stamp] = getattr(echo, stamp)
+    echo_id = echo.pk
+    echo.delete()
+    transaction.on_commit(lambda: realtime.publish("message.deleted", {"id": echo_id}))
 
 
 def message_retry(*, message: Message, by=None) -> Message:

@@ -5,6 +5,7 @@ views for fragments (`?partial=...`) when the WebSocket says something changed,
 so there is one way to render a row or a message.
 """
 
+from datetime import UTC, timedelta
 from functools import wraps
 
 from django.contrib.auth.decorators import login_required
@@ -319,7 +320,13 @@ def case_status(request, pk):
         return _answer(request, case, error=_errors(form))
     until = form.cleaned_data.get("snoozed_until")
     if until is not None and timezone.is_naive(until):
-        until = timezone.make_aware(until)
+        # The browser's datetime-local is the agent's wall clock; the script sends
+        # its offset (getTimezoneOffset: minutes from local time to UTC).
+        offset = request.POST.get("tz_offset", "")
+        if offset.lstrip("-").isdigit() and abs(int(offset)) <= 14 * 60:
+            until = until.replace(tzinfo=UTC) + timedelta(minutes=int(offset))
+        else:
+            until = timezone.make_aware(until)
     try:
         services.set_case_status(
             case=case, status=form.cleaned_data["status"], by=request.user, snoozed_until=until

@@ -334,6 +334,7 @@
       const form = e.target;
       if (!form.matches("form[data-ajax]")) return;
       e.preventDefault();
+      form.querySelectorAll("[data-tz-offset]").forEach((i) => (i.value = String(new Date().getTimezoneOffset())));
       const button = form.querySelector("button[type=submit]");
       if (button) button.disabled = true;
       const data = await postForm(form);

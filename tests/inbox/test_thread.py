@@ -225,7 +225,12 @@ def test_case_actions_write_through_services(agent_client, story):
     assert refused.status_code == 400 and "until when" in refused.json()["error"]
     until = (timezone.now() + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
     assert ajax(agent_client, url + "status/", {"status": "snoozed", "snoozed_until": until}).json()["ok"]
+    # The agent's wall clock: 09:30 in UTC-5 (offset +300 min) is 14:30 UTC.
+    local = (timezone.now() + timedelta(days=2)).replace(hour=9, minute=30, second=0, microsecond=0)
+    form = {"status": "snoozed", "snoozed_until": local.strftime("%Y-%m-%dT%H:%M"), "tz_offset": "300"}
+    assert ajax(agent_client, url + "status/", form).json()["ok"]
     case.refresh_from_db()
+    assert (case.snoozed_until.hour, case.snoozed_until.minute) == (14, 30)
     assert case.assignee == me and case.team == team and case.priority == 3
     assert case.status == "snoozed" and case.snoozed_until > timezone.now()
     assert list(case.labels.all()) == [label]
