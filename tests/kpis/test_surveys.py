@@ -271,3 +271,21 @@ def test_link_of_a_survey_that_never_went_out_is_closed(
     response = client.post(f"/survey/{survey_link_token(request=request)}/", {"score": "5"})
     assert response.status_code == 404 and b"not open" in response.content
     assert SurveyAnswer.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_sends_the_survey_to_the_provider(live_worker, provider):
+    from tests.conftest import wait_for
+
+    channel = ChannelFactory(
+        credentials={"secret": "api-secret", "callback_url": provider.url + "/callback"},
+        settings={"survey": {"csat": {"enabled": True}}},
+    )
+    agent = UserFactory(username="worker-agent")
+    case = receive_inbound(channel=channel, sender=ANA, external_id="w1", text="Hi").message.case
+    send_reply(case=case, author_user=agent, body="Hello Ana")
+    set_case_status(case=case, status=CaseStatus.RESOLVED, by=agent)  # commits: the hooks run
+    request = wait_for(lambda: SurveyRequest.objects.filter(status=SurveyRequest.Status.SENT).first())
+    texts = wait_for(lambda: [r.json()["text"] for r in provider.requests if len(provider.requests) >= 2])
+    assert texts[0] == "Hello Ana" and texts[1].startswith("How satisfied are you")
+    wait_for(lambda: Message.objects.get(pk=request.message_id).status == DeliveryStatus.SENT)
