@@ -159,3 +159,17 @@ def test_beat_rollup_rewrites_the_recent_past_days(world, now):
     days = sorted(KpiRollupDay.objects.values_list("day", flat=True))
     assert days[0] == date(2026, 3, 2) and days[-1] == date(2026, 3, 9)  # 8 days, today stays live
     assert kpi_report(start=START, end=END) == kpi_report(start=START, end=END, use_rollups=False)
+
+
+def test_every_kpis_beat_entry_names_a_registered_task(settings):
+    from helpdesk.celery_app import app
+
+    app.loader.import_default_modules()
+    names = [e["task"] for e in settings.CELERY_BEAT_SCHEDULE.values() if e["task"].startswith("kpis.")]
+    assert sorted(names) == [
+        "kpis.tasks.kpi_rollup",
+        "kpis.tasks.sla_check",
+        "kpis.tasks.survey_campaigns_run",
+        "kpis.tasks.surveys_send_due",
+    ]
+    assert all(name in app.tasks for name in names)
