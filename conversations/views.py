@@ -319,14 +319,13 @@ def case_status(request, pk):
     if not form.is_valid():
         return _answer(request, case, error=_errors(form))
     until = form.cleaned_data.get("snoozed_until")
-    if until is not None and timezone.is_naive(until):
-        # The browser's datetime-local is the agent's wall clock; the script sends
-        # its offset (getTimezoneOffset: minutes from local time to UTC).
-        offset = request.POST.get("tz_offset", "")
-        if offset.lstrip("-").isdigit() and abs(int(offset)) <= 14 * 60:
-            until = until.replace(tzinfo=UTC) + timedelta(minutes=int(offset))
-        else:
-            until = timezone.make_aware(until)
+    offset = request.POST.get("tz_offset", "")
+    if until is not None and offset.lstrip("-").isdigit() and abs(int(offset)) <= 14 * 60:
+        # The browser's datetime-local is the agent's wall clock (the form read it
+        # in the server's zone); the script sends getTimezoneOffset(): minutes from
+        # the agent's local time to UTC.
+        wall = timezone.make_naive(until) if timezone.is_aware(until) else until
+        until = wall.replace(tzinfo=UTC) + timedelta(minutes=int(offset))
     try:
         services.set_case_status(
             case=case, status=form.cleaned_data["status"], by=request.user, snoozed_until=until
