@@ -22,8 +22,10 @@ from tests.channels_adapters.twilio_support import (
     twilio_error,
     twilio_post,
 )
+from tests.conftest import wait_for
 from tests.factories import MessageFactory, UserFactory
 from tests.provider_server import Reply
+from tests.webhooks import fixture_json
 
 pytestmark = pytest.mark.django_db
 
@@ -245,3 +247,26 @@ def test_whatsapp_sender_webhook_is_set_in_the_console():
     channel = twilio_channel("whatsapp_twilio")
     with pytest.raises(NotImplementedError, match="Senders"):
         adapter_for("whatsapp_twilio").register_webhook(channel)
+
+
+def test_sms_round_trip_through_the_worker(live_worker, client, provider, settings):
+    # Webhook -> Redis -> worker -> thread; reply -> worker -> Twilio; status callback -> delivered.
+    settings.TWILIO_API_BASE_URL = provider.url
+    channel = twilio_channel("sms")
+    provider.script(Reply(201, message_resource("SMround1", to="+14155550199", from_=OUR_NUMBER)))
+    twilio_post(client, channel, "inbound.json", process=False)
+    inbound = wait_for(
+        lambda: Message.objects.filter(external_id="SM1f0c6d1e2a3b4c5d6e7f8091a2b3c4d5").first()
+    )
+
+    reply = services.send_reply(case=inbound.case, author_user=UserFactory(), body="On its way!")
+    wait_for(lambda: Message.objects.filter(pk=reply.pk, status="sent").exists())
+    assert form_of(provider.requests[0])["Body"] == "On its way!"
+
+    delivered = {
+        **fixture_json("sms", "status_delivered.json"),
+        "MessageSid": "SMround1",
+        "SmsSid": "SMround1",
+    }
+    twilio_post(client, channel, delivered, query={"event": "status"}, process=False)
+    wait_for(lambda: Message.objects.filter(pk=reply.pk, status="delivered").exists())
