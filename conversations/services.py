@@ -605,7 +605,9 @@ def message_deliver(*, message_id: int) -> DeliveryOutcome:
         )
     with transaction.atomic():
         if outcome == "sent" and external_id:
-            _echo_fold(channel_id=message.channel_id, external_id=external_id, message_id=message_id, values=values)
+            _echo_fold(
+                channel_id=message.channel_id, external_id=external_id, message_id=message_id, values=values
+            )
         Message.objects.filter(pk=message_id, send_claimed_at=now).update(**values)
         DeliveryAttempt.objects.filter(pk=attempt.pk).update(
             finished_at=finished,

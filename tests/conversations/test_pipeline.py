@@ -159,3 +159,27 @@ def test_interrupted_send_is_reported_never_resent(provider):
     message.refresh_from_db()
     assert message.status == "failed" and "outcome is unknown" in message.error
     assert provider.requests == []
+
+
+@pytest.mark.django_db
+def test_echo_arriving_before_the_send_returns_is_folded_into_the_sent_message(provider):
+    """Instagram and X echo our own sends; the echo can win the race against the send's answer."""
+    provider.script(Reply(200, {"external_id": "remote-echo-1"}))
+    channel = _api_channel(provider)
+    case = _case(channel)
+    reply = send_reply(case=case, author_user=UserFactory(), body="On its way")
+    echo = services.record_echo(
+        channel=channel,
+        recipient=Sender("email", "ana@example.com"),
+        external_id="remote-echo-1",
+        text="On its way",
+    ).message
+    services.message_status_update(channel=channel, external_id="remote-echo-1", status="delivered")
+
+    assert services.message_deliver(message_id=reply.pk).outcome == "sent"
+
+    reply.refresh_from_db()
+    assert reply.external_id == "remote-echo-1"
+    assert reply.status == "delivered", "a receipt the echo already got is kept"
+    assert not Message.objects.filter(pk=echo.pk).exists()
+    assert Message.objects.filter(thread=case.thread, direction="out").count() == 1
