@@ -7,6 +7,7 @@ passwd-file, and runs as the current user so no privileges are needed.
 
 from __future__ import annotations
 
+import atexit
 import grp
 import imaplib
 import os
@@ -153,6 +154,8 @@ class DovecotServer:
         self.process = subprocess.Popen(
             [DOVECOT, "-F", "-c", str(conf)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
         )
+        # A test run that dies before its teardown must not leave a dovecot behind.
+        atexit.register(self.stop)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
