@@ -6,12 +6,42 @@ agent never sees a message that a rollback later takes back. A push that fails
 inbox reloads it.
 """
 
+import asyncio
 import logging
+import threading
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from asgiref.sync import SyncToAsync, async_to_sync
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 
 logger = logging.getLogger(__name__)
+
+# Outside an ASGI server (Celery workers, management commands) async_to_sync
+# would start a new event loop per push, and channels_redis would open a new
+# Redis connection for each. One long-lived loop per process keeps them pooled.
+_PUSH_TIMEOUT_SECONDS = 5
+_loop: asyncio.AbstractEventLoop | None = None
+_loop_lock = threading.Lock()
+
+
+def _push_loop() -> asyncio.AbstractEventLoop:
+    global _loop
+    with _loop_lock:
+        if _loop is None or _loop.is_closed():
+            _loop = asyncio.new_event_loop()
+            threading.Thread(target=_loop.run_forever, name="realtime-push", daemon=True).start()
+        return _loop
+
+
+def _send(layer, group: str, message: dict) -> None:
+    in_async_server = getattr(SyncToAsync.threadlocal, "main_event_loop", None) is not None
+    if in_async_server or isinstance(layer, InMemoryChannelLayer):
+        # The in-memory layer's queues belong to the server's loop; under ASGI
+        # async_to_sync already reuses the server's loop and its connections.
+        async_to_sync(layer.group_send)(group, message)
+        return
+    future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), _push_loop())
+    future.result(timeout=_PUSH_TIMEOUT_SECONDS)
+
 
 INBOX_GROUP = "inbox"
 
@@ -26,7 +56,7 @@ def _push(event: str, data: dict, group: str = INBOX_GROUP) -> None:
     if layer is None:
         return
     try:
-        async_to_sync(layer.group_send)(group, {"type": "inbox.event", "event": event, "data": data})
+        _send(layer, group, {"type": "inbox.event", "event": event, "data": data})
     except Exception:  # noqa: BLE001 - a lost push must never fail a write
         logger.exception("Could not push %s to %s", event, group)
 
