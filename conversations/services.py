@@ -106,9 +106,9 @@ def receive_inbound(
         if existing is not None:
             return InboundResult(existing, created=False)
         now = timezone.now()
-        case, change = _case_for_inbound(
-            thread=thread, channel=channel, now=now, subject=text.strip().split("\n")[0]
-        )
+        # An email's Subject names the case better than its first line.
+        subject = (meta or {}).get("subject") or text.strip().split("\n")[0]
+        case, change = _case_for_inbound(thread=thread, channel=channel, now=now, subject=subject)
         case.waiting_since = case.waiting_since or now
         case.last_message_at = now
         case.save()

@@ -37,6 +37,17 @@ def test_first_message_opens_a_case_on_its_channel():
     assert case.subject == "Where is my parcel?"
 
 
+def test_a_subject_given_by_the_channel_names_the_case():
+    result = receive_inbound(
+        channel=ChannelFactory(),
+        sender=ANA,
+        external_id="<m@example.com>",
+        text="Hello,\nmy invoice is wrong.",
+        meta={"subject": "Invoice 2291 is wrong"},
+    )
+    assert result.message.case.subject == "Invoice 2291 is wrong"
+
+
 def test_duplicate_external_id_is_one_message():
     channel = ChannelFactory()
     first = _inbound(channel, "dup")
