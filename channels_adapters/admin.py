@@ -5,7 +5,7 @@ from django.contrib import admin, messages
 from django.utils.html import format_html
 
 from channels_adapters.base import SendError
-from channels_adapters.models import Channel, InboundEvent
+from channels_adapters.models import Channel, InboundEvent, MailboxState
 from channels_adapters.registry import ADAPTERS
 from channels_adapters.services import inbound_event_reprocess
 
@@ -158,3 +158,16 @@ class InboundEventAdmin(admin.ModelAdmin):
     def reprocess(self, request, queryset):
         count = inbound_event_reprocess(events=queryset)
         self.message_user(request, f"{count} event(s) queued for processing.", messages.SUCCESS)
+
+
+@admin.register(MailboxState)
+class MailboxStateAdmin(admin.ModelAdmin):
+    """Where each polled IMAP folder stands, and its last error, for an admin chasing missing mail."""
+
+    list_display = ("channel", "folder", "uidvalidity", "last_uid", "polled_at", "last_error")
+    list_filter = ("channel",)
+    list_select_related = ("channel",)
+    readonly_fields = ("channel", "folder", "uidvalidity", "last_uid", "polled_at", "last_error")
+
+    def has_add_permission(self, request):
+        return False

@@ -104,6 +104,7 @@ def test_failed_event_can_be_reprocessed_from_admin(admin_client, django_capture
         "/admin/conversations/message/",
         "/admin/channels_adapters/channel/",
         "/admin/channels_adapters/inboundevent/",
+        "/admin/channels_adapters/mailboxstate/",
     ],
 )
 def test_admin_lists_keep_a_flat_query_count(admin_client, django_assert_max_num_queries, path):
