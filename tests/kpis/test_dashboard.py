@@ -107,3 +107,10 @@ def test_rebuild_kpis_command(world, now):
     call_command("rebuild_kpis", "--from", "2026-03-01", "--to", "2026-03-10", stdout=out)
     assert "2026-03-01 .. 2026-03-10" in out.getvalue()
     assert KpiRollupDay.objects.count() == 9 and KpiDaily.objects.filter(day="2026-03-02").exists()
+
+
+def test_unknown_channel_filter_is_explained(client, supervisor):
+    client.force_login(supervisor)
+    response = client.get("/dashboard/", {"channel": "nope"})
+    assert response.status_code == 400
+    assert "Channel: No channel has this key." in response.content.decode()
