@@ -51,7 +51,7 @@ def _absolute(url: str) -> str:
 class TwilioMessagingAdapter(ChannelAdapter):
     identity_kinds = (IdentityKind.PHONE,)
     credential_keys = ("account_sid", "auth_token", "phone_number")
-    ignored_events = tuple(f"status:{s}" for s in _IGNORED_STATUSES)
+    ignored_events = (*(f"status:{s}" for s in _IGNORED_STATUSES), "empty-message")
     address_prefix = ""
 
     def verify(self, channel, request):
@@ -113,7 +113,8 @@ class TwilioMessagingAdapter(ChannelAdapter):
             meta["button_payload"] = data["ButtonPayload"]
             text = text or data.get("ButtonText", "")
         if not text and not attachments:
-            raise ParseError("The message has neither Body nor media")
+            # Nothing to show an agent (a WhatsApp reaction or a type Twilio does not forward).
+            return Ignored(event=f"empty-message:{data.get('MessageType') or 'sms'}")
         return InboundMessage(
             external_id=sid,
             sender=Sender(IdentityKind.PHONE, sender, data.get("ProfileName", "")),

@@ -22,6 +22,7 @@ from tests.channels_adapters.twilio_support import (
 )
 from tests.factories import MessageFactory, UserFactory
 from tests.provider_server import Reply
+from tests.webhooks import fixture_json
 
 pytestmark = pytest.mark.django_db
 
@@ -144,3 +145,10 @@ def test_read_and_failed_statuses(client, channel):
     read.refresh_from_db()
     assert read.status == "failed"
     assert "approved template" in read.error and "63016" in read.error
+
+
+def test_message_with_nothing_to_show_is_ignored_on_purpose(client, channel):
+    params = {**fixture_json("whatsapp_twilio", "inbound.json"), "Body": "", "MessageType": "reaction"}
+    _, [event] = twilio_post(client, channel, params)
+    assert event.status == InboundEvent.Status.PROCESSED
+    assert event.summary["ignored"] == ["empty-message:reaction"] and Message.objects.count() == 0
