@@ -428,6 +428,30 @@ def set_case_status(*, case: Case, status: str, by=None, snoozed_until: datetime
     return case
 
 
+def cases_snooze_wake(*, now: datetime | None = None) -> int:
+    """Snoozed cases whose time has come go back to open, in front of the agents."""
+    now = now or timezone.now()
+    woken = 0
+    due = Case.objects.filter(status=CaseStatus.SNOOZED, snoozed_until__lte=now).values_list("pk", flat=True)
+    for case_id in list(due[:500]):
+        with transaction.atomic():
+            case = (
+                Case.objects.select_for_update(skip_locked=True)
+                .filter(pk=case_id, status=CaseStatus.SNOOZED, snoozed_until__lte=now)
+                .select_related("thread")
+                .first()
+            )
+            if case is None:  # a reply woke it meanwhile, or another beat run has it
+                continue
+            case.status = CaseStatus.OPEN
+            case.snoozed_until = None
+            case.save(update_fields=["status", "snoozed_until", "updated_at"])
+            system_event_add(thread=case.thread, case=case, text="Snooze ended: case open again")
+            transaction.on_commit(lambda case=case: realtime.publish_case_updated(case, change="woke"))
+            woken += 1
+    return woken
+
+
 _STATUS_TIME_FIELD = {
     DeliveryStatus.SENT: "sent_at",
     DeliveryStatus.DELIVERED: "delivered_at",

@@ -14,3 +14,8 @@ def message_deliver(self, message_id: int):
 @shared_task(ignore_result=True)
 def outbound_redrive():
     return services.outbound_redrive()
+
+
+@shared_task(ignore_result=True)
+def cases_snooze_wake():
+    return services.cases_snooze_wake()

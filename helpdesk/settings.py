@@ -158,6 +158,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "channels_adapters.tasks.inbound_events_redrive",
         "schedule": env.float("HELPDESK_REDRIVE_EVERY_SECONDS", default=60.0),
     },
+    "cases-snooze-wake": {
+        "task": "conversations.tasks.cases_snooze_wake",
+        "schedule": env.float("HELPDESK_SNOOZE_WAKE_EVERY_SECONDS", default=30.0),
+    },
 }
 
 # KPIs, SLAs and surveys (kpis app): beat tasks and behaviour.

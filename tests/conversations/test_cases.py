@@ -174,6 +174,26 @@ def test_snooze_needs_a_future_time(agent):
     assert snoozed.snoozed_until == until
 
 
+def test_snoozed_case_wakes_when_its_time_comes(agent):
+    from conversations.services import cases_snooze_wake
+
+    due = CaseFactory()
+    later = CaseFactory()
+    soon = timezone.now() + timedelta(minutes=10)
+    set_case_status(case=due, status=CaseStatus.SNOOZED, by=agent, snoozed_until=soon)
+    set_case_status(case=later, status=CaseStatus.SNOOZED, by=agent, snoozed_until=soon + timedelta(days=1))
+
+    assert cases_snooze_wake() == 0, "nothing is due yet"
+    with time_machine.travel(soon + timedelta(seconds=1)):
+        assert cases_snooze_wake() == 1
+        assert cases_snooze_wake() == 0, "a second beat run finds nothing left"
+    due.refresh_from_db()
+    later.refresh_from_db()
+    assert (due.status, due.snoozed_until) == (CaseStatus.OPEN, None)
+    assert later.status == CaseStatus.SNOOZED
+    assert due.messages.filter(kind=MessageKind.SYSTEM, body__startswith="Snooze ended").exists()
+
+
 def test_manual_reopen_refused_while_another_case_is_open(agent):
     channel = ChannelFactory()
     old = _inbound(channel, "m1").message.case
