@@ -6,7 +6,7 @@ from django.core.management import call_command
 
 from channels_adapters.admin import MASK
 from channels_adapters.models import Channel, InboundEvent
-from conversations.models import Message
+from conversations.models import CannedResponse, Message
 from customers.models import Customer
 from tests.factories import ChannelFactory
 
@@ -119,6 +119,7 @@ def test_seed_demo_builds_cross_channel_history():
     kinds = set(Message.objects.filter(thread=ana.thread).values_list("channel__kind", flat=True).distinct())
     assert {"facebook", "voice", "whatsapp"} <= kinds
     assert Customer.objects.count() >= 8
+    assert CannedResponse.objects.filter(shortcut="tracking").exists()
     # Running it again changes nothing.
     call_command("seed_demo", stdout=io.StringIO())
     assert Customer.objects.filter(name="Ana Silva").count() == 1

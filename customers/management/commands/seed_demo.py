@@ -15,6 +15,7 @@ from channels_adapters.base import Sender
 from channels_adapters.models import Channel
 from conversations.models import (
     Author,
+    CannedResponse,
     Case,
     CaseStatus,
     DeliveryStatus,
@@ -45,6 +46,32 @@ CHANNELS = [
     ("sms", "SMS +1 555 0101", {"phone_number": "+15555550101"}),
     ("voice", "Phone line +1 555 0102", {"phone_number": "+15555550102"}),
     ("telegram", "Telegram @demo_help_bot", {"secret_token": "demo"}),
+]
+
+
+# Canned answers agents insert with "/shortcut" + Tab.
+CANNED = [
+    (
+        "hello",
+        "Greeting",
+        "Hi {{customer.first_name}}, thanks for reaching out! "
+        "I'm {{agent.first_name}} and I'll help you today.",
+        None,
+    ),
+    (
+        "tracking",
+        "Where is my order",
+        "Hi {{customer.first_name}}, your parcel is on its way; you can follow it with the tracking link "
+        "in your confirmation email. I'll keep an eye on it for you.",
+        None,
+    ),
+    (
+        "refund",
+        "Refund issued",
+        "Hi {{customer.first_name}}, I've issued your refund: it reaches your account within 5 working days.",
+        "Billing",
+    ),
+    ("bye", "Closing", "Glad I could help, {{customer.first_name}}. Have a great day!", None),
 ]
 
 
@@ -89,6 +116,10 @@ class Command(BaseCommand):
         billing.members.add(users["agent2"])
         for name, color in [("refund", "#dc2626"), ("delivery", "#2563eb"), ("vip", "#ca8a04")]:
             Label.objects.create(name=name, color=color)
+        for shortcut, title, body, team in CANNED:
+            CannedResponse.objects.create(
+                shortcut=shortcut, title=title, body=body, team=billing if team == "Billing" else None
+            )
         return users
 
     def _channels(self):
