@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/helpdesk
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: setup run test lint services bench-ingest clean
+.PHONY: setup run test lint services clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -39,9 +39,14 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-bench-ingest: setup services
+# Benchmarks print figures (bench/README.md): `make bench-ingest`, `make bench-kpis`,
+# `make bench-inbox`, `make bench-email_ingest`, `make bench-meta_batch`, `make bench-voice_calls`;
+# extra arguments with BENCH_ARGS="--messages 5000". Each uses its own database next to this one.
+BENCHES := $(basename $(notdir $(wildcard bench/*.py)))
+.PHONY: $(addprefix bench-,$(BENCHES))
+$(addprefix bench-,$(BENCHES)): bench-%: setup services
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=redis://127.0.0.1:6379/9 DJANGO_SECRET_KEY=bench-only \
-		$(BIN)/python bench/ingest.py
+		$(BIN)/python bench/$*.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) db.sqlite3
