@@ -236,6 +236,8 @@ HELPDESK = {
     "INBOUND_MAX_ATTEMPTS": env.int("HELPDESK_INBOUND_MAX_ATTEMPTS", default=5),
     "INBOUND_STUCK_AFTER_SECONDS": env.float("HELPDESK_INBOUND_STUCK_AFTER_SECONDS", default=30.0),
     "HTTP_TIMEOUT_SECONDS": env.float("HELPDESK_HTTP_TIMEOUT_SECONDS", default=10.0),
+    # Webhook channel lookups are cached this long per process (0 = off).
+    "CHANNEL_CACHE_SECONDS": env.float("HELPDESK_CHANNEL_CACHE_SECONDS", default=5.0),
 }
 
 AUTH_PASSWORD_VALIDATORS = [

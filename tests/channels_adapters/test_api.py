@@ -114,3 +114,14 @@ def test_bad_item_in_a_batch_does_not_block_the_others(client, channel):
 
 def test_get_on_a_channel_without_handshake_is_405(client, channel):
     assert client.get(channel.webhook_path).status_code == 405
+
+
+@pytest.mark.django_db
+def test_a_deactivated_channel_stops_answering_at_once(client):
+    channel = ChannelFactory(credentials={"secret": "s3cret", "callback_url": "http://127.0.0.1:9/"})
+    body = b'{"external_id": "c-1", "from": {"email": "ana@example.com"}, "text": "hi"}'
+    headers = {"X-Signature": "sha256=" + hmac_sha256_hex("s3cret", body)}
+    assert client.post(channel.webhook_path, body, "application/json", headers=headers).status_code == 200
+    channel.is_active = False
+    channel.save()  # the admin's save clears the lookup cache of this process
+    assert client.post(channel.webhook_path, body, "application/json", headers=headers).status_code == 404
