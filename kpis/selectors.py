@@ -206,7 +206,8 @@ def _call_rows(start_at, end_at, flt: KpiFilter):
     return (
         Message.objects.filter(
             _dims_filter(flt, "channel_id", "case__assignee_id", "case__team_id"),
-            kind=MessageKind.CALL,
+            # A call that ended in voicemail becomes kind "voicemail" with the same call meta.
+            kind__in=(MessageKind.CALL, MessageKind.VOICEMAIL),
             created_at__gte=start_at,
             created_at__lt=end_at,
         )

@@ -175,6 +175,11 @@ def test_call_to_voicemail_to_transcript_lands_on_the_thread(client, channel):
     assert message.meta["dial_status"] == "no-answer"
     # Nobody spoke with the caller: this call counts as abandoned (docs/contracts.md).
     assert "talk_seconds" not in message.meta
+    today = timezone.now().date()
+    totals = kpi_report(start=today, end=today + timedelta(days=1), use_rollups=False, breakdowns=False)[
+        "totals"
+    ]
+    assert totals["abandonment_rate"] == 1.0 and totals["talk_seconds"] is None
 
 
 @pytest.mark.django_db
