@@ -164,13 +164,9 @@ def call_log(
         )
         if case is not None and not case.is_resolved and answered:
             # An answered call is a response: the customer is no longer waiting.
-            fields = ["waiting_since", "last_message_at", "updated_at"]
-            if case.first_response_at is None:
-                case.first_response_at = now
-                fields.append("first_response_at")
-            case.waiting_since = None
-            case.last_message_at = now
-            case.save(update_fields=fields)
+            from conversations.services import case_mark_answered
+
+            case_mark_answered(case=case, now=now)
         Thread.objects.filter(pk=thread.pk).update(last_message_at=now)
         transaction.on_commit(lambda: realtime.publish_message_created(message, case))
     return message

@@ -179,13 +179,14 @@ def record_echo(
             sent_at=now,
         )
         if case is not None and not case.is_resolved:
-            _case_answered(case, now)
+            case_mark_answered(case=case, now=now)
         Thread.objects.filter(pk=thread.pk).update(last_message_at=now)
         transaction.on_commit(lambda: realtime.publish_message_created(message, case))
     return InboundResult(message, created=True)
 
 
-def _case_answered(case: Case, now: datetime) -> None:
+def case_mark_answered(*, case: Case, now: datetime) -> None:
+    """Our side responded (a reply, an answered call): the customer is no longer waiting."""
     fields = ["waiting_since", "last_message_at", "updated_at"]
     if case.first_response_at is None:
         case.first_response_at = now
@@ -199,6 +200,8 @@ def _reply_channel(thread: Thread):
     """By default, answer where the customer last wrote to us."""
     latest = (
         Message.objects.filter(thread=thread, direction=Direction.IN, channel__isnull=False)
+        # A call's line carries no written reply: answer where they last wrote.
+        .exclude(kind__in=(MessageKind.CALL, MessageKind.VOICEMAIL))
         .select_related("channel")
         .order_by("-created_at", "-id")
         .first()
@@ -317,7 +320,7 @@ def _queue_outbound(*, case, author, author_user, body, channel, identity, attac
             created_at=now,
         )
         if author == Author.AGENT:
-            _case_answered(case, now)
+            case_mark_answered(case=case, now=now)
         Thread.objects.filter(pk=thread.pk).update(last_message_at=now)
         transaction.on_commit(lambda: message_deliver.delay(message.pk))
         transaction.on_commit(lambda: realtime.publish_message_created(message, case))

@@ -116,7 +116,9 @@ def _reply_options(case, identities, messages):
         (
             m.channel_id
             for m in reversed(messages)
-            if m.direction == Direction.IN and m.channel_id and m.kind not in ("note", "system")
+            if m.direction == Direction.IN
+            and m.channel_id
+            and m.kind not in ("note", "system", "call", "voicemail")
         ),
         None,
     )

@@ -489,6 +489,8 @@ def survey_answer_from_message(*, message: Message) -> SurveyAnswer | None:
     """
     if message.direction != Direction.IN or message.author != Author.CUSTOMER or message.case_id is None:
         return None
+    if not _SCORE.match(message.body or ""):
+        return None  # most messages are not a number: no query on the hot inbound path
     window = timedelta(hours=_conf("SURVEY_ANSWER_WINDOW_HOURS"))
     request = (
         SurveyRequest.objects.filter(

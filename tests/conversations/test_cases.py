@@ -244,3 +244,15 @@ def test_automatic_message_is_not_an_agent_response():
     case.refresh_from_db()
     assert survey.author == "bot" and survey.status == "queued" and survey.channel == channel
     assert case.first_response_at is None and case.waiting_since is not None
+
+
+def test_after_a_call_the_default_reply_goes_where_the_customer_last_wrote(agent):
+    api = ChannelFactory()
+    voice = ChannelFactory(kind="voice", name="Phone line", credentials={})
+    phone = Sender("phone", "+14155550199", "Bo")
+    receive_inbound(channel=api, sender=phone, external_id="w-1", text="Refund please")
+    call = receive_inbound(
+        channel=voice, sender=phone, external_id="CA1", kind=MessageKind.CALL, text="Call from +14155550199"
+    ).message
+    reply = send_reply(case=call.case, author_user=agent, body="Refund issued")
+    assert reply.channel == api
