@@ -285,11 +285,9 @@ def main() -> None:
     os.environ["DJANGO_DEBUG"] = "false"
     os.environ.pop("REDIS_URL", None)  # no broker or channel layer needed: nothing is sent
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "helpdesk.settings")
-    import warnings
 
     import django
 
-    warnings.filterwarnings("ignore", message="No directory at")  # whitenoise: no collectstatic here
     django.setup()
     from django.core.management import call_command
     from django.db import connection
