@@ -37,13 +37,6 @@ def channel():
     return facebook_channel()
 
 
-@pytest.fixture
-def graph(provider, settings):
-    settings.GRAPH_API_BASE_URL = provider.url
-    settings.GRAPH_API_VERSION = "v23.0"
-    return provider
-
-
 def _out(channel, identity, external_id, *, minutes_ago=0, status=DeliveryStatus.SENT):
     inbound = Message.objects.filter(identity=identity).first()
     return MessageFactory(

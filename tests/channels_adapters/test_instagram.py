@@ -29,13 +29,6 @@ def channel():
     return instagram_channel()
 
 
-@pytest.fixture
-def graph(provider, settings):
-    settings.GRAPH_API_BASE_URL = provider.url
-    settings.GRAPH_API_VERSION = "v23.0"
-    return provider
-
-
 def test_handshake_and_signatures(client, channel):
     query = {"hub.mode": "subscribe", "hub.verify_token": VERIFY_TOKEN, "hub.challenge": "ig-challenge"}
     assert client.get(channel.webhook_path, query).content == b"ig-challenge"

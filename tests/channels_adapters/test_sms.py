@@ -35,12 +35,6 @@ def channel():
     return twilio_channel("sms")
 
 
-@pytest.fixture
-def twilio(provider, settings):
-    settings.TWILIO_API_BASE_URL = provider.url
-    return provider
-
-
 def test_inbound_sms_lands_on_the_numbers_thread(client, channel):
     response, [event] = twilio_post(client, channel, "inbound.json")
     assert response["Content-Type"].startswith("text/xml")

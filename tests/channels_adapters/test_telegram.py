@@ -35,12 +35,6 @@ def channel(db):
     return telegram_channel()
 
 
-@pytest.fixture
-def bot_api(provider, settings):
-    settings.TELEGRAM_API_BASE_URL = provider.url
-    return provider
-
-
 def deliver(client, channel, name, *, secret=SECRET, **kwargs):
     headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret is not None else {}
     return check_webhook(client, channel, fixture_bytes("telegram", name), headers=headers, **kwargs)

@@ -33,12 +33,6 @@ def channel():
     return twitter_channel()
 
 
-@pytest.fixture
-def x_api(provider, settings):
-    settings.X_API_BASE_URL = provider.url
-    return provider
-
-
 def test_crc_answer_is_the_hmac_of_the_token(client, channel):
     response = client.get(channel.webhook_path, {"crc_token": "Zm9vYmFy-crc"})
     assert response.status_code == 200

@@ -37,11 +37,9 @@ def channel(db):
 
 
 @pytest.fixture
-def graph(provider, settings, tmp_path):
-    settings.GRAPH_API_BASE_URL = provider.url
-    settings.GRAPH_API_VERSION = "v23.0"
-    settings.MEDIA_ROOT = tmp_path
-    return provider
+def graph(graph, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path  # fetched media is stored: keep it out of the checkout
+    return graph
 
 
 def _script_media(graph):

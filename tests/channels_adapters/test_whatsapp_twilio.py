@@ -32,12 +32,6 @@ def channel():
     return twilio_channel("whatsapp_twilio")
 
 
-@pytest.fixture
-def twilio(provider, settings):
-    settings.TWILIO_API_BASE_URL = provider.url
-    return provider
-
-
 def test_inbound_whatsapp_is_the_bare_phone_identity(client, channel):
     _, [event] = twilio_post(client, channel, "inbound.json")
     assert event.status == InboundEvent.Status.PROCESSED
