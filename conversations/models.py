@@ -109,6 +109,11 @@ class MessageKind(models.TextChoices):
     SYSTEM = "system", "System event"
 
 
+# Inbound messages that do not say where to answer by default: notes and events
+# are ours, and a call's line carries no written reply.
+NOT_A_REPLY_SOURCE = (MessageKind.NOTE, MessageKind.SYSTEM, MessageKind.CALL, MessageKind.VOICEMAIL)
+
+
 class Author(models.TextChoices):
     AGENT = "agent", "Agent"
     CUSTOMER = "customer", "Customer"

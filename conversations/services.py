@@ -27,6 +27,7 @@ from channels_adapters.registry import UnsupportedChannel, adapter_for
 from conversations import realtime
 from conversations.models import (
     DELIVERY_RANK,
+    NOT_A_REPLY_SOURCE,
     Author,
     Case,
     CaseStatus,
@@ -200,8 +201,7 @@ def _reply_channel(thread: Thread):
     """By default, answer where the customer last wrote to us."""
     latest = (
         Message.objects.filter(thread=thread, direction=Direction.IN, channel__isnull=False)
-        # A call's line carries no written reply: answer where they last wrote.
-        .exclude(kind__in=(MessageKind.CALL, MessageKind.VOICEMAIL))
+        .exclude(kind__in=NOT_A_REPLY_SOURCE)
         .select_related("channel")
         .order_by("-created_at", "-id")
         .first()

@@ -29,7 +29,7 @@ from conversations.forms import (
     ReplyForm,
     StatusForm,
 )
-from conversations.models import CaseStatus, Direction, Label, Message, Priority, Team
+from conversations.models import NOT_A_REPLY_SOURCE, CaseStatus, Direction, Label, Message, Priority, Team
 from customers import selectors as customer_selectors
 from customers.models import Customer
 from customers.services import merge_customers
@@ -116,9 +116,7 @@ def _reply_options(case, identities, messages):
         (
             m.channel_id
             for m in reversed(messages)
-            if m.direction == Direction.IN
-            and m.channel_id
-            and m.kind not in ("note", "system", "call", "voicemail")
+            if m.direction == Direction.IN and m.channel_id and m.kind not in NOT_A_REPLY_SOURCE
         ),
         None,
     )
