@@ -77,7 +77,7 @@ class ProviderServer:
             do_GET = do_POST = do_PUT = do_DELETE = _handle
 
             def log_message(self, *args):
-                pass
+                pass  # requests are recorded in server.requests; no access log on stderr
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)

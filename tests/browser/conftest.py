@@ -81,7 +81,7 @@ def asgi_server(django_db_setup, django_db_blocker):
             if httpx.get(base + "/healthz", timeout=1).status_code == 200:
                 break
         except httpx.HTTPError:
-            pass
+            pass  # not listening yet: poll again until the deadline
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
             log.close()
