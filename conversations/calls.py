@@ -17,7 +17,7 @@ from django.db import transaction
 from django.dispatch import receiver
 from django.utils import timezone
 
-from conversations import realtime
+from conversations import realtime, signals
 from conversations.models import Author, Case, CaseStatus, Direction, Message, MessageKind, Thread
 from conversations.signals import message_created
 
@@ -168,5 +168,5 @@ def call_log(
 
             case_mark_answered(case=case, now=now)
         Thread.objects.filter(pk=thread.pk).update(last_message_at=now)
-        transaction.on_commit(lambda: realtime.publish_message_created(message, case))
+        transaction.on_commit(lambda: signals.message_announce(message, case))
     return message

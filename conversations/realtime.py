@@ -91,9 +91,6 @@ def case_payload(case) -> dict:
 
 
 def publish_message_created(message, case=None) -> None:
-    from conversations.signals import message_created
-
-    message_created.send(sender=type(message), message=message)
     data = {"message": message_payload(message)}
     if case is not None:
         data["case"] = case_payload(case)
@@ -105,9 +102,6 @@ def publish_message_updated(message) -> None:
 
 
 def publish_case_updated(case, *, change: str) -> None:
-    from conversations.signals import case_changed
-
-    case_changed.send(sender=type(case), case=case, change=change)
     _push("case.updated", {"case": case_payload(case), "change": change})
 
 

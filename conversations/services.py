@@ -24,7 +24,7 @@ from channels_adapters.base import (
     TransientSendError,
 )
 from channels_adapters.registry import UnsupportedChannel, adapter_for
-from conversations import realtime
+from conversations import realtime, signals
 from conversations.models import (
     DELIVERY_RANK,
     NOT_A_REPLY_SOURCE,
@@ -130,9 +130,9 @@ def receive_inbound(
             created_at=now,
         )
         Thread.objects.filter(pk=thread.pk).update(last_message_at=now)
-        transaction.on_commit(lambda: realtime.publish_message_created(message, case))
+        transaction.on_commit(lambda: signals.message_announce(message, case))
         if change != "continued":
-            transaction.on_commit(lambda: realtime.publish_case_updated(case, change=change))
+            transaction.on_commit(lambda: signals.case_announce(case, change=change))
     return InboundResult(message, created=True)
 
 
@@ -182,7 +182,7 @@ def record_echo(
         if case is not None and not case.is_resolved:
             case_mark_answered(case=case, now=now)
         Thread.objects.filter(pk=thread.pk).update(last_message_at=now)
-        transaction.on_commit(lambda: realtime.publish_message_created(message, case))
+        transaction.on_commit(lambda: signals.message_announce(message, case))
     return InboundResult(message, created=True)
 
 
@@ -323,7 +323,7 @@ def _queue_outbound(*, case, author, author_user, body, channel, identity, attac
             case_mark_answered(case=case, now=now)
         Thread.objects.filter(pk=thread.pk).update(last_message_at=now)
         transaction.on_commit(lambda: message_deliver.delay(message.pk))
-        transaction.on_commit(lambda: realtime.publish_message_created(message, case))
+        transaction.on_commit(lambda: signals.message_announce(message, case))
     return message
 
 
@@ -343,7 +343,7 @@ def add_note(*, case: Case, author_user, body: str) -> Message:
             body=body,
             created_at=timezone.now(),
         )
-        transaction.on_commit(lambda: realtime.publish_message_created(message, case))
+        transaction.on_commit(lambda: signals.message_announce(message, case))
     return message
 
 
@@ -359,7 +359,7 @@ def system_event_add(*, thread: Thread, case: Case | None, text: str, by=None) -
         body=text,
         created_at=timezone.now(),
     )
-    transaction.on_commit(lambda: realtime.publish_message_created(message))
+    transaction.on_commit(lambda: signals.message_announce(message))
     return message
 
 
@@ -390,7 +390,7 @@ def assign_case(*, case: Case, assignee=None, team=None, by=None) -> Case:
         system_event_add(
             thread=case.thread, case=case, text=f"Case {', '.join(changes)} by {_who(by)}", by=by
         )
-        transaction.on_commit(lambda: realtime.publish_case_updated(case, change="assigned"))
+        transaction.on_commit(lambda: signals.case_announce(case, change="assigned"))
     return case
 
 
@@ -427,7 +427,7 @@ def set_case_status(*, case: Case, status: str, by=None, snoozed_until: datetime
         case.save()
         label = f"snoozed until {snoozed_until:%Y-%m-%d %H:%M}" if snoozed_until else status
         system_event_add(thread=case.thread, case=case, text=f"Case {label} by {_who(by)}", by=by)
-        transaction.on_commit(lambda: realtime.publish_case_updated(case, change=status))
+        transaction.on_commit(lambda: signals.case_announce(case, change=status))
     return case
 
 
@@ -450,7 +450,7 @@ def cases_snooze_wake(*, now: datetime | None = None) -> int:
             case.snoozed_until = None
             case.save(update_fields=["status", "snoozed_until", "updated_at"])
             system_event_add(thread=case.thread, case=case, text="Snooze ended: case open again")
-            transaction.on_commit(lambda case=case: realtime.publish_case_updated(case, change="woke"))
+            transaction.on_commit(lambda case=case: signals.case_announce(case, change="woken"))
             woken += 1
     return woken
 
@@ -751,7 +751,7 @@ def case_priority_set(*, case: Case, priority: int, by=None) -> Case:
             text=f"Priority set to {Priority(priority).label} by {_who(by)}",
             by=by,
         )
-        transaction.on_commit(lambda: realtime.publish_case_updated(case, change="priority"))
+        transaction.on_commit(lambda: signals.case_announce(case, change="priority"))
     return case
 
 
@@ -770,7 +770,7 @@ def case_labels_set(*, case: Case, labels, by=None) -> Case:
         case.save(update_fields=["updated_at"])
         parts = [f"+{n}" for n in added] + [f"-{n}" for n in removed]
         system_event_add(thread=case.thread, case=case, text=f"Labels {' '.join(parts)} by {_who(by)}", by=by)
-        transaction.on_commit(lambda: realtime.publish_case_updated(case, change="labels"))
+        transaction.on_commit(lambda: signals.case_announce(case, change="labels"))
     return case
 
 

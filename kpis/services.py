@@ -14,7 +14,7 @@ from django.db import connection, transaction
 from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
-from conversations import realtime
+from conversations import realtime, signals
 from conversations.models import Author, Case, CaseStatus, Direction, Message, MessageKind
 from kpis.models import (
     SURVEY_SCALE,
@@ -479,7 +479,7 @@ def _undo_reopen_by_answer(*, request: SurveyRequest, message: Message) -> None:
     case.reopen_count = request.case_reopen_count
     case.waiting_since = None
     case.save(update_fields=["status", "resolved_at", "reopen_count", "waiting_since", "updated_at"])
-    transaction.on_commit(lambda: realtime.publish_case_updated(case, change=CaseStatus.RESOLVED))
+    transaction.on_commit(lambda: signals.case_announce(case, change=CaseStatus.RESOLVED))
 
 
 def survey_answer_from_message(*, message: Message) -> SurveyAnswer | None:
