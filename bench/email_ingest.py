@@ -21,29 +21,12 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+
+from harness import database_recreate, percentile
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 FIXTURES = ROOT / "channels_adapters" / "email" / "fixtures"
-
-
-def bench_database_url(base: str) -> str:
-    return urlunsplit(urlsplit(base)._replace(path="/helpdesk_bench_email"))
-
-
-def recreate_database(url: str) -> None:
-    import psycopg
-
-    admin = urlunsplit(urlsplit(url)._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS helpdesk_bench_email WITH (FORCE)")
-        conn.execute("CREATE DATABASE helpdesk_bench_email")
-
-
-def percentile(values, q):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
 
 
 def mail(n: int, *, in_reply_to: str = "") -> bytes:
@@ -202,8 +185,10 @@ def main():
     parser.add_argument("--parse-rounds", type=int, default=200)
     args = parser.parse_args()
 
-    url = bench_database_url(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/helpdesk"))
-    recreate_database(url)
+    url = database_recreate(
+        base_url=os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/helpdesk"),
+        name="helpdesk_bench_email",
+    )
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "helpdesk.settings")

@@ -26,7 +26,8 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+
+from harness import database_ensure
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -36,22 +37,6 @@ CUSTOMERS = 100_000
 MESSAGES_PER_THREAD = 10  # 100,000 x 10 = 1,000,000 messages
 BIG_THREAD_MESSAGES = 200
 OPEN_EVERY = 10  # one case in ten is open, the rest resolved
-
-
-def database_url(base: str) -> str:
-    return urlunsplit(urlsplit(base)._replace(path="/" + DB_NAME))
-
-
-def ensure_database(url: str, recreate: bool) -> None:
-    import psycopg
-
-    admin = urlunsplit(urlsplit(url)._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if recreate:
-            conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME]).fetchone()
-        if not exists:
-            conn.execute(f"CREATE DATABASE {DB_NAME}")
 
 
 def step(label: str, started: float) -> float:
@@ -228,9 +213,7 @@ def main():
     args = parser.parse_args()
 
     base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-    url = database_url(base)
-    ensure_database(url, recreate=args.regenerate)
-    os.environ["DATABASE_URL"] = url
+    os.environ["DATABASE_URL"] = database_ensure(base_url=base, name=DB_NAME, recreate=args.regenerate)
     os.environ.pop("REDIS_URL", None)  # pushes go to the in-memory layer: nothing listens here
     os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only")
     os.environ["DJANGO_DEBUG"] = "false"  # no per-query bookkeeping: timings as in production

@@ -18,44 +18,24 @@ import asyncio
 import json
 import os
 import random
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+
+from harness import (
+    database_recreate,
+    free_port,
+    percentile,
+    processes_stop,
+    wait_healthy,
+    web_start,
+    worker_start,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def bench_database_url(base: str) -> str:
-    parts = urlsplit(base)
-    return urlunsplit(parts._replace(path="/helpdesk_bench_ingest"))
-
-
-def recreate_database(url: str) -> None:
-    import psycopg
-
-    parts = urlsplit(url)
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS helpdesk_bench_ingest WITH (FORCE)")
-        conn.execute("CREATE DATABASE helpdesk_bench_ingest")
-
-
-def percentile(values, q):
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))
-    return ordered[index]
 
 
 async def send_all(url, bodies, secret, concurrency):
@@ -112,8 +92,7 @@ def main():
 
     base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/helpdesk")
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/9")
-    db_url = bench_database_url(base)
-    recreate_database(db_url)
+    db_url = database_recreate(base_url=base, name="helpdesk_bench_ingest")
     env = {
         **os.environ,
         "DATABASE_URL": db_url,
@@ -167,35 +146,14 @@ def main():
     warmup, measured = bodies[: args.warmup], bodies[args.warmup :]
 
     port = free_port()
-    web = subprocess.Popen(
-        [
-            python, "-m", "uvicorn", "helpdesk.asgi:application",
-            "--host", "127.0.0.1", "--port", str(port),
-            "--workers", str(args.web_workers), "--no-access-log", "--log-level", "warning",
-        ],
-        cwd=ROOT, env=env,
-    )  # fmt: skip
+    web = web_start(env=env, port=port, workers=args.web_workers)
 
     def start_worker():
-        return subprocess.Popen(
-            [
-                python, "-m", "celery", "-A", "helpdesk", "worker",
-                "--concurrency", str(args.celery_concurrency), "--loglevel", "warning",
-                "--without-gossip", "--without-mingle", "--without-heartbeat",
-            ],
-            cwd=ROOT, env=env,
-        )  # fmt: skip
+        return worker_start(env=env, concurrency=args.celery_concurrency)
 
     procs = [web] if args.process_after else [web, start_worker()]
     try:
-        import urllib.request
-
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.2)
+        wait_healthy(port=port, timeout=20)
         url = f"http://127.0.0.1:{port}{channel.webhook_path}"
         asyncio.run(send_all(url, warmup, secret, args.concurrency))
 
@@ -261,13 +219,7 @@ def main():
         (out / f"ingest-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(result, indent=2))
         return 0 if ok else 1
     finally:
-        for proc in procs:
-            proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        processes_stop(procs)
 
 
 if __name__ == "__main__":

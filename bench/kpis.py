@@ -23,21 +23,12 @@ import sys
 import time
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+
+from harness import database_recreate, database_url
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 DB_NAME = "helpdesk_bench_kpis"
-
-
-def recreate_database(base: str) -> str:
-    import psycopg
-
-    parts = urlsplit(base)
-    with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB_NAME}")
-    return urlunsplit(parts._replace(path=f"/{DB_NAME}"))
 
 
 class Step:
@@ -276,9 +267,9 @@ def main() -> None:
 
     base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
     if args.reuse:
-        os.environ["DATABASE_URL"] = urlunsplit(urlsplit(base)._replace(path=f"/{DB_NAME}"))
+        os.environ["DATABASE_URL"] = database_url(base_url=base, name=DB_NAME)
     else:
-        os.environ["DATABASE_URL"] = recreate_database(base)
+        os.environ["DATABASE_URL"] = database_recreate(base_url=base, name=DB_NAME)
     os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only")
     # Each request gets a fresh connection otherwise (DEBUG off): keep one, as a web worker does.
     os.environ.setdefault("DATABASE_CONN_MAX_AGE", "60")

@@ -21,21 +21,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+
+from harness import database_recreate
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 DB_NAME = "helpdesk_bench_meta"
-
-
-def recreate_database(base: str) -> str:
-    import psycopg
-
-    parts = urlsplit(base)
-    with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB_NAME}")
-    return urlunsplit(parts._replace(path=f"/{DB_NAME}"))
 
 
 def payload(n: int, customers: int, offset: int) -> bytes:
@@ -74,7 +65,9 @@ def main():
     parser.add_argument("--few-customers", type=int, default=20)
     args = parser.parse_args()
 
-    db_url = recreate_database(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"))
+    db_url = database_recreate(
+        base_url=os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"), name=DB_NAME
+    )
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/10")
     env = {
         "DATABASE_URL": db_url,

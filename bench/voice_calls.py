@@ -20,37 +20,25 @@ import argparse
 import asyncio
 import os
 import random
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode
+
+from harness import (
+    database_recreate,
+    free_port,
+    percentile,
+    processes_stop,
+    wait_healthy,
+    web_start,
+    worker_start,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 DB_NAME = "helpdesk_bench_voice"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def recreate_database(url: str) -> str:
-    import psycopg
-
-    parts = urlsplit(url)
-    with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB_NAME}")
-    return urlunsplit(parts._replace(path=f"/{DB_NAME}"))
-
-
-def percentile(values, q):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
 
 
 async def ring_all(url: str, calls: list[tuple[dict, str]], concurrency: int):
@@ -99,7 +87,9 @@ def main():
     parser.add_argument("--warmup", type=int, default=200)
     args = parser.parse_args()
 
-    db_url = recreate_database(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"))
+    db_url = database_recreate(
+        base_url=os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"), name=DB_NAME
+    )
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/8")
     port = free_port()
     public = f"http://127.0.0.1:{port}"
@@ -159,32 +149,11 @@ def main():
     warmup, measured = calls[: args.warmup], calls[args.warmup :]
 
     procs = [
-        subprocess.Popen(
-            [
-                python, "-m", "uvicorn", "helpdesk.asgi:application",
-                "--host", "127.0.0.1", "--port", str(port),
-                "--workers", str(args.web_workers), "--no-access-log", "--log-level", "warning",
-            ],
-            cwd=ROOT, env=env,
-        ),
-        subprocess.Popen(
-            [
-                python, "-m", "celery", "-A", "helpdesk", "worker",
-                "--concurrency", str(args.celery_concurrency), "--loglevel", "warning",
-                "--without-gossip", "--without-mingle", "--without-heartbeat",
-            ],
-            cwd=ROOT, env=env,
-        ),
-    ]  # fmt: skip
+        web_start(env=env, port=port, workers=args.web_workers),
+        worker_start(env=env, concurrency=args.celery_concurrency),
+    ]
     try:
-        import urllib.request
-
-        for _ in range(150):
-            try:
-                urllib.request.urlopen(f"{public}/healthz", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.2)
+        wait_healthy(port=port, timeout=30)
         asyncio.run(ring_all(url, warmup, args.concurrency))
         first = time.perf_counter()
         latencies, statuses, dials, elapsed = asyncio.run(ring_all(url, measured, args.concurrency))
@@ -199,13 +168,7 @@ def main():
         distinct = Message.objects.filter(kind="call").values("external_id").distinct().count()
         failed = InboundEvent.objects.filter(status="failed").count()
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        processes_stop(procs)
 
     ms = [x * 1000 for x in latencies]
     print(f"calls rung: {len(measured)} at concurrency {args.concurrency} (+{args.warmup} warm-up)")
