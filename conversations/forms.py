@@ -106,3 +106,13 @@ class LabelsForm(forms.Form):
 
 class MergeForm(forms.Form):
     other = forms.IntegerField(min_value=1)
+
+
+class CallLogForm(forms.Form):
+    """A call made or taken outside Twilio (desk phone, mobile), kept on the thread."""
+
+    direction = forms.ChoiceField(choices=[("outbound", "We called"), ("inbound", "They called")])
+    number = forms.CharField(max_length=40, required=False, label="Number")
+    answered = forms.BooleanField(required=False, initial=True, label="Answered")
+    minutes = forms.IntegerField(min_value=0, max_value=600, required=False, label="Minutes talked")
+    note = forms.CharField(widget=forms.Textarea, max_length=5000, required=False, label="Note")

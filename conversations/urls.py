@@ -16,6 +16,7 @@ urlpatterns = [
     path("case/<int:pk>/status/", views.case_status, name="case_status"),
     path("case/<int:pk>/priority/", views.case_priority, name="case_priority"),
     path("case/<int:pk>/labels/", views.case_labels, name="case_labels"),
+    path("case/<int:pk>/call/", views.case_call_log, name="case_call_log"),
     path("case/<int:pk>/merge/", views.case_merge, name="case_merge"),
     path("message/<int:pk>/retry/", views.message_retry, name="message_retry"),
 ]

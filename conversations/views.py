@@ -20,8 +20,10 @@ from channels_adapters.base import OutboundRefused
 from channels_adapters.models import Channel
 from channels_adapters.registry import UnsupportedChannel, adapter_for
 from conversations import selectors, services
+from conversations.calls import call_log
 from conversations.forms import (
     AssignForm,
+    CallLogForm,
     InboxFilterForm,
     LabelsForm,
     MergeForm,
@@ -344,6 +346,29 @@ def case_priority(request, pk):
         return _answer(request, case, error=_errors(form))
     services.case_priority_set(case=case, priority=form.cleaned_data["priority"], by=request.user)
     return _answer(request, case)
+
+
+@require_POST
+@agent_required
+def case_call_log(request, pk):
+    case = _case_or_404(request, pk)
+    form = CallLogForm(request.POST)
+    if not form.is_valid():
+        return _answer(request, case, error=_errors(form))
+    data = form.cleaned_data
+    try:
+        message = call_log(
+            case=case,
+            by=request.user,
+            direction=data["direction"],
+            number=data["number"],
+            answered=data["answered"],
+            talk_seconds=(data["minutes"] or 0) * 60 if data["answered"] else 0,
+            note=data["note"],
+        )
+    except ValidationError as exc:
+        return _answer(request, case, error=" ".join(exc.messages))
+    return _answer(request, case, message=message.pk)
 
 
 @require_POST

@@ -304,3 +304,19 @@ def test_thread_view_query_count_is_flat(client, django_assert_max_num_queries, 
     with django_assert_max_num_queries(28):
         response = client.get(f"/inbox/case/{cases[0].pk}/")
     assert response.content.decode().count("data-message=") == messages
+
+
+def test_agent_logs_a_desk_phone_call_on_the_thread(agent_client, story):
+    case = story["case"]
+    url = f"/inbox/case/{case.pk}/call/"
+    form = {"direction": "outbound", "number": "+1 415 555 0177", "answered": "on", "minutes": 4}
+    assert ajax(agent_client, url, {**form, "note": "Promised a refund by Friday"}).json()["ok"]
+    call = Message.objects.get(case=case, kind="call")
+    assert call.body == "Promised a refund by Friday" and call.author_user == agent_client.user
+    assert call.meta["talk_seconds"] == 240 and call.meta["answered"] is True
+    assert call.meta["to"] == "+14155550177"
+    assert case.thread.customer.identities.filter(kind="phone", address="+14155550177").exists()
+    refused = ajax(agent_client, url, {"direction": "sideways"})
+    assert refused.status_code == 400
+    html = agent_client.get(f"/inbox/case/{case.pk}/").content.decode()
+    assert "Promised a refund by Friday" in html and f'action="/inbox/case/{case.pk}/call/"' in html
