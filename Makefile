@@ -42,7 +42,7 @@ lint: setup
 # Benchmarks print figures (bench/README.md): `make bench-ingest`, `make bench-kpis`,
 # `make bench-inbox`, `make bench-email_ingest`, `make bench-meta_batch`, `make bench-voice_calls`;
 # extra arguments with BENCH_ARGS="--messages 5000". Each uses its own database next to this one.
-BENCHES := $(basename $(notdir $(wildcard bench/*.py)))
+BENCHES := $(filter-out harness,$(basename $(notdir $(wildcard bench/*.py))))
 .PHONY: $(addprefix bench-,$(BENCHES))
 $(addprefix bench-,$(BENCHES)): bench-%: setup services
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=redis://127.0.0.1:6379/9 DJANGO_SECRET_KEY=bench-only \
