@@ -301,7 +301,12 @@ class MessengerAdapter(ChannelAdapter):
         links = [public_url(a["url"]) for a in attachments]
         text = "\n".join(part for part in [text, *links] if part)
         self._check_length(text)
-        return {"text": text}
+        body = {"text": text}
+        # Answer buttons (a survey's scores); a tap comes back as a text message. Meta allows 13.
+        buttons = [str(q)[:20] for q in (message.meta or {}).get("quick_replies") or []][:13]
+        if buttons:
+            body["quick_replies"] = [{"content_type": "text", "title": q, "payload": q} for q in buttons]
+        return body
 
     def send(self, channel, message, recipient):
         state = self._window(channel, recipient)

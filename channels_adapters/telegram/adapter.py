@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 
 from django.core.files.storage import default_storage
 from django.dispatch import receiver
-from telegram import InputFile
+from telegram import InputFile, KeyboardButton, ReplyKeyboardMarkup
 from telegram.error import TelegramError
 
 from channels_adapters.base import (
@@ -250,10 +250,21 @@ class TelegramAdapter(ChannelAdapter):
         )
         sources = [(a, self._source(a)) for a in files]
 
+        # Answer buttons (a survey's scores): a tap sends the button's text as a plain message.
+        buttons = [str(q) for q in (message.meta or {}).get("quick_replies") or []]
+        keyboard = (
+            ReplyKeyboardMarkup(
+                [[KeyboardButton(q) for q in buttons]], one_time_keyboard=True, resize_keyboard=True
+            )
+            if buttons
+            else None
+        )
+
         async def deliver(bot):
             ids = []
-            for text in chunks:
-                ids.append((await bot.send_message(chat_id=chat_id, text=text)).message_id)
+            for n, text in enumerate(chunks):
+                markup = {"reply_markup": keyboard} if keyboard and n == len(chunks) - 1 else {}
+                ids.append((await bot.send_message(chat_id=chat_id, text=text, **markup)).message_id)
             for n, (attachment, source) in enumerate(sources):
                 extra = {"caption": caption} if caption and n == 0 else {}
                 if (attachment.get("content_type") or "").startswith("image/"):

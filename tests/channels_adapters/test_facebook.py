@@ -422,3 +422,18 @@ def test_conversation_flows_both_ways_with_delivery_ticks_through_the_worker(liv
         body = json.dumps(ticks).encode()
         client.post(channel.webhook_path, body, content_type="application/json", headers=meta_headers(body))
         wait_for(lambda status=status: Message.objects.filter(pk=reply.pk, status=status).exists())
+
+
+def test_survey_scores_are_sent_as_quick_replies(graph, channel):
+    inbound = customer_wrote(channel, "facebook", PSID, hours_ago=1)
+    graph.script(Reply(200, {"recipient_id": PSID, "message_id": "m_sent_qr"}))
+    reply = send_reply(
+        case=inbound.case,
+        author_user=UserFactory(),
+        body="How did we do? Reply 1-5",
+        meta={"quick_replies": ["1", "2", "3", "4", "5"]},
+    )
+    assert message_deliver(message_id=reply.pk).outcome == "sent"
+    sent = graph.requests[0].json()["message"]
+    assert [q["title"] for q in sent["quick_replies"]] == ["1", "2", "3", "4", "5"]
+    assert sent["quick_replies"][3] == {"content_type": "text", "title": "4", "payload": "4"}

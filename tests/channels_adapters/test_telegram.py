@@ -1,5 +1,6 @@
 """Telegram: secret-token webhooks in, the real `telegram.Bot` out (against a local Bot API)."""
 
+import json
 from urllib.parse import unquote
 
 import pytest
@@ -339,3 +340,18 @@ def test_outbound_direction_is_recorded(client, channel, bot_api):
     reply = services.send_reply(case=_case(client, channel), author_user=UserFactory(), body="ok")
     services.message_deliver(message_id=reply.pk)
     assert Message.objects.get(pk=reply.pk).direction == Direction.OUT
+
+
+@pytest.mark.django_db
+def test_survey_scores_are_sent_as_reply_keyboard_buttons(client, channel, bot_api):
+    bot_api.script(sent_message(203, text="How did we do?"))
+    reply = services.send_reply(
+        case=_case(client, channel),
+        author_user=UserFactory(),
+        body="How did we do? Reply 1-5",
+        meta={"quick_replies": [1, 2, 3, 4, 5]},
+    )
+    assert services.message_deliver(message_id=reply.pk).outcome == "sent"
+    markup = json.loads(bot_api.requests[0].form()["reply_markup"])
+    assert [b["text"] for b in markup["keyboard"][0]] == ["1", "2", "3", "4", "5"]
+    assert markup["one_time_keyboard"] is True
