@@ -1,18 +1,28 @@
 """Inbound webhooks: store first, then normalize through the channel's adapter.
 
-Every webhook of every kind ends in `inbound_event_process`, the one shared
+Every webhook of every kind ends in `inbound_events_process`, the one shared
 path from a provider's payload to messages on threads.
+
+Hand-off to the workers: the webhook's only job after the INSERT is one Redis
+RPUSH of the event id on a pending list (a Celery task per webhook cost more
+than the rest of the request). A drain task pops the list in batches; one is
+queued when the list goes from empty to not empty, and one more per
+`INBOUND_BATCH_SIZE` ids so several workers share a burst. The database stays
+the source of truth: an id lost between Redis and a worker (a crash after the
+pop) leaves its event pending, and the beat re-drive picks it up.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -26,10 +36,49 @@ logger = logging.getLogger(__name__)
 _DROPPED_HEADERS = {"cookie", "authorization"}
 
 
-def inbound_event_store(*, channel: Channel, request: HttpRequest) -> InboundEvent:
-    """Keep the raw request, then queue its processing after commit."""
-    from channels_adapters.tasks import inbound_event_process_task
+PENDING_KEY = "helpdesk:inbound:pending"
+_redis_client = None
 
+
+def _redis():
+    global _redis_client
+    if _redis_client is None:
+        import redis
+
+        _redis_client = redis.Redis.from_url(settings.REDIS_URL)
+    return _redis_client
+
+
+def _batch_size() -> int:
+    return settings.HELPDESK["INBOUND_BATCH_SIZE"]
+
+
+def inbound_events_enqueue(*, event_ids: list[int]) -> None:
+    """Hand stored events to the workers. Call after commit: a worker must find the rows."""
+    from channels_adapters.tasks import inbound_event_process_task, inbound_events_drain_task
+
+    if not event_ids:
+        return
+    if not settings.REDIS_URL or settings.CELERY_TASK_ALWAYS_EAGER:
+        # Embedded default: no Redis, tasks run inline, one at a time.
+        for pk in event_ids:
+            inbound_event_process_task.delay(pk)
+        return
+    length = _redis().rpush(PENDING_KEY, *event_ids)
+    before, size = length - len(event_ids), _batch_size()
+    if before == 0 or before // size != length // size:
+        inbound_events_drain_task.delay()
+
+
+def inbound_events_enqueue_on_commit(event_ids: list[int]) -> None:
+    """For a writer that stores events inside its transaction (the webhook, the IMAP poll)."""
+    # robust: Redis away must not turn an accepted webhook into a 500 (the
+    # provider would send it again); the stored event is re-driven by beat.
+    transaction.on_commit(lambda: inbound_events_enqueue(event_ids=event_ids), robust=True)
+
+
+def inbound_event_store(*, channel: Channel, request: HttpRequest) -> InboundEvent:
+    """Keep the raw request, then hand it to the workers after commit."""
     event = InboundEvent.objects.create(
         channel=channel,
         body=request.body,
@@ -37,8 +86,30 @@ def inbound_event_store(*, channel: Channel, request: HttpRequest) -> InboundEve
         content_type=request.content_type or "",
         query_string=request.META.get("QUERY_STRING", ""),
     )
-    transaction.on_commit(lambda: inbound_event_process_task.delay(event.pk))
+    inbound_events_enqueue_on_commit([event.pk])
     return event
+
+
+def inbound_events_drain(*, max_seconds: float | None = None) -> int:
+    """Drain task body: process pending ids in batches until the list is empty.
+
+    Time-boxed so a long burst does not hold a worker process away from
+    outbound sends; what is left gets another drain task. Returns events processed.
+    """
+    from channels_adapters.tasks import inbound_events_drain_task
+
+    max_seconds = settings.HELPDESK["INBOUND_DRAIN_SECONDS"] if max_seconds is None else max_seconds
+    deadline = time.monotonic() + max_seconds
+    done = 0
+    while True:
+        ids = _redis().lpop(PENDING_KEY, _batch_size())
+        if not ids:
+            return done
+        done += len(inbound_events_process(event_ids=[int(pk) for pk in ids]))
+        if time.monotonic() > deadline:
+            if _redis().llen(PENDING_KEY):
+                inbound_events_drain_task.delay()
+            return done
 
 
 def _sort_key(item) -> datetime:
@@ -47,7 +118,57 @@ def _sort_key(item) -> datetime:
 
 
 def inbound_event_process(*, event_id: int) -> InboundEvent | None:
-    """Turn a stored event into messages and status changes. Safe to run again."""
+    """Process one stored event (the admin's reprocess, tests). Safe to run again."""
+    processed = inbound_events_process(event_ids=[event_id])
+    if processed:
+        return processed[0]
+    return InboundEvent.objects.filter(pk=event_id).first()
+
+
+def inbound_events_process(*, event_ids: list[int]) -> list[InboundEvent]:
+    """Turn stored events into messages and status changes, in arrival order. Safe to run again.
+
+    Claiming and recording outcomes are one query each for the whole batch;
+    each event's items keep their own transactions (a customer's thread is
+    locked only while their message is written).
+    """
+    from channels_adapters.selectors import channel_get
+
+    with transaction.atomic():
+        # skip_locked: an event another worker is claiming right now is theirs.
+        events = list(
+            InboundEvent.objects.select_for_update(skip_locked=True)
+            .filter(pk__in=event_ids)
+            .exclude(status=InboundEvent.Status.PROCESSED)
+            .order_by("pk")
+        )
+        InboundEvent.objects.filter(pk__in=[e.pk for e in events]).update(attempts=F("attempts") + 1)
+    outcomes: dict[str, list[InboundEvent]] = {}
+    now = timezone.now()
+    for event in events:
+        event.attempts += 1
+        event.channel = channel_get(pk=event.channel_id)
+        errors, retryable, summary = _event_apply(event)
+        event.status = InboundEvent.Status.FAILED if errors else InboundEvent.Status.PROCESSED
+        event.processed_at = None if errors else now
+        event.error, event.retryable, event.summary = "\n".join(errors), retryable, summary
+        key = json.dumps([event.status, event.error, retryable, summary], sort_keys=True)
+        outcomes.setdefault(key, []).append(event)
+    # Most events of a batch end the same way ({"messages": 1}): one UPDATE per outcome.
+    for group in outcomes.values():
+        first = group[0]
+        InboundEvent.objects.filter(pk__in=[e.pk for e in group]).update(
+            status=first.status,
+            processed_at=first.processed_at,
+            error=first.error,
+            retryable=first.retryable,
+            summary=first.summary,
+        )
+    return events
+
+
+def _event_apply(event: InboundEvent) -> tuple[list[str], bool, dict]:
+    """Apply one event's items; returns (errors, retryable, summary). Never raises."""
     from conversations.services import (
         message_status_update,
         message_status_watermark,
@@ -55,18 +176,6 @@ def inbound_event_process(*, event_id: int) -> InboundEvent | None:
         receive_inbound,
         record_echo,
     )
-
-    with transaction.atomic():
-        event = (
-            InboundEvent.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("channel")
-            .filter(pk=event_id)
-            .first()
-        )
-        if event is None or event.status == InboundEvent.Status.PROCESSED:
-            return event
-        event.attempts += 1
-        event.save(update_fields=["attempts"])
 
     adapter = adapter_for(event.channel.kind)
     summary = {"messages": 0, "duplicates": 0, "statuses": 0, "updates": 0, "ignored": []}
@@ -133,34 +242,21 @@ def inbound_event_process(*, event_id: int) -> InboundEvent | None:
             logger.exception("Processing inbound event %s failed", event.pk)
             errors.append(f"{getattr(item, 'external_id', item)}: {exc!r}")
 
-    InboundEvent.objects.filter(pk=event.pk).update(
-        status=InboundEvent.Status.FAILED if errors else InboundEvent.Status.PROCESSED,
-        processed_at=None if errors else timezone.now(),
-        error="\n".join(errors),
-        retryable=retryable,
-        summary=summary,
-    )
-    event.refresh_from_db()
-    return event
+    return errors, retryable, summary
 
 
 def inbound_event_reprocess(*, events) -> int:
     """An admin asks for another try (after fixing a channel or deploying a fix)."""
-    from channels_adapters.tasks import inbound_event_process_task
-
     ids = list(events.exclude(status=InboundEvent.Status.PROCESSED).values_list("pk", flat=True))
     InboundEvent.objects.filter(pk__in=ids).update(
         status=InboundEvent.Status.PENDING, retryable=True, error=""
     )
-    for pk in ids:
-        transaction.on_commit(lambda pk=pk: inbound_event_process_task.delay(pk))
+    inbound_events_enqueue_on_commit(ids)
     return len(ids)
 
 
 def inbound_events_redrive() -> int:
     """Beat task body: pick up events whose processing was lost or failed transiently."""
-    from channels_adapters.tasks import inbound_event_process_task
-
     conf = settings.HELPDESK
     before = timezone.now() - timedelta(seconds=conf["INBOUND_STUCK_AFTER_SECONDS"])
     ids = list(
@@ -168,6 +264,5 @@ def inbound_events_redrive() -> int:
         .filter(Q(status=InboundEvent.Status.PENDING) | Q(status=InboundEvent.Status.FAILED, retryable=True))
         .values_list("pk", flat=True)[:1000]
     )
-    for pk in ids:
-        inbound_event_process_task.delay(pk)
+    inbound_events_enqueue(event_ids=ids)
     return len(ids)

@@ -9,6 +9,11 @@ def inbound_event_process_task(event_id: int):
     return event.status if event else None
 
 
+@shared_task(acks_late=True, ignore_result=True)
+def inbound_events_drain_task():
+    return services.inbound_events_drain()
+
+
 @shared_task(ignore_result=True)
 def inbound_events_redrive():
     return services.inbound_events_redrive()

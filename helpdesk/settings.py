@@ -81,6 +81,9 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "helpdesk.urls"
+# Threads per ASGI server process for requests' sync code (views, the ORM):
+# this many requests run at once per process, the next ones wait for a thread.
+ASGI_REQUEST_THREADS = env.int("ASGI_REQUEST_THREADS", default=4)
 WSGI_APPLICATION = "helpdesk.wsgi.application"
 ASGI_APPLICATION = "helpdesk.asgi.application"
 
@@ -107,9 +110,10 @@ DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE",
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USING_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
-# Under ASGI every request runs its sync view in its own thread, so persistent
-# per-thread connections pile up until PostgreSQL refuses clients; a process-wide
-# pool (psycopg_pool) caps them. Off by default (tests, runserver), on in compose.
+# Connections belong to threads. Under ASGI, requests run on at most
+# ASGI_REQUEST_THREADS reused threads per process (helpdesk/request_threads.py);
+# a process-wide pool (psycopg_pool) caps connections further and shares them
+# with the channels consumers' threads. Off by default (tests, runserver), on in compose.
 DATABASE_POOL_MAX_SIZE = env.int("DATABASE_POOL_MAX_SIZE", default=0)
 if USING_POSTGRES and DATABASE_POOL_MAX_SIZE:
     DATABASES["default"]["CONN_MAX_AGE"] = 0
@@ -198,6 +202,8 @@ KPIS = {
     # A reply to a survey counts only this long after it was sent (kept within the reopen window).
     "SURVEY_ANSWER_WINDOW_HOURS": env.int("HELPDESK_SURVEY_ANSWER_WINDOW_HOURS", default=72),
     "SURVEY_LINK_MAX_AGE_DAYS": env.int("HELPDESK_SURVEY_LINK_MAX_AGE_DAYS", default=14),
+    # Active SLA policies are cached this long per process (0 = off).
+    "SLA_POLICY_CACHE_SECONDS": env.float("HELPDESK_SLA_POLICY_CACHE_SECONDS", default=5.0),
 }
 
 # Email channel (channels_adapters/email): IMAP polling beat task and limits.
@@ -238,6 +244,10 @@ HELPDESK = {
     "OUTBOUND_CLAIM_TIMEOUT_SECONDS": env.float("HELPDESK_OUTBOUND_CLAIM_TIMEOUT_SECONDS", default=600.0),
     "INBOUND_MAX_ATTEMPTS": env.int("HELPDESK_INBOUND_MAX_ATTEMPTS", default=5),
     "INBOUND_STUCK_AFTER_SECONDS": env.float("HELPDESK_INBOUND_STUCK_AFTER_SECONDS", default=30.0),
+    # Workers pop pending webhooks this many at a time; a drain task hands
+    # over to a fresh one after INBOUND_DRAIN_SECONDS so sends are not starved.
+    "INBOUND_BATCH_SIZE": env.int("HELPDESK_INBOUND_BATCH_SIZE", default=100),
+    "INBOUND_DRAIN_SECONDS": env.float("HELPDESK_INBOUND_DRAIN_SECONDS", default=10.0),
     "HTTP_TIMEOUT_SECONDS": env.float("HELPDESK_HTTP_TIMEOUT_SECONDS", default=10.0),
     # Webhook channel lookups are cached this long per process (0 = off).
     "CHANNEL_CACHE_SECONDS": env.float("HELPDESK_CHANNEL_CACHE_SECONDS", default=5.0),

@@ -2,8 +2,11 @@
 
 import logging
 
+from django.db.models.signals import post_delete, post_save
+
 from conversations.signals import case_changed, message_created
 from kpis import services
+from kpis.models import SlaPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +28,12 @@ def on_message_created(sender, message, **kwargs):
         logger.exception("kpis: could not check message %s for a survey answer", message.pk)
 
 
+def on_policy_changed(sender, **kwargs):
+    services.sla_policies_cache_clear()
+
+
 def connect():
+    post_save.connect(on_policy_changed, sender=SlaPolicy, dispatch_uid="kpis.sla_policy_saved")
+    post_delete.connect(on_policy_changed, sender=SlaPolicy, dispatch_uid="kpis.sla_policy_deleted")
     case_changed.connect(on_case_changed, dispatch_uid="kpis.case_changed")
     message_created.connect(on_message_created, dispatch_uid="kpis.message_created")

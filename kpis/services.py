@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -136,13 +137,37 @@ def business_deadline(*, start: datetime, minutes: int, hours: BusinessHours | N
     raise ValidationError("These business hours leave no working time to meet the SLA.")
 
 
+# Every new case asks for its policy; a burst of new customers would ask the
+# database the same question hundreds of times a second. The few active
+# policies are kept per process; a save here clears them at once (kpis.receivers),
+# other processes see an admin's change within SLA_POLICY_CACHE_SECONDS.
+_policies: tuple[float, list[SlaPolicy]] | None = None
+
+
+def sla_policies_cache_clear() -> None:
+    global _policies
+    _policies = None
+
+
+def _sla_policies_active() -> list[SlaPolicy]:
+    global _policies
+    now = time.monotonic()
+    if _policies is not None and _policies[0] > now:
+        return _policies[1]
+    policies = list(SlaPolicy.objects.filter(is_active=True).order_by("channel_id", "priority", "pk"))
+    ttl = _conf("SLA_POLICY_CACHE_SECONDS")
+    if ttl:
+        _policies = (now + ttl, policies)
+    return policies
+
+
 def sla_policy_for(*, case: Case) -> SlaPolicy | None:
     """The most specific active policy: channel and priority, then channel, then priority, then any."""
-    candidates = SlaPolicy.objects.filter(
-        Q(channel__isnull=True) | Q(channel_id=case.origin_channel_id),
-        Q(priority__isnull=True) | Q(priority=case.priority),
-        is_active=True,
-    ).order_by("channel_id", "priority", "pk")
+    candidates = [
+        p
+        for p in _sla_policies_active()
+        if p.channel_id in (None, case.origin_channel_id) and p.priority in (None, case.priority)
+    ]
     best, best_rank = None, -1
     for policy in candidates:
         rank = (2 if policy.channel_id else 0) + (1 if policy.priority is not None else 0)

@@ -73,7 +73,7 @@ def imap_messages_store(
     `seen_through` moves the mark past UIDs deliberately not fetched (the read
     history of a mailbox connected for the first time).
     Returns (stored event ids, duplicates skipped)."""
-    from channels_adapters.tasks import inbound_event_process_task
+    from channels_adapters.services import inbound_events_enqueue_on_commit
 
     stored, duplicates = [], 0
     with transaction.atomic():
@@ -105,8 +105,7 @@ def imap_messages_store(
         state.polled_at = timezone.now()
         state.last_error = ""
         state.save()
-        for pk in stored:
-            transaction.on_commit(lambda pk=pk: inbound_event_process_task.delay(pk))
+        inbound_events_enqueue_on_commit(stored)
     return stored, duplicates
 
 
