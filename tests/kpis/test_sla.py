@@ -66,6 +66,22 @@ def test_most_specific_policy_wins(db):
     )
 
 
+def test_policies_are_cached_and_an_admins_change_is_seen_at_once(db, django_assert_num_queries):
+    chat = ChannelFactory()
+    default = SlaPolicy.objects.create(name="Default", first_response_minutes=240)
+    case = CaseFactory.build(origin_channel=chat, priority=Priority.NORMAL)
+    assert sla_policy_for(case=case) == default
+    with django_assert_num_queries(0):  # a burst of new cases does not ask again
+        assert sla_policy_for(case=case) == default
+    on_chat = SlaPolicy.objects.create(name="Chat", channel=chat, first_response_minutes=60)
+    assert sla_policy_for(case=case) == on_chat
+    on_chat.is_active = False
+    on_chat.save()
+    assert sla_policy_for(case=case) == default
+    default.delete()
+    assert sla_policy_for(case=case) is None
+
+
 @pytest.fixture
 def inbox_listener():
     """Subscribe to the inbox group on the real Redis layer; each call is a new listener.
