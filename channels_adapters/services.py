@@ -147,7 +147,10 @@ def inbound_events_process(*, event_ids: list[int]) -> list[InboundEvent]:
     now = timezone.now()
     for event in events:
         event.attempts += 1
-        event.channel = channel_get(pk=event.channel_id)
+        channel = channel_get(pk=event.channel_id)
+        if channel is None:
+            continue  # the channel is being deleted, and its events with it
+        event.channel = channel
         errors, retryable, summary = _event_apply(event)
         event.status = InboundEvent.Status.FAILED if errors else InboundEvent.Status.PROCESSED
         event.processed_at = None if errors else now
@@ -186,6 +189,10 @@ def _event_apply(event: InboundEvent) -> tuple[list[str], bool, dict]:
     except ParseError as exc:
         items, retryable = [], False
         errors.append(f"Could not read the payload: {exc}")
+    except Exception as exc:  # noqa: BLE001 - an adapter's bug must not sink the rest of the batch
+        logger.exception("Parsing inbound event %s failed", event.pk)
+        items = []
+        errors.append(f"Could not process the payload: {exc!r}")
     for item in items:
         try:
             if isinstance(item, InboundMessage):

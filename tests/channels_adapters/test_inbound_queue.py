@@ -133,6 +133,25 @@ def test_a_bad_event_in_a_batch_does_not_hold_up_the_others(queue):
     assert Message.objects.filter(channel=channel).count() == 2
 
 
+def test_an_adapter_bug_fails_its_event_and_the_batch_goes_on(monkeypatch):
+    from channels_adapters.api.adapter import ApiAdapter
+
+    channel = ChannelFactory()
+    good, buggy = store(channel, api_body(1)), store(channel, api_body(2))
+    real_parse = ApiAdapter.parse
+
+    def parse(self, channel, event):
+        if event.pk == buggy.pk:
+            raise KeyError("surprise")
+        return real_parse(self, channel, event)
+
+    monkeypatch.setattr(ApiAdapter, "parse", parse)
+    processed = services.inbound_events_process(event_ids=[buggy.pk, good.pk])
+    assert {e.pk: e.status for e in processed} == {good.pk: "processed", buggy.pk: "failed"}
+    buggy.refresh_from_db()
+    assert buggy.retryable and "KeyError('surprise')" in buggy.error  # a fix deployed, then re-driven
+
+
 def test_processed_events_are_skipped_when_popped_again(queue):
     channel = ChannelFactory()
     event = store(channel, api_body(1))
