@@ -90,11 +90,38 @@ def inbound_event_store(*, channel: Channel, request: HttpRequest) -> InboundEve
     return event
 
 
+DRAINER_LOCK = "helpdesk:inbound:drainer:{}"
+
+
+def _drainer_lock_take():
+    """One of INBOUND_DRAINERS slots, or None when every slot is at work."""
+    conf = settings.HELPDESK
+    for slot in range(conf["INBOUND_DRAINERS"]):
+        # A crashed drainer's slot frees itself; its popped ids are re-driven by beat.
+        lock = _redis().lock(DRAINER_LOCK.format(slot), timeout=conf["INBOUND_DRAIN_SECONDS"] + 60)
+        if lock.acquire(blocking=False):
+            return lock
+    return None
+
+
+def _drainer_lock_release(lock) -> None:
+    from redis.exceptions import LockError
+
+    try:
+        lock.release()
+    except LockError:
+        logger.warning("An inbound drainer outlived its lock; another may have run alongside it")
+
+
 def inbound_events_drain(*, max_seconds: float | None = None) -> int:
     """Drain task body: process pending ids in batches until the list is empty.
 
-    Time-boxed so a long burst does not hold a worker process away from
-    outbound sends; what is left gets another drain task. Returns events processed.
+    At most INBOUND_DRAINERS drains run at once (default 1): on a small machine
+    the other worker processes stay free for outbound sends and the web tier
+    keeps its CPU, and with one drainer messages land in arrival order. A
+    drain task finding every slot taken leaves: the running drainer empties
+    the list. Time-boxed so a long burst does not hold a worker process;
+    what is left gets another drain task. Returns events processed.
     """
     from channels_adapters.tasks import inbound_events_drain_task
 
@@ -102,13 +129,26 @@ def inbound_events_drain(*, max_seconds: float | None = None) -> int:
     deadline = time.monotonic() + max_seconds
     done = 0
     while True:
-        ids = _redis().lpop(PENDING_KEY, _batch_size())
-        if not ids:
+        lock = _drainer_lock_take()
+        if lock is None:
             return done
-        done += len(inbound_events_process(event_ids=[int(pk) for pk in ids]))
-        if time.monotonic() > deadline:
+        handover = False
+        try:
+            while ids := _redis().lpop(PENDING_KEY, _batch_size()):
+                done += len(inbound_events_process(event_ids=[int(pk) for pk in ids]))
+                lock.reacquire()  # still alive: the slot's timeout starts again
+                if time.monotonic() > deadline:
+                    handover = True
+                    break
+        finally:
+            _drainer_lock_release(lock)
+        if handover:
             if _redis().llen(PENDING_KEY):
                 inbound_events_drain_task.delay()
+            return done
+        # An id pushed between our last pop and the release found a drain
+        # task already queued or the slot busy: look once more, now unlocked.
+        if not _redis().llen(PENDING_KEY):
             return done
 
 

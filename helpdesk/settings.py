@@ -248,6 +248,9 @@ HELPDESK = {
     # over to a fresh one after INBOUND_DRAIN_SECONDS so sends are not starved.
     "INBOUND_BATCH_SIZE": env.int("HELPDESK_INBOUND_BATCH_SIZE", default=100),
     "INBOUND_DRAIN_SECONDS": env.float("HELPDESK_INBOUND_DRAIN_SECONDS", default=10.0),
+    # Drains running at once. 1 keeps arrival order and leaves the other worker
+    # processes to outbound sends; raise it when workers have cores to spare.
+    "INBOUND_DRAINERS": env.int("HELPDESK_INBOUND_DRAINERS", default=1),
     "HTTP_TIMEOUT_SECONDS": env.float("HELPDESK_HTTP_TIMEOUT_SECONDS", default=10.0),
     # Webhook channel lookups are cached this long per process (0 = off).
     "CHANNEL_CACHE_SECONDS": env.float("HELPDESK_CHANNEL_CACHE_SECONDS", default=5.0),

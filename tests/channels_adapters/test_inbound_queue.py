@@ -186,3 +186,30 @@ def test_a_long_drain_hands_over_to_a_fresh_task(queue, settings):
 
     assert pending(queue) == [e.pk for e in events[2:]]
     assert drain_tasks_queued(queue) == before + 1
+
+
+def test_one_drainer_at_a_time_and_nothing_left_behind(queue, settings):
+    channel = ChannelFactory()
+    events = [store(channel, api_body(n)) for n in range(3)]
+    queue.rpush(services.PENDING_KEY, *[e.pk for e in events])
+    running = queue.lock(services.DRAINER_LOCK.format(0), timeout=30)
+    assert running.acquire(blocking=False)  # another worker process is draining
+
+    assert services.inbound_events_drain() == 0  # this task leaves it to them
+    assert pending(queue) == [e.pk for e in events]
+
+    running.release()
+    assert services.inbound_events_drain() == 3
+    assert pending(queue) == []
+
+
+def test_more_drainers_when_configured(queue, settings):
+    settings.HELPDESK = {**settings.HELPDESK, "INBOUND_DRAINERS": 2}
+    channel = ChannelFactory()
+    queue.rpush(services.PENDING_KEY, store(channel, api_body(1)).pk)
+    running = queue.lock(services.DRAINER_LOCK.format(0), timeout=30)
+    assert running.acquire(blocking=False)
+    try:
+        assert services.inbound_events_drain() == 1  # the second slot is free
+    finally:
+        running.release()
