@@ -71,10 +71,15 @@ def web_start(*, env: dict, port: int, workers: int) -> subprocess.Popen:
     )  # fmt: skip
 
 
-def worker_start(*, env: dict, concurrency: int) -> subprocess.Popen:
-    """A Celery worker without gossip/mingle/heartbeat: nothing but task processing to measure."""
+def worker_start(*, env: dict, concurrency: int, nice: int = 0) -> subprocess.Popen:
+    """A Celery worker without gossip/mingle/heartbeat: nothing but task processing to measure.
+
+    `nice` lowers its CPU priority, as a deployment sharing cores between the
+    web tier and the workers should: webhooks answered first, processing on
+    the CPU left over (it is asynchronous by design)."""
     return subprocess.Popen(
         [
+            *(["nice", "-n", str(nice)] if nice else []),
             sys.executable, "-m", "celery", "-A", "helpdesk", "worker",
             "--concurrency", str(concurrency), "--loglevel", "warning",
             "--without-gossip", "--without-mingle", "--without-heartbeat",

@@ -1,6 +1,7 @@
 """Ingest benchmark: signed API-channel webhooks through the real ASGI server.
 
-Starts uvicorn (several workers) and a Celery worker on PostgreSQL + Redis,
+Starts uvicorn (several workers) and a Celery worker (at a lower CPU priority,
+`--worker-nice`) on PostgreSQL + Redis,
 sends N signed webhooks at concurrency C with 5% deliberate duplicates, then
 prints accepted messages/s and latency percentiles (webhook answered), the
 end-to-end rate (until every message is stored on its thread), and the count
@@ -83,6 +84,12 @@ def main():
     parser.add_argument("--duplicates", type=float, default=0.05)
     parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument(
+        "--worker-nice",
+        type=int,
+        default=10,
+        help="CPU priority of the Celery worker below the web tier's (0: equal; see bench/README.md)",
+    )
+    parser.add_argument(
         "--process-after",
         action="store_true",
         help="start the Celery worker only once every webhook is answered: measures what the web "
@@ -149,7 +156,7 @@ def main():
     web = web_start(env=env, port=port, workers=args.web_workers)
 
     def start_worker():
-        return worker_start(env=env, concurrency=args.celery_concurrency)
+        return worker_start(env=env, concurrency=args.celery_concurrency, nice=args.worker_nice)
 
     procs = [web] if args.process_after else [web, start_worker()]
     try:
@@ -183,6 +190,8 @@ def main():
             "concurrency": args.concurrency,
             "web_workers": args.web_workers,
             "celery_concurrency": args.celery_concurrency,
+            "worker_nice": args.worker_nice,
+            "asgi_request_threads": int(env.get("ASGI_REQUEST_THREADS", 4)),
             "http_statuses": statuses,
             "accepted_per_second": round(len(measured) / elapsed, 1),
             "latency_ms": {
