@@ -7,9 +7,10 @@ Hand-off to the workers: the webhook's only job after the INSERT is one Redis
 RPUSH of the event id on a pending list (a Celery task per webhook cost more
 than the rest of the request). A drain task pops the list in batches; one is
 queued when the list goes from empty to not empty, and one more per
-`INBOUND_BATCH_SIZE` ids so several workers share a burst. The database stays
-the source of truth: an id lost between Redis and a worker (a crash after the
-pop) leaves its event pending, and the beat re-drive picks it up.
+`INBOUND_BATCH_SIZE` ids so that, where INBOUND_DRAINERS allows more than one,
+several workers share a burst. The database stays the source of truth: an id
+lost between Redis and a worker (a crash after the pop) leaves its event
+pending, and the beat re-drive pushes it again and wakes a drainer.
 """
 
 from __future__ import annotations
@@ -53,20 +54,26 @@ def _batch_size() -> int:
     return settings.HELPDESK["INBOUND_BATCH_SIZE"]
 
 
-def inbound_events_enqueue(*, event_ids: list[int]) -> None:
-    """Hand stored events to the workers. Call after commit: a worker must find the rows."""
+def inbound_events_enqueue(*, event_ids: list[int], wake: bool = False) -> None:
+    """Hand stored events to the workers. Call after commit: a worker must find the rows.
+
+    `wake` queues a drain even if the list was not empty (the beat re-drive:
+    ids left on the list by a drainer that died must not wait for the next burst).
+    """
     from channels_adapters.tasks import inbound_event_process_task, inbound_events_drain_task
 
-    if not event_ids:
-        return
     if not settings.REDIS_URL or settings.CELERY_TASK_ALWAYS_EAGER:
         # Embedded default: no Redis, tasks run inline, one at a time.
         for pk in event_ids:
             inbound_event_process_task.delay(pk)
         return
+    if not event_ids:
+        if wake and _redis().llen(PENDING_KEY):
+            inbound_events_drain_task.delay()
+        return
     length = _redis().rpush(PENDING_KEY, *event_ids)
     before, size = length - len(event_ids), _batch_size()
-    if before == 0 or before // size != length // size:
+    if wake or before == 0 or before // size != length // size:
         inbound_events_drain_task.delay()
 
 
@@ -104,6 +111,16 @@ def _drainer_lock_take():
     return None
 
 
+def _drainer_lock_renew(lock) -> None:
+    """Still alive: the slot's timeout starts again."""
+    from redis.exceptions import LockError
+
+    try:
+        lock.reacquire()
+    except LockError:
+        logger.warning("An inbound drainer outlived its lock; another may run alongside it")
+
+
 def _drainer_lock_release(lock) -> None:
     from redis.exceptions import LockError
 
@@ -136,7 +153,7 @@ def inbound_events_drain(*, max_seconds: float | None = None) -> int:
         try:
             while ids := _redis().lpop(PENDING_KEY, _batch_size()):
                 done += len(inbound_events_process(event_ids=[int(pk) for pk in ids]))
-                lock.reacquire()  # still alive: the slot's timeout starts again
+                _drainer_lock_renew(lock)
                 if time.monotonic() > deadline:
                     handover = True
                     break
@@ -311,5 +328,5 @@ def inbound_events_redrive() -> int:
         .filter(Q(status=InboundEvent.Status.PENDING) | Q(status=InboundEvent.Status.FAILED, retryable=True))
         .values_list("pk", flat=True)[:1000]
     )
-    inbound_events_enqueue(event_ids=ids)
+    inbound_events_enqueue(event_ids=ids, wake=True)
     return len(ids)

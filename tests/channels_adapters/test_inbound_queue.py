@@ -175,6 +175,21 @@ def test_an_id_lost_between_redis_and_a_worker_is_redriven(queue, settings):
     assert event.status == "processed" and Message.objects.filter(external_id="q-1").exists()
 
 
+def test_redrive_wakes_a_drainer_for_ids_a_dead_one_left_on_the_list(queue):
+    channel = ChannelFactory()
+    stranded = store(channel, api_body(1))
+    queue.rpush(services.PENDING_KEY, stranded.pk)  # its drainer died before popping it
+    InboundEvent.objects.filter(pk=stranded.pk).update(received_at=timezone.now() - timedelta(minutes=5))
+    before = drain_tasks_queued(queue)
+
+    assert services.inbound_events_redrive() == 1
+    assert drain_tasks_queued(queue) == before + 1  # the list was not empty, a drain is queued anyway
+    assert services.inbound_events_drain() == 1  # the repeat of the id is skipped as processed
+    assert pending(queue) == []
+    stranded.refresh_from_db()
+    assert stranded.status == "processed" and stranded.attempts == 1
+
+
 def test_a_long_drain_hands_over_to_a_fresh_task(queue, settings):
     settings.HELPDESK = {**settings.HELPDESK, "INBOUND_BATCH_SIZE": 2}
     channel = ChannelFactory()
