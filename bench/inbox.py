@@ -6,7 +6,8 @@ Generates 100,000 customers (one thread, one email identity, one case each) and
 server-side through Django's test Client as a logged-in agent:
 
 - the inbox's first page (view "All open", sorted by waiting time),
-- the inbox searched by message text (PostgreSQL full-text search),
+- the inbox searched by message text (PostgreSQL full-text search) and by
+  customer name (trigram indexes on names and addresses),
 - the thread view of a customer with 200 messages,
 
 and prints median / p95 / max over several runs with the query count of each.
@@ -251,6 +252,7 @@ def main():
         ("inbox first page (All open, 25 rows)", "/inbox/"),
         ("inbox, Mine view", "/inbox/?view=mine"),
         ("inbox search by message text", "/inbox/?q=refund+jar"),
+        ("inbox search by customer name", "/inbox/?q=Customer+4242"),
         (f"thread view, {thread_size} messages", f"/inbox/case/{big_case}/"),
     ]
     print(f"\nServer-side render, {args.runs} runs each (Django test Client, logged-in agent, DEBUG off):")
@@ -264,7 +266,7 @@ def main():
             f"{result['cpu']:7.1f}ms {result['queries']:>8}"
         )
     target = 50.0
-    first, thread = results[pages[0][0]], results[pages[3][0]]
+    first, thread = results[pages[0][0]], results[pages[-1][0]]
     ok = first["median"] < target and thread["median"] < target
     verdict = "MET" if ok else "MISSED"
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
