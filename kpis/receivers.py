@@ -29,7 +29,7 @@ def on_message_created(sender, message, **kwargs):
 
 
 def on_policy_changed(sender, **kwargs):
-    services.sla_policies_cache_clear()
+    services.sla_policies_cache.clear()
 
 
 def connect():

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -17,6 +16,7 @@ from django.utils import timezone
 
 from conversations import realtime, signals
 from conversations.models import Author, Case, CaseStatus, Direction, Message, MessageKind
+from helpdesk.process_cache import ProcessCache
 from kpis.models import (
     SURVEY_SCALE,
     BusinessHours,
@@ -137,28 +137,16 @@ def business_deadline(*, start: datetime, minutes: int, hours: BusinessHours | N
     raise ValidationError("These business hours leave no working time to meet the SLA.")
 
 
-# Every new case asks for its policy; a burst of new customers would ask the
-# database the same question hundreds of times a second. The few active
-# policies are kept per process; a save here clears them at once (kpis.receivers),
-# other processes see an admin's change within SLA_POLICY_CACHE_SECONDS.
-_policies: tuple[float, list[SlaPolicy]] | None = None
-
-
-def sla_policies_cache_clear() -> None:
-    global _policies
-    _policies = None
+# Every new case asks for its policy; the few active ones are cached per
+# process (kpis.receivers clears them on save and delete).
+sla_policies_cache = ProcessCache(ttl_seconds=lambda: _conf("SLA_POLICY_CACHE_SECONDS"))
 
 
 def _sla_policies_active() -> list[SlaPolicy]:
-    global _policies
-    now = time.monotonic()
-    if _policies is not None and _policies[0] > now:
-        return _policies[1]
-    policies = list(SlaPolicy.objects.filter(is_active=True).order_by("channel_id", "priority", "pk"))
-    ttl = _conf("SLA_POLICY_CACHE_SECONDS")
-    if ttl:
-        _policies = (now + ttl, policies)
-    return policies
+    return sla_policies_cache.get(
+        "active",
+        lambda: list(SlaPolicy.objects.filter(is_active=True).order_by("channel_id", "priority", "pk")),
+    )
 
 
 def sla_policy_for(*, case: Case) -> SlaPolicy | None:

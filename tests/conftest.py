@@ -27,11 +27,9 @@ def _clean_redis():
 def _clear_process_caches():
     # A test's rollback sends no post_delete: per-process caches of channels
     # and SLA policies must not carry one test's rows into the next.
-    from channels_adapters.selectors import channel_cache_clear
-    from kpis.services import sla_policies_cache_clear
+    from helpdesk.process_cache import process_caches_clear
 
-    channel_cache_clear()
-    sla_policies_cache_clear()
+    process_caches_clear()
     yield
 
 
