@@ -4,6 +4,7 @@ Not a benchmark itself: the scripts next to it import it (`from harness import .
 works because a script run as `python bench/x.py` has bench/ first on sys.path).
 """
 
+import os
 import socket
 import subprocess
 import sys
@@ -44,6 +45,35 @@ def database_ensure(*, base_url: str, name: str, recreate: bool) -> str:
         if not exists:
             conn.execute(f"CREATE DATABASE {name}")
     return database_url(base_url=base_url, name=name)
+
+
+def django_bench_setup(*, db_name: str, redis_default: str, **extra_env: str) -> dict:
+    """A fresh `db_name` next to DATABASE_URL, migrated; Django set up in this
+    process; the Redis db emptied. Returns the environment for the servers it
+    starts (production-like: DEBUG off, quiet logs), extra_env on top."""
+    base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_recreate(base_url=base, name=db_name),
+        "REDIS_URL": os.environ.get("REDIS_URL", redis_default),
+        "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY", "bench-only"),
+        "DJANGO_DEBUG": "false",
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
+        "LOG_LEVEL": "ERROR",
+        "PYTHONUNBUFFERED": "1",
+        "DJANGO_SETTINGS_MODULE": "helpdesk.settings",
+        **extra_env,
+    }
+    os.environ.update(env)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True
+    )
+    import django
+    import redis
+
+    django.setup()
+    redis.Redis.from_url(env["REDIS_URL"]).flushdb()
+    return env
 
 
 def free_port() -> int:

@@ -20,13 +20,12 @@ import json
 import os
 import random
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 from harness import (
-    database_recreate,
+    django_bench_setup,
     free_port,
     percentile,
     processes_stop,
@@ -97,34 +96,14 @@ def main():
     )
     args = parser.parse_args()
 
-    base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/helpdesk")
-    redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/9")
-    db_url = database_recreate(base_url=base, name="helpdesk_bench_ingest")
-    env = {
-        **os.environ,
-        "DATABASE_URL": db_url,
-        "REDIS_URL": redis_url,
-        "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY", "bench-only"),
-        "DJANGO_DEBUG": "false",
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "LOG_LEVEL": "ERROR",
-        "PYTHONUNBUFFERED": "1",
-        "DJANGO_SETTINGS_MODULE": "helpdesk.settings",
-        "DATABASE_POOL_MAX_SIZE": os.environ.get("DATABASE_POOL_MAX_SIZE", "12"),
-    }
-    os.environ.update(env)
-    python = sys.executable
-    subprocess.run([python, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
-
-    import django
-
-    django.setup()
-    import redis
-
+    env = django_bench_setup(
+        db_name="helpdesk_bench_ingest",
+        redis_default="redis://127.0.0.1:6379/9",
+        DATABASE_POOL_MAX_SIZE=os.environ.get("DATABASE_POOL_MAX_SIZE", "12"),
+    )
     from channels_adapters.models import Channel, InboundEvent
     from conversations.models import Message
 
-    redis.Redis.from_url(redis_url).flushdb()
     secret = "bench-secret"
     channel = Channel.objects.create(
         kind="api", name="Bench", credentials={"secret": secret, "callback_url": "http://127.0.0.1:9/"}

@@ -16,13 +16,11 @@ Creates its own database `helpdesk_bench_meta` next to DATABASE_URL's; flushes t
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-from harness import database_recreate
+from harness import django_bench_setup
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -65,27 +63,7 @@ def main():
     parser.add_argument("--few-customers", type=int, default=20)
     args = parser.parse_args()
 
-    db_url = database_recreate(
-        base_url=os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"), name=DB_NAME
-    )
-    redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/10")
-    env = {
-        "DATABASE_URL": db_url,
-        "REDIS_URL": redis_url,
-        "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY", "bench-only"),
-        "DJANGO_DEBUG": "false",
-        "DJANGO_ALLOWED_HOSTS": "testserver,127.0.0.1",
-        "LOG_LEVEL": "ERROR",
-        "DJANGO_SETTINGS_MODULE": "helpdesk.settings",
-    }
-    os.environ.update(env)
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=os.environ, check=True
-    )
-
-    import django
-
-    django.setup()
+    env = django_bench_setup(db_name=DB_NAME, redis_default="redis://127.0.0.1:6379/10")
     import redis
     from django.test import Client
 
@@ -94,7 +72,6 @@ def main():
     from channels_adapters.services import inbound_event_process
     from conversations.models import Message
 
-    redis.Redis.from_url(redis_url).flushdb()
     secret = "bench-app-secret"
     channel = Channel.objects.create(
         kind="whatsapp",
@@ -162,7 +139,7 @@ def main():
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     (out / f"meta-batch-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(results, indent=2))
-    redis.Redis.from_url(redis_url).flushdb()
+    redis.Redis.from_url(env["REDIS_URL"]).flushdb()
     return 0 if ok else 1
 
 

@@ -20,14 +20,13 @@ import argparse
 import asyncio
 import os
 import random
-import subprocess
 import sys
 import time
 from pathlib import Path
 from urllib.parse import urlencode
 
 from harness import (
-    database_recreate,
+    django_bench_setup,
     free_port,
     percentile,
     processes_stop,
@@ -87,40 +86,20 @@ def main():
     parser.add_argument("--warmup", type=int, default=200)
     args = parser.parse_args()
 
-    db_url = database_recreate(
-        base_url=os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"), name=DB_NAME
-    )
-    redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/8")
     port = free_port()
     public = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "DATABASE_URL": db_url,
-        "REDIS_URL": redis_url,
-        "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY", "bench-only"),
-        "DJANGO_DEBUG": "false",
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "HELPDESK_PUBLIC_BASE_URL": public,
-        "LOG_LEVEL": "ERROR",
-        "PYTHONUNBUFFERED": "1",
-        "DJANGO_SETTINGS_MODULE": "helpdesk.settings",
+    env = django_bench_setup(
+        db_name=DB_NAME,
+        redis_default="redis://127.0.0.1:6379/8",
+        HELPDESK_PUBLIC_BASE_URL=public,
         # A small pool per process keeps web + worker well under PostgreSQL's max_connections.
-        "DATABASE_POOL_MAX_SIZE": os.environ.get("DATABASE_POOL_MAX_SIZE", "6"),
-    }
-    os.environ.update(env)
-    python = sys.executable
-    subprocess.run([python, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
-
-    import django
-
-    django.setup()
-    import redis
+        DATABASE_POOL_MAX_SIZE=os.environ.get("DATABASE_POOL_MAX_SIZE", "6"),
+    )
     from twilio.request_validator import RequestValidator
 
     from channels_adapters.models import Channel, InboundEvent
     from conversations.models import Message
 
-    redis.Redis.from_url(redis_url).flushdb()
     token = "bench-auth-token"
     channel = Channel.objects.create(
         kind="voice",
