@@ -101,6 +101,8 @@ def main():
         redis_default="redis://127.0.0.1:6379/9",
         DATABASE_POOL_MAX_SIZE=os.environ.get("DATABASE_POOL_MAX_SIZE", "12"),
     )
+    from django.conf import settings
+
     from channels_adapters.models import Channel, InboundEvent
     from conversations.models import Message
 
@@ -170,7 +172,8 @@ def main():
             "web_workers": args.web_workers,
             "celery_concurrency": args.celery_concurrency,
             "worker_nice": args.worker_nice,
-            "asgi_request_threads": int(env.get("ASGI_REQUEST_THREADS", 4)),
+            "asgi_request_threads": settings.ASGI_REQUEST_THREADS,
+            "inbound_drainers": settings.HELPDESK["INBOUND_DRAINERS"],
             "http_statuses": statuses,
             "accepted_per_second": round(len(measured) / elapsed, 1),
             "latency_ms": {
