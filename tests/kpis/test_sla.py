@@ -111,19 +111,28 @@ def inbox_listener():
         async_to_sync(layer.group_discard)(INBOX_GROUP, name)
 
 
+def open_case(capture, text: str = "Help"):
+    """Eva writes in now (the test's frozen clock); on-commit hooks (SLA due times) run."""
+    with capture(execute=True):
+        return receive_inbound(
+            channel=ChannelFactory(), sender=Sender("email", "eva@example.com"), external_id="e1", text=text
+        ).message.case
+
+
+def compliance_on_march_2():
+    report = kpi_report(start=at("2026-03-02T00:00").date(), end=at("2026-03-03T00:00").date())
+    return report["totals"]["sla_compliance"]
+
+
 def test_opened_case_gets_due_times_then_a_warning_then_a_breach(
     madrid, time_machine, django_capture_on_commit_callbacks, inbox_listener
 ):
     team = TeamFactory(name="Support ES")
     madrid.team = team
     madrid.save()
-    channel = ChannelFactory()
     SlaPolicy.objects.create(name="1h", first_response_minutes=60, resolution_minutes=8 * 60)
     time_machine.move_to(at("2026-03-02T08:30"), tick=False)  # Monday 09:30 in Madrid
-    with django_capture_on_commit_callbacks(execute=True):
-        case = receive_inbound(
-            channel=channel, sender=Sender("email", "eva@example.com"), external_id="e1", text="Help"
-        ).message.case
+    case = open_case(django_capture_on_commit_callbacks)
     sla = CaseSla.objects.get(case=case)
     # No team yet: the company's default hours (none) -> round the clock.
     assert sla.first_response_due == at("2026-03-02T09:30")
@@ -154,33 +163,22 @@ def test_opened_case_gets_due_times_then_a_warning_then_a_breach(
 
     time_machine.move_to(at("2026-03-02T09:40"), tick=False)
     send_reply(case=case, author_user=UserFactory(), body="Looking into it")
-    report = kpi_report(start=at("2026-03-02T00:00").date(), end=at("2026-03-03T00:00").date())
-    assert report["totals"]["sla_compliance"] == 0.0
+    assert compliance_on_march_2() == 0.0
 
 
 def test_answered_in_time_is_compliant_and_never_warned(time_machine, django_capture_on_commit_callbacks):
-    channel = ChannelFactory()
     SlaPolicy.objects.create(name="1h", first_response_minutes=60)
     time_machine.move_to(at("2026-03-02T08:30"), tick=False)
-    with django_capture_on_commit_callbacks(execute=True):
-        case = receive_inbound(
-            channel=channel, sender=Sender("email", "eva@example.com"), external_id="e1", text="Help"
-        ).message.case
+    case = open_case(django_capture_on_commit_callbacks)
     time_machine.move_to(at("2026-03-02T08:45"), tick=False)
     send_reply(case=case, author_user=UserFactory(), body="Here I am")
     time_machine.move_to(at("2026-03-02T09:25"), tick=False)
     assert sla_check() == {"warned": 0, "breached": 0}
-    report = kpi_report(start=at("2026-03-02T00:00").date(), end=at("2026-03-03T00:00").date())
-    assert report["totals"]["sla_compliance"] == 1.0
+    assert compliance_on_march_2() == 1.0
 
 
 def test_still_within_its_due_time_is_not_counted_yet(time_machine, django_capture_on_commit_callbacks):
-    channel = ChannelFactory()
     SlaPolicy.objects.create(name="1h", first_response_minutes=60)
     time_machine.move_to(at("2026-03-02T08:30"), tick=False)
-    with django_capture_on_commit_callbacks(execute=True):
-        receive_inbound(
-            channel=channel, sender=Sender("email", "eva@example.com"), external_id="e1", text="Hi"
-        )
-    report = kpi_report(start=at("2026-03-02T00:00").date(), end=at("2026-03-03T00:00").date())
-    assert report["totals"]["sla_compliance"] is None
+    open_case(django_capture_on_commit_callbacks, text="Hi")
+    assert compliance_on_march_2() is None
