@@ -6,8 +6,8 @@ from django.db.models import BooleanField, F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.expressions import RawSQL
 
 from conversations.models import CannedResponse, Case, CaseRead, Mention, Message, Thread
+from conversations.visibility import cases_visible_to, user_team_ids
 from customers.models import Customer, Identity
-from helpdesk.roles import user_is_supervisor
 
 
 def thread_messages(*, thread: Thread) -> QuerySet[Message]:
@@ -59,24 +59,6 @@ class InboxFilters:
 class InboxPage:
     cases: list
     next_cursor: str | None
-
-
-def user_team_ids(*, user) -> list[int]:
-    """The user's teams, read once per request (kept on the user object)."""
-    cached = getattr(user, "_helpdesk_team_ids", None)
-    if cached is None:
-        cached = list(user.teams.values_list("pk", flat=True))
-        user._helpdesk_team_ids = cached
-    return cached
-
-
-def cases_visible_to(*, user) -> QuerySet[Case]:
-    """Supervisors and admins see every case; an agent sees their teams' cases, cases
-    not yet given to a team (the shared queue) and cases assigned to them."""
-    if user_is_supervisor(user):
-        return Case.objects.all()
-    team_ids = user_team_ids(user=user)
-    return Case.objects.filter(Q(team_id__in=team_ids) | Q(team__isnull=True) | Q(assignee_id=user.pk))
 
 
 def _message_text_matches(q: str) -> QuerySet[Message]:
