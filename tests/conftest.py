@@ -15,7 +15,7 @@ def pytest_configure(config):
         )
     # Factories hash a password per user; PBKDF2's deliberate slowness is not under test
     # (tests/test_permissions.py alone makes hundreds of users).
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.PASSWORD_HASHERS = ["tests.hashers.OneRoundPBKDF2PasswordHasher"]
 
 
 @pytest.fixture(scope="session", autouse=True)

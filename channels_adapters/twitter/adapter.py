@@ -41,7 +41,7 @@ from channels_adapters.meta.messenger import public_url
 from customers.models import IdentityKind
 
 SIGNATURE_HEADER = "x-twitter-webhooks-signature"
-CRC_TOKEN = re.compile(r"[A-Za-z0-9+/=_-]{8,256}")
+CRC_TOKEN = re.compile(r"[A-Za-z0-9+/=_-]{1,256}")
 TEXT_LIMIT = 10000
 
 
