@@ -131,6 +131,25 @@ def _text_header(msg: Message, name: str, hints: tuple[str, ...] = ()) -> tuple[
     return header_decode(raw[0], hints=hints)
 
 
+def _param(msg: Message, header: str, name: str, hints: tuple[str, ...]) -> str:
+    """A header parameter (an attachment's file name) decoded like the header itself.
+
+    Read from the raw value with the compat32 parameter parser, which hands back
+    RFC 2231 values (`filename*=gb2312''%D6%D0...`) still undecoded, so their
+    charset gets the same superset rule; encoded words inside the quotes (Outlook
+    writes `filename="=?gb2312?B?...?="`) and raw 8-bit names are decoded too."""
+    for raw in _raw_headers(msg, header)[:1]:
+        shell = Message()
+        shell[header] = re.sub(r"\r?\n[ \t]", " ", raw)
+        value = shell.get_param(name, header=header)
+        if isinstance(value, tuple):  # RFC 2231: (charset, language, %-decoded as latin-1)
+            charset, _, text = value
+            return decode_bytes(text.encode("latin-1", "ignore"), charset or "utf-8")[0].strip()
+        if value:
+            return header_decode(str(value), hints=hints)[0].strip()
+    return ""
+
+
 def _addresses(msg: Message, *names: str, hints: tuple[str, ...] = ()) -> list[tuple[str, str]]:
     # Split the raw value first, then decode each display name: a decoded name
     # may hold a comma or angle brackets that would split one address in two.
@@ -454,7 +473,12 @@ def parse_email(raw: bytes) -> ParsedEmail:
             continue
         disposition = part.get_content_disposition()
         content_id = _header(part, "Content-ID").strip().strip("<>")
-        filename = part.get_filename() or ""
+        filename = (
+            _param(part, "Content-Disposition", "filename", hints)
+            or _param(part, "Content-Type", "name", hints)
+            or part.get_filename()
+            or ""
+        )
         if ctype in ("message/rfc822", "message/global"):
             inner = part.get_payload()
             content = inner[0].as_bytes() if isinstance(inner, list) and inner else b""

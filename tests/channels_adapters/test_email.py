@@ -307,6 +307,18 @@ def test_header_charsets_are_read_as_their_supersets_like_bodies(
     assert "\ufffd" not in message.meta["subject"] + message.body + message.thread.customer.name
 
 
+def test_attachment_names_in_a_labels_superset_are_read_right(client, channel):
+    # filename="=?gb2312?B?...?=" (Outlook, Foxmail) and filename*=gb2312''%..  (RFC 2231),
+    # both holding GBK-only characters.
+    relay_fixture(client, channel, "gbk_attachment_names.eml")
+    message = Message.objects.get()
+    assert [(a["name"], a["content_type"]) for a in message.attachments] == [
+        ("朱镕的发票.pdf", "application/pdf"),
+        ("啰嗦的清单.csv", "text/csv"),
+    ]
+    assert message.body == "附件是发票和清单。"
+
+
 def test_unknown_header_charset_is_noted_as_a_repair(client, channel):
     relay_fixture(client, channel, "mislabelled_header_charsets.eml")
     assert Message.objects.get().meta["charset_repairs"] == ["declared 'x-mac-unknown', read as utf-8"]
