@@ -478,6 +478,37 @@ def test_revoke_of_an_unknown_message_is_recorded(client, channel):
     assert Message.objects.count() == 0
 
 
+@pytest.mark.django_db
+def test_business_app_edit_and_delete_of_its_own_message_change_the_echo(client, channel):
+    import json
+
+    deliver_meta(client, channel, "text.json")
+    deliver_meta(client, channel, "smb_echo.json")
+    payload = json.loads(fixture_bytes("whatsapp", "smb_echo.json"))
+    [echo] = payload["entry"][0]["changes"][0]["value"]["message_echoes"]
+    edit = {**echo, "id": "wamid.echo.edit.1", "timestamp": "1763630195", "type": "edit"}
+    del edit["text"]
+    edit["edit"] = {
+        "original_message_id": "wamid.echo.app.1",
+        "message": {"type": "text", "text": {"body": "Te llamo en 10 minutos"}},
+    }
+    revoke = {**echo, "id": "wamid.echo.revoke.1", "timestamp": "1763630199", "type": "revoke"}
+    del revoke["text"]
+    revoke["revoke"] = {"original_message_id": "wamid.echo.app.1"}
+    payload["entry"][0]["changes"][0]["value"]["message_echoes"] = [revoke, edit]  # out of order
+    body = json.dumps(payload).encode()
+    _, [event] = check_webhook(client, channel, body, headers=meta_headers(body))
+    assert event.status == InboundEvent.Status.PROCESSED and event.summary["updates"] == 2
+    ours = Message.objects.get(external_id="wamid.echo.app.1")
+    assert ours.body == "Te llamo en 10 minutos" and ours.meta["edits"][0]["text"] == "Te llamo en 5 minutos"
+    assert ours.meta["revoked"] is True and ours.meta["revoked_by"] == "agent"
+    assert Message.objects.count() == 2
+
+    client.force_login(UserFactory())
+    html = client.get(f"/inbox/case/{ours.case_id}/?partial=timeline&message={ours.pk}").content.decode()
+    assert "Deleted from the WhatsApp Business app" in html
+
+
 # Business-scoped user ids (usernames, no phone number) -------------------------
 
 BSUID = "ES.1410018717833190"
