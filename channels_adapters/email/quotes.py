@@ -26,6 +26,15 @@ _FORWARD_BODY = re.compile(
     re.IGNORECASE | re.MULTILINE,
 )
 
+# Outlook's separator above the quoted mail, in the languages of REPLY_LANGUAGES
+# (the library knows only the English one): everything below it is history.
+_ORIGINAL_SEPARATOR = re.compile(
+    r"^[ \t>]*-{3,}[ \t]*(original message|ursprüngliche nachricht|message d'origine|mensaje original|"
+    r"messaggio originale|oorspronkelijk bericht|mensagem original|oprindelig meddelelse|"
+    r"ursprungligt meddelande|originalmeddelande|wiadomość oryginalna)[ \t]*-{3,}[ \t]*$",
+    re.IGNORECASE | re.MULTILINE,
+)
+
 
 def is_forward(subject: str, text: str) -> bool:
     """The customer hands us someone else's mail (the quoted part is the point of it)."""
@@ -43,6 +52,9 @@ def visible_text(text: str) -> str:
     that is entirely a quote is still something the agent must see)."""
     if not text.strip():
         return ""
+    separator = _ORIGINAL_SEPARATOR.search(text)
+    if separator and text[: separator.start()].strip():
+        text = text[: separator.start()]
     try:
         parsed = ReplyText(text=text, languages=list(REPLY_LANGUAGES), keep_hyphen_lists=True).read()
         reply = parsed.replies[0].body if parsed.replies else ""
