@@ -19,7 +19,7 @@ from html.parser import HTMLParser
 import nh3
 
 from channels_adapters.email.charsets import decode_bytes, header_decode
-from channels_adapters.email.quotes import is_forward, visible_text
+from channels_adapters.email.quotes import html_visible, is_forward, visible_text
 
 __all__ = ["decode_bytes", "visible_text"]  # re-exported: their home moved, callers did not
 
@@ -76,6 +76,7 @@ class ParsedEmail:
     text: str  # the whole text part (or text made from the HTML), quotes included
     visible_text: str  # what the agent reads: no quoted history, no signature
     html: str  # the HTML part as sent (unsafe), "" if none
+    visible_html: str  # the HTML without a reply's quoted history (unsafe), "" if none
     parts: list[Part] = field(default_factory=list)
     noise: str = ""  # why this is automated mail, "" for a person's mail
     bounce: Bounce | None = None
@@ -512,6 +513,11 @@ def parse_email(raw: bytes) -> ParsedEmail:
     if not text and html:
         text = html_to_text(html)
     forwarded = is_forward(subject, text)
+    shown_html = html
+    if html and not forwarded:
+        shown_html = html_visible(html)
+        if not html_to_text(shown_html).strip():
+            shown_html = html  # all quote, or a mark at the very top: the agent sees it all
     try:
         date = parsedate_to_datetime(_header(msg, "Date")) if _header(msg, "Date") else None
         if date is not None and date.tzinfo is None:
@@ -536,6 +542,7 @@ def parse_email(raw: bytes) -> ParsedEmail:
         # A forward is the customer handing us someone else's mail: the "quote" is the point.
         visible_text=text.strip() if forwarded else visible_text(text),
         html=html,
+        visible_html=shown_html,
         parts=parts,
         noise=noise,
         bounce=bounce,

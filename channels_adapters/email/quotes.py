@@ -10,6 +10,7 @@ forwarded mail. Only the subject ("FW:", "Fwd:") or a forward-only marker
 from __future__ import annotations
 
 import re
+from html.parser import HTMLParser
 
 from mailparser_reply.parser import EmailMessage as ReplyText
 
@@ -66,3 +67,70 @@ def visible_text(text: str) -> str:
         lines.pop()
     reply = "\n".join(lines).strip()
     return reply or text.strip()
+
+
+# HTML -----------------------------------------------------------------------------
+
+# Where mail clients start the quoted history in HTML (class or id, lowercased).
+_QUOTE_MARKS = {
+    "gmail_quote",  # Gmail
+    "gmail_quote_container",
+    "yahoo_quoted",  # Yahoo
+    "moz-cite-prefix",  # Thunderbird's "On ... wrote:" line
+    "divrplyfwdmsg",  # Outlook on the web / new Outlook
+    "appendonsend",  # Outlook: an empty marker right above the quoted header
+    "outlookmessageheader",
+    "ms-outlook-mobile-reference-message",
+    "zmail_extra",  # Zoho
+    "protonmail_quote",
+}
+# Outlook desktop's quoted header: a div with only a thin top border.
+_OUTLOOK_HEADER_STYLE = re.compile(r"border-top:\s*solid\s+#(e1e1e1|b5c4df)", re.IGNORECASE)
+
+
+class _QuoteStart(HTMLParser):
+    """Finds the offset where the quoted history of an HTML reply begins."""
+
+    def __init__(self, source: str):
+        super().__init__(convert_charrefs=True)
+        self.source = source
+        self.lines = [0]
+        for line in source.splitlines(keepends=True):
+            self.lines.append(self.lines[-1] + len(line))
+        self.found: int | None = None
+
+    def _offset(self) -> int:
+        line, column = self.getpos()
+        return self.lines[line - 1] + column
+
+    def handle_starttag(self, tag, attrs):
+        if self.found is not None:
+            return
+        values = dict(attrs)
+        names = {*(values.get("class") or "").lower().split(), (values.get("id") or "").lower()}
+        if (
+            names & _QUOTE_MARKS
+            or (tag == "blockquote" and (values.get("type") or "").lower() == "cite")
+            or (tag == "div" and _OUTLOOK_HEADER_STYLE.search(values.get("style") or ""))
+        ):
+            self.found = self._offset()
+
+    def handle_data(self, data):
+        if self.found is None and _ORIGINAL_SEPARATOR.search(data.replace("\xa0", " ")):
+            self.found = self._offset()  # AOL and Outlook.com write the separator as text
+
+
+def html_visible(html: str) -> str:
+    """The HTML of a reply without its quoted history ("" when nothing would be left).
+
+    Cut at the first place a mail client marks the quote; the sanitizer closes
+    the elements left open. A mail with no known mark is kept whole."""
+    finder = _QuoteStart(html)
+    try:
+        finder.feed(html)
+        finder.close()
+    except Exception:  # noqa: BLE001 - odd markup: show it whole rather than lose words
+        return html
+    if not finder.found:
+        return html
+    return html[: finder.found]

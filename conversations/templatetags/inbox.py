@@ -292,6 +292,15 @@ def message_html(m, customer, csrf_token: str) -> str:
             body.append(_fmt('<div class="email-html">{}</div>', clean_html(m.html)))
         else:
             body.append(_fmt('<p class="text">{}</p>', _text(m.body)))
+    if meta.get("full_text") and m.kind not in ("call", "voicemail"):
+        # A reply shows its new words; the history it quoted is one click away.
+        body.append(
+            _fmt(
+                '<details class="full-message"><summary>{}</summary><p class="text">{}</p></details>',
+                _("Show the quoted history"),
+                _text(str(meta["full_text"])),
+            )
+        )
     template = meta.get("template")
     if isinstance(template, dict):
         body.append(

@@ -241,6 +241,11 @@ def test_forwarded_mail_keeps_the_forwarded_content(client, channel):
             "bitte \u201edringend\u201c ändern.",
             "bitte bestätigen Sie die Lieferadresse",
         ),
+        (
+            "gmail_html_reply.eml",
+            "The label printed fine, the parcel goes out today.",
+            "here is your return label",
+        ),
     ],
 )
 def test_original_message_reply_shows_only_the_new_words(client, channel, name, new_words, quoted):
@@ -252,14 +257,32 @@ def test_original_message_reply_shows_only_the_new_words(client, channel, name, 
     assert message.body == new_words
     assert "Original Message" not in message.body and "Nachricht" not in message.body
     assert quoted not in message.body and "forwarded" not in message.meta
+    # What the timeline shows of an HTML mail is the reply too, not the history.
+    if message.html:
+        assert new_words.split("\n")[-1] in message.html and quoted not in message.html
+        assert message.meta["html_quote_removed"] is True
     # The whole mail stays one click away.
     assert quoted in message.meta["full_text"]
+    with default_storage.open(message.meta["original_eml_path"], "rb") as original:
+        assert original.read() == fixture_bytes("email", name)
+
+
+def test_timeline_shows_the_reply_and_keeps_the_history_behind_a_click(client, channel, agent):
+    relay_fixture(client, channel, "outlook_original_message_reply.eml")
+    message = Message.objects.get()
+    client.force_login(agent)
+    html = client.get(
+        f"/inbox/case/{message.case_id}/?partial=timeline&message={message.pk}"
+    ).content.decode()
+    shown, _, hidden = html.partition('<details class="full-message">')
+    assert "12 Rose Street" in shown and "Could you confirm the delivery address" not in shown
+    assert "Show the quoted history" in hidden and "Could you confirm the delivery address" in hidden
 
 
 def test_forward_with_an_original_message_line_keeps_the_forwarded_mail(client, channel):
     relay_fixture(client, channel, "outlook_forward.eml")
     message = Message.objects.get()
-    assert message.meta["forwarded"] is True
+    assert message.meta["forwarded"] is True and "full_text" not in message.meta
     assert message.body.startswith("This invoice charges me twice, can you check?")
     assert "please find your invoice INV-2026-0042 of EUR 98.00" in message.body
 
