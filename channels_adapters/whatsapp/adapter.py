@@ -287,9 +287,13 @@ class WhatsAppAdapter(ChannelAdapter):
                 timestamp=at,
             )
         inner = content.get("message") if isinstance(content.get("message"), dict) else {}
-        inner_kind = str(inner.get("type") or "text")
+        inner_kind = str(inner.get("type") or "")
         inner_content = inner.get(inner_kind) if isinstance(inner.get(inner_kind), dict) else {}
-        text, _, _ = _content(inner_kind, inner_content, inner)
+        text = None  # an edit we cannot read leaves the words as they were, marked edited
+        if inner_kind == "text" and inner_content.get("body"):
+            text = str(inner_content["body"])
+        elif inner_kind in MEDIA_TYPES:
+            text = str(inner_content.get("caption") or "")  # a caption may be edited away
         return MessageUpdate(
             external_id=original,
             text=text,

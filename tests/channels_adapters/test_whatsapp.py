@@ -429,6 +429,24 @@ def test_edit_changes_the_original_and_keeps_the_previous_text(client, channel):
 
 
 @pytest.mark.django_db
+def test_edited_caption_changes_the_media_message_and_its_file_stays(client, channel, graph):
+    import json
+
+    _script_media(graph)
+    deliver_meta(client, channel, "media.json")
+    payload = json.loads(fixture_bytes("whatsapp", "edit.json"))
+    [first, second] = payload["entry"][0]["changes"][0]["value"]["messages"]
+    second["edit"]["original_message_id"] = "wamid.media.image.1"
+    payload["entry"][0]["changes"][0]["value"]["messages"] = [second]
+    body = json.dumps(payload).encode()
+    _, [event] = check_webhook(client, channel, body, headers=meta_headers(body))
+    assert event.summary["updates"] == 1, event.summary
+    image = Message.objects.get(external_id="wamid.media.image.1")
+    assert image.body == "The box, again" and image.meta["edits"][0]["text"] == "The box arrived broken"
+    assert len(image.attachments) == 1 and image.kind == "media"
+
+
+@pytest.mark.django_db
 def test_edit_of_a_message_not_yet_here_changes_it_when_the_event_is_reprocessed(client, channel):
     from channels_adapters.services import inbound_event_process
 
