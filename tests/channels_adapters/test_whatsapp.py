@@ -22,7 +22,7 @@ from tests.channels_adapters.meta_support import (
     whatsapp_channel,
 )
 from tests.conftest import wait_for
-from tests.factories import ChannelFactory, MessageFactory, UserFactory
+from tests.factories import ChannelFactory, CustomerFactory, MessageFactory, UserFactory
 from tests.provider_server import Reply
 from tests.webhooks import check_webhook, fixture_bytes
 
@@ -608,3 +608,20 @@ def test_malformed_business_scoped_id_fails_the_item_clearly(client, channel):
     assert event.status == InboundEvent.Status.FAILED and event.retryable is False
     assert "is not a WhatsApp business-scoped user id" in event.error
     assert Message.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_phone_and_business_scoped_id_of_two_customers_are_not_moved(client, channel):
+    # The number is a known SMS customer; the BSUID already wrote as a username: two
+    # customers until an agent merges them, never a silent move.
+    sms_customer = Identity.objects.create(customer=CustomerFactory(), kind="phone", address=PHONE).customer
+    deliver_meta(client, channel, "bsuid_only.json")
+    username_customer = Identity.objects.get(kind="whatsapp_bsuid").customer
+    payload = fixture_bytes("whatsapp", "bsuid_with_phone.json").replace(
+        b"ES.2287733190114410", BSUID.encode()
+    )
+    check_webhook(client, channel, payload, headers=meta_headers(payload))
+    message = Message.objects.get(body="Sigo esperando")
+    assert message.identity.customer == sms_customer
+    assert message.meta["whatsapp_bsuid_customer"] == username_customer.pk
+    assert Identity.objects.get(kind="whatsapp_bsuid").customer == username_customer
