@@ -10,6 +10,7 @@ from django import template
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _
 
 register = template.Library()
 
@@ -21,6 +22,7 @@ CHANNEL_BADGES = {
     "instagram": ("IG", "Instagram"),
     "whatsapp": ("WA", "WhatsApp"),
     "whatsapp_twilio": ("WA", "WhatsApp"),
+    "whatsapp_bsuid": ("WA", "WhatsApp user ID"),
     "twitter": ("X", "X / Twitter"),
     "sms": ("SMS", "SMS"),
     "voice": ("☎", "Phone"),
@@ -290,6 +292,15 @@ def message_html(m, customer, csrf_token: str) -> str:
             body.append(_fmt('<div class="email-html">{}</div>', clean_html(m.html)))
         else:
             body.append(_fmt('<p class="text">{}</p>', _text(m.body)))
+    if meta.get("full_text") and m.kind not in ("call", "voicemail"):
+        # A reply shows its new words; the history it quoted is one click away.
+        body.append(
+            _fmt(
+                '<details class="full-message"><summary>{}</summary><p class="text">{}</p></details>',
+                _("Show the quoted history"),
+                _text(str(meta["full_text"])),
+            )
+        )
     template = meta.get("template")
     if isinstance(template, dict):
         body.append(
@@ -305,6 +316,13 @@ def message_html(m, customer, csrf_token: str) -> str:
     if isinstance(edits, list) and edits:
         olds = "".join(_fmt("<p><del>{}</del></p>", e.get("text", "")) for e in edits if isinstance(e, dict))
         body.append(_fmt('<details class="edits"><summary>edited</summary>{}</details>', mark_safe(olds)))
+    if meta.get("revoked"):
+        # The words stay for the agent (a promise or a question still counts), marked as
+        # taken back: the customer no longer sees them in WhatsApp.
+        classes += " revoked"
+        by_customer = meta.get("revoked_by", "customer") == "customer"
+        label = _("Deleted by the customer") if by_customer else _("Deleted from the WhatsApp Business app")
+        body.append(_fmt('<p class="revoked-note" role="note">🗑 {}</p>', label))
     if m.status == "failed":
         body.append(
             _fmt(
