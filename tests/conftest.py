@@ -75,6 +75,20 @@ def wait_for(predicate, timeout=15.0, interval=0.05):
 
 
 @pytest.fixture
+def org(db):
+    """Two teams with an agent each (Billing: ana, Sales: bo) and a supervisor (boss):
+    the cast of the visibility tests."""
+    from tests.factories import TeamFactory, UserFactory
+
+    billing, sales = TeamFactory(name="Billing"), TeamFactory(name="Sales")
+    ana, bo = UserFactory(username="ana"), UserFactory(username="bo")
+    billing.members.add(ana)
+    sales.members.add(bo)
+    boss = UserFactory(username="boss", role="supervisors")
+    return {"billing": billing, "sales": sales, "ana": ana, "bo": bo, "boss": boss}
+
+
+@pytest.fixture
 def agent(db):
     from tests.factories import UserFactory
 

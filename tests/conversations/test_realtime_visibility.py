@@ -8,7 +8,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from conversations import services
-from tests.factories import CaseFactory, TeamFactory, UserFactory
+from tests.factories import CaseFactory, UserFactory
 from tests.ws import agent_socket
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -16,19 +16,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 QUIET = 0.6  # seconds a socket must stay silent to count as "received nothing"
 
 
-def _people():
-    team_a, team_b = TeamFactory(name="Billing"), TeamFactory(name="Sales")
-    ana, bo = UserFactory(username="ana"), UserFactory(username="bo")
-    team_a.members.add(ana)
-    team_b.members.add(bo)
-    boss = UserFactory(username="boss", role="supervisors")
-    return {"team_a": team_a, "team_b": team_b, "ana": ana, "bo": bo, "boss": boss}
-
-
-async def _sockets(people, *names):
+async def _sockets(org, *names):
     sockets = {}
     for name in names:
-        communicator, connected, _ = await agent_socket(people[name])
+        communicator, connected, _ = await agent_socket(org[name])
         assert connected
         sockets[name] = communicator
     return sockets
@@ -47,11 +38,10 @@ async def _close(sockets):
         await communicator.disconnect()
 
 
-async def test_note_on_team_a_case_reaches_team_a_and_supervisor_only():
-    people = await sync_to_async(_people)()
-    case = await sync_to_async(CaseFactory)(team=people["team_a"])
-    sockets = await _sockets(people, "ana", "bo", "boss")
-    await sync_to_async(services.case_note_add)(case=case, author_user=people["ana"], body="Refund approved")
+async def test_note_on_team_a_case_reaches_team_a_and_supervisor_only(org):
+    case = await sync_to_async(CaseFactory)(team=org["billing"])
+    sockets = await _sockets(org, "ana", "bo", "boss")
+    await sync_to_async(services.case_note_add)(case=case, author_user=org["ana"], body="Refund approved")
     for name, expected in (("ana", True), ("boss", True), ("bo", False)):
         bodies = [
             e["data"]["message"]["body"]
@@ -62,32 +52,29 @@ async def test_note_on_team_a_case_reaches_team_a_and_supervisor_only():
     await _close(sockets)
 
 
-async def test_case_update_of_team_b_never_reaches_team_a():
-    people = await sync_to_async(_people)()
-    case = await sync_to_async(CaseFactory)(team=people["team_b"])
-    sockets = await _sockets(people, "ana", "bo")
-    await sync_to_async(services.case_priority_set)(case=case, priority=3, by=people["bo"])
+async def test_case_update_of_team_b_never_reaches_team_a(org):
+    case = await sync_to_async(CaseFactory)(team=org["sales"])
+    sockets = await _sockets(org, "ana", "bo")
+    await sync_to_async(services.case_priority_set)(case=case, priority=3, by=org["bo"])
     assert not [e for e in await _events(sockets["ana"]) if e["event"] in ("case.updated", "message.created")]
     assert any(e["event"] == "case.updated" for e in await _events(sockets["bo"]))
     await _close(sockets)
 
 
-async def test_unrouted_case_reaches_every_agent():
-    people = await sync_to_async(_people)()
+async def test_unrouted_case_reaches_every_agent(org):
     case = await sync_to_async(CaseFactory)()
-    sockets = await _sockets(people, "ana", "bo", "boss")
-    await sync_to_async(services.case_priority_set)(case=case, priority=2, by=people["boss"])
+    sockets = await _sockets(org, "ana", "bo", "boss")
+    await sync_to_async(services.case_priority_set)(case=case, priority=2, by=org["boss"])
     for name in ("ana", "bo", "boss"):
         assert any(e["event"] == "case.updated" for e in await _events(sockets[name])), name
     await _close(sockets)
 
 
-async def test_assignee_outside_the_team_hears_their_case_once():
-    people = await sync_to_async(_people)()
-    case = await sync_to_async(CaseFactory)(team=people["team_a"])
-    sockets = await _sockets(people, "ana", "bo")
+async def test_assignee_outside_the_team_hears_their_case_once(org):
+    case = await sync_to_async(CaseFactory)(team=org["billing"])
+    sockets = await _sockets(org, "ana", "bo")
     # bo is in Sales but the Billing case is given to him: he may see it now.
-    await sync_to_async(services.assign_case)(case=case, assignee=people["bo"], by=people["boss"])
+    await sync_to_async(services.assign_case)(case=case, assignee=org["bo"], by=org["boss"])
     updates = [e for e in await _events(sockets["bo"]) if e["event"] == "case.updated"]
     assert len(updates) == 1
     # ana is in the team and the assignee's group is not hers: one copy for her too.
@@ -95,21 +82,19 @@ async def test_assignee_outside_the_team_hears_their_case_once():
     await _close(sockets)
 
 
-async def test_supervisor_in_a_team_receives_one_copy():
-    people = await sync_to_async(_people)()
-    await sync_to_async(people["team_a"].members.add)(people["boss"])
-    case = await sync_to_async(CaseFactory)(team=people["team_a"], assignee=people["boss"])
-    sockets = await _sockets(people, "boss")
-    await sync_to_async(services.case_note_add)(case=case, author_user=people["ana"], body="one copy")
+async def test_supervisor_in_a_team_receives_one_copy(org):
+    await sync_to_async(org["billing"].members.add)(org["boss"])
+    case = await sync_to_async(CaseFactory)(team=org["billing"], assignee=org["boss"])
+    sockets = await _sockets(org, "boss")
+    await sync_to_async(services.case_note_add)(case=case, author_user=org["ana"], body="one copy")
     created = [e for e in await _events(sockets["boss"]) if e["event"] == "message.created"]
     assert len(created) == 1
     await _close(sockets)
 
 
-async def test_typing_is_told_only_to_the_cases_viewers_and_needs_a_visible_case():
-    people = await sync_to_async(_people)()
-    case_a = await sync_to_async(CaseFactory)(team=people["team_a"])
-    sockets = await _sockets(people, "ana", "bo", "boss")
+async def test_typing_is_told_only_to_the_cases_viewers_and_needs_a_visible_case(org):
+    case_a = await sync_to_async(CaseFactory)(team=org["billing"])
+    sockets = await _sockets(org, "ana", "bo", "boss")
     await sockets["ana"].send_json_to({"action": "typing", "case": case_a.pk})
     assert [e["event"] for e in await _events(sockets["boss"])] == ["agent.typing"]
     assert await _events(sockets["bo"]) == []
@@ -120,35 +105,33 @@ async def test_typing_is_told_only_to_the_cases_viewers_and_needs_a_visible_case
     await _close(sockets)
 
 
-async def test_a_client_cannot_widen_its_subscription():
-    people = await sync_to_async(_people)()
-    case = await sync_to_async(CaseFactory)(team=people["team_a"])
-    sockets = await _sockets(people, "bo")
+async def test_a_client_cannot_widen_its_subscription(org):
+    case = await sync_to_async(CaseFactory)(team=org["billing"])
+    sockets = await _sockets(org, "bo")
     for attempt in (
-        {"action": "subscribe", "group": f"inbox.team.{people['team_a'].pk}"},
-        {"action": "subscribe", "team": people["team_a"].pk},
+        {"action": "subscribe", "group": f"inbox.team.{org['billing'].pk}"},
+        {"action": "subscribe", "team": org["billing"].pk},
         {"type": "inbox.event", "group": "inbox.supervisors"},
     ):
         await sockets["bo"].send_json_to(attempt)
-    await sync_to_async(services.case_note_add)(case=case, author_user=people["ana"], body="secret")
+    await sync_to_async(services.case_note_add)(case=case, author_user=org["ana"], body="secret")
     assert await _events(sockets["bo"]) == []
     await _close(sockets)
 
 
-async def test_mention_reaches_only_the_mentioned_colleague_who_may_see_the_case():
-    people = await sync_to_async(_people)()
+async def test_mention_reaches_only_the_mentioned_colleague_who_may_see_the_case(org):
     carla = await sync_to_async(UserFactory)(username="Carla")
-    await sync_to_async(people["team_a"].members.add)(carla)
-    case = await sync_to_async(CaseFactory)(team=people["team_a"])
-    sockets = await _sockets(people, "bo")
+    await sync_to_async(org["billing"].members.add)(carla)
+    case = await sync_to_async(CaseFactory)(team=org["billing"])
+    sockets = await _sockets(org, "bo")
     carla_socket, _, _ = await agent_socket(carla)
     await sync_to_async(services.case_note_add)(
-        case=case, author_user=people["ana"], body="@carla and @bo please look"
+        case=case, author_user=org["ana"], body="@carla and @bo please look"
     )
     mentions = [e for e in await _events(carla_socket) if e["event"] == "mention.created"]
     assert [m["data"]["user"] for m in mentions] == [carla.pk]
     # bo is mentioned but may not see a Billing case: no notification carries the note to him.
     assert await _events(sockets["bo"]) == []
-    assert not await sync_to_async(people["bo"].mentions.exists)()
+    assert not await sync_to_async(org["bo"].mentions.exists)()
     await carla_socket.disconnect()
     await _close(sockets)

@@ -18,21 +18,9 @@ from tests.factories import (
     CustomerFactory,
     IdentityFactory,
     MessageFactory,
-    TeamFactory,
-    UserFactory,
 )
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def org():
-    billing, sales = TeamFactory(name="Billing"), TeamFactory(name="Sales")
-    ana, bo = UserFactory(username="ana"), UserFactory(username="bo")
-    billing.members.add(ana)
-    sales.members.add(bo)
-    boss = UserFactory(username="boss", role="supervisors")
-    return {"billing": billing, "sales": sales, "ana": ana, "bo": bo, "boss": boss}
 
 
 def login(client, user):
