@@ -41,7 +41,7 @@ from channels_adapters.base import (
     text_clean,
 )
 from channels_adapters.models import Channel, InboundEvent
-from channels_adapters.registry import adapter_for
+from channels_adapters.registry import UnsupportedChannel, adapter_for
 
 logger = logging.getLogger(__name__)
 
@@ -268,8 +268,11 @@ def _event_apply(event: InboundEvent) -> tuple[list[str], bool, dict]:
         record_echo,
     )
 
-    adapter = adapter_for(event.channel.kind)
     summary = {"messages": 0, "duplicates": 0, "statuses": 0, "updates": 0, "ignored": []}
+    try:
+        adapter = adapter_for(event.channel.kind)
+    except UnsupportedChannel as exc:  # the channel's kind changed after the event was stored
+        return [f"payload: {exc}"], False, summary
     failed: list[dict] = []
     try:
         items = sorted(adapter.parse(event.channel, event), key=_sort_key)

@@ -234,6 +234,52 @@ def test_wrong_types_in_a_telegram_message_fail_it_permanently_by_name(client):
     assert orphans() == 0
 
 
+def test_an_outage_is_re_driven_and_bad_data_is_not(client, monkeypatch):
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.utils import timezone
+
+    from channels_adapters import services
+    from conversations import services as conversation_services
+
+    channel = ChannelFactory()
+    real = conversation_services.receive_inbound
+
+    def database_away_for_one(**fields):
+        if fields["external_id"] == "down-1":
+            raise OperationalError("server closed the connection unexpectedly")
+        return real(**fields)
+
+    monkeypatch.setattr(conversation_services, "receive_inbound", database_away_for_one)
+    outage = api_post(
+        client,
+        channel,
+        {
+            "messages": [
+                {"external_id": "down-1", "from": {"id": "u7"}, "text": "lands on the retry"},
+                {"external_id": "ok-3", "from": {"id": "u8"}, "text": "lands now"},
+            ]
+        },
+    )
+    bad = api_post(client, channel, {"external_id": "bad-phone", "from": {"phone": "12"}, "text": "x"})
+    assert outage.status == InboundEvent.Status.FAILED and outage.retryable is True
+    assert outage.summary["failed"] == [
+        {"item": "down-1", "reason": "OperationalError: server closed the connection unexpectedly"}
+    ]
+    assert bad.status == InboundEvent.Status.FAILED and bad.retryable is False
+
+    monkeypatch.undo()
+    InboundEvent.objects.update(received_at=timezone.now() - timedelta(minutes=10))
+    try:
+        assert services.inbound_events_redrive() == 1  # the outage only
+    finally:
+        redis.Redis.from_url(settings.REDIS_URL).delete(services.PENDING_KEY)
+    again = inbound_event_process(event_id=outage.pk)
+    assert again.status == InboundEvent.Status.PROCESSED and again.summary["duplicates"] == 1
+    assert set(Message.objects.values_list("external_id", flat=True)) == {"down-1", "ok-3"}
+
+
 # One bad message in a batch --------------------------------------------------------
 
 
