@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext
 
 if TYPE_CHECKING:
     from channels_adapters.models import Channel, InboundEvent
@@ -334,7 +335,8 @@ def entries_read(entries, read, *, where: str) -> list[InboundItem]:
     that cannot be read becomes a `Rejected` naming it and why, and the others still
     land. `read` returns an item or a list of items."""
     if not isinstance(entries, list):
-        return [Rejected(ref=where, reason=f"expected a list, got {type(entries).__name__}")]
+        reason = gettext("expected a list, got %(type)s") % {"type": type(entries).__name__}
+        return [Rejected(ref=where, reason=reason)]
     items: list[InboundItem] = []
     for n, entry in enumerate(entries):
         try:

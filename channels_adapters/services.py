@@ -26,6 +26,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from channels_adapters.base import (
     Ignored,
@@ -278,14 +279,16 @@ def _event_apply(event: InboundEvent) -> tuple[list[str], bool, dict]:
         items = sorted(adapter.parse(event.channel, event), key=_sort_key)
     except ParseError as exc:
         items = []
-        failed.append({"item": "payload", "reason": f"Could not read the payload: {exc}", "transient": False})
+        reason = gettext("Could not read the payload: %(reason)s") % {"reason": exc}
+        failed.append({"item": "payload", "reason": reason, "transient": False})
     except Exception as exc:  # noqa: BLE001 - an adapter's bug must not sink the rest of the batch
         logger.exception("Parsing inbound event %s failed", event.pk)
         items = []
         failed.append(
             {
                 "item": "payload",
-                "reason": f"Could not process the payload: {error_reason(exc)}",
+                "reason": gettext("Could not process the payload: %(reason)s")
+                % {"reason": error_reason(exc)},
                 "transient": error_is_transient(exc),
             }
         )

@@ -1,6 +1,7 @@
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Max
+from django.utils.translation import gettext
 
 from customers.identity import identity_normalize
 from customers.models import Customer, CustomerMerge, Identity
@@ -27,7 +28,10 @@ def identity_resolve(*, kind: str, address: str, name: str = "") -> Identity:
     address = identity_normalize(kind, address)
     if len(address) > Identity._meta.get_field("address").max_length:
         # A column error would fail the same way on every retry; say what is wrong.
-        raise ValidationError(f"A {len(address):,}-character {kind} address is not anyone's address.")
+        raise ValidationError(
+            gettext("A %(length)s-character %(kind)s address is not anyone's address.")
+            % {"length": f"{len(address):,}", "kind": kind}
+        )
     # The full name, if longer, is the caller's to keep (the inbound path keeps it in meta).
     name = (name or "")[: Customer._meta.get_field("name").max_length]
     identity = Identity.objects.select_related("customer").filter(kind=kind, address=address).first()

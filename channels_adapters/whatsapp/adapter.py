@@ -12,6 +12,8 @@ window only an approved template (message meta "template") can be sent.
 
 from __future__ import annotations
 
+from django.utils.translation import gettext
+
 from channels_adapters.base import (
     ChannelAdapter,
     Ignored,
@@ -101,7 +103,7 @@ class WhatsAppAdapter(ChannelAdapter):
         if field not in ("messages", "smb_message_echoes"):
             return [Ignored(field)]
         if not isinstance(value, dict):
-            raise ParseError("A change's value must be an object")
+            raise ParseError(gettext("A change's value must be an object"))
         number = str((value.get("metadata") or {}).get("phone_number_id") or "")
         if ours and number and number != ours:
             # One app webhook can serve several numbers: this one is another channel's.
