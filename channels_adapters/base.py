@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass, field
+import math
+import re
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext
 
 if TYPE_CHECKING:
     from channels_adapters.models import Channel, InboundEvent
@@ -113,12 +116,23 @@ class Ignored:
 
 
 @dataclass
+class Rejected:
+    """One entry of a batch that could not be read: reported on its event while the
+    rest of the batch lands. `transient` when trying again may help (the database
+    was away), so the event is re-driven; otherwise it waits for a person or a fix."""
+
+    ref: str
+    reason: str
+    transient: bool = False
+
+
+@dataclass
 class SendResult:
     external_id: str
     meta: dict = field(default_factory=dict)
 
 
-InboundItem = InboundMessage | StatusUpdate | MessageUpdate | Ignored
+InboundItem = InboundMessage | StatusUpdate | MessageUpdate | Ignored | Rejected
 
 
 class ChannelAdapter:
@@ -171,3 +185,176 @@ def check_prefixed_signature(header_value: str | None, expected_hex: str, prefix
         raise SignatureError("malformed signature")
     if not hmac.compare_digest(given[len(prefix) :].lower(), expected_hex):
         raise SignatureError("signature mismatch")
+
+
+# Normalizing at the boundary ---------------------------------------------------
+#
+# What a provider sends may not fit our columns: PostgreSQL refuses NUL in text
+# and jsonb (Twilio and Telegram deliver it), lone surrogates cannot be encoded,
+# jsonb has no NaN, and names and ids can be longer than their columns. Each of
+# these fails the same way on every retry, so the message would never land:
+# every parsed item is fitted here, before anything is written, whichever
+# adapter made it. The original of anything shortened is kept in meta.
+
+NAME_MAX = 200  # Customer.name, Identity.display_name
+ADDRESS_MAX = 320  # Identity.address
+EXTERNAL_ID_MAX = 255  # Message.external_id
+# Addresses that are opaque ids may be hashed; an email or phone number that
+# long is nobody's, and identity validation says so.
+_VALIDATED_KINDS = ("email", "phone")
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def text_clean(value: str) -> str:
+    """Text PostgreSQL accepts: no NUL, no lone surrogate (shown as U+FFFD)."""
+    if "\x00" in value:
+        value = value.replace("\x00", "")
+    return _SURROGATES.sub("\ufffd", value)
+
+
+def data_clean(value):
+    """`text_clean` through a JSON-like value (keys too); NaN and infinities become text."""
+    if isinstance(value, str):
+        return text_clean(value)
+    if isinstance(value, dict):
+        return {data_clean(str(k)): data_clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [data_clean(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+def stable_id(value: str, limit: int) -> str:
+    """`value` if it fits, else its SHA-256: the same long id always maps to the same short one."""
+    if len(value) <= limit:
+        return value
+    return "sha256:" + hashlib.sha256(value.encode("utf-8", "replace")).hexdigest()
+
+
+def _sender_fit(sender: Sender | None, meta: dict, role: str) -> Sender | None:
+    if sender is None:
+        return None
+    address, name = text_clean(str(sender.address)), text_clean(str(sender.name or ""))
+    if sender.kind not in _VALIDATED_KINDS and len(address) > ADDRESS_MAX:
+        meta[f"{role}_address_full"] = address
+        address = stable_id(address, ADDRESS_MAX)
+    if len(name) > NAME_MAX:
+        meta[f"{role}_name_full"] = name
+        name = name[: NAME_MAX - 1] + "…"
+    return Sender(kind=sender.kind, address=address, name=name)
+
+
+def external_id_stored(external_id) -> str:
+    """The provider's id as Message.external_id holds it: look-ups by a raw id use this."""
+    return stable_id(text_clean(str(external_id or "")), EXTERNAL_ID_MAX)
+
+
+def _external_id_fit(external_id, meta: dict) -> str:
+    value = text_clean(str(external_id or ""))
+    if len(value) > EXTERNAL_ID_MAX:
+        meta["external_id_full"] = value
+    return external_id_stored(value)
+
+
+def item_normalize(item: InboundItem) -> InboundItem:
+    """The item with every value fitted to what the database stores (see above)."""
+    if isinstance(item, InboundMessage):
+        meta = data_clean(item.meta) if isinstance(item.meta, dict) else {}
+        return replace(
+            item,
+            external_id=_external_id_fit(item.external_id, meta),
+            sender=_sender_fit(item.sender, meta, "sender"),
+            text=text_clean(str(item.text or "")),
+            html=text_clean(str(item.html or "")),
+            attachments=[data_clean(a) for a in item.attachments or [] if isinstance(a, dict)],
+            meta=meta,
+        )
+    if isinstance(item, MessageUpdate):
+        meta = data_clean(item.meta) if isinstance(item.meta, dict) else {}
+        return replace(
+            item,
+            external_id=_external_id_fit(item.external_id, meta),
+            text=None if item.text is None else text_clean(str(item.text)),
+            attachments=[data_clean(a) for a in item.attachments or [] if isinstance(a, dict)],
+            meta=meta,
+        )
+    if isinstance(item, StatusUpdate):
+        scratch: dict = {}
+        return replace(
+            item,
+            external_id=_external_id_fit(item.external_id, scratch),
+            error=text_clean(str(item.error or "")),
+            recipient=_sender_fit(item.recipient, scratch, "recipient"),
+        )
+    if isinstance(item, Ignored):
+        return Ignored(event=text_clean(str(item.event)))
+    if isinstance(item, Rejected):
+        return replace(item, ref=text_clean(str(item.ref))[:300], reason=text_clean(str(item.reason)))
+    return item
+
+
+# Failures --------------------------------------------------------------------
+
+
+def error_is_transient(exc: BaseException) -> bool:
+    """Whether trying again later may succeed: the database, Redis or a provider
+    was unreachable or timed out. Anything else (bad data, a timestamp out of
+    range, an adapter's bug) fails the same way every time, so it is not re-driven;
+    an admin can still reprocess it after a fix."""
+    import httpx
+    import redis.exceptions
+    from django.db import InterfaceError, OperationalError
+
+    return isinstance(
+        exc,
+        OperationalError
+        | InterfaceError
+        | redis.exceptions.ConnectionError
+        | redis.exceptions.TimeoutError
+        | httpx.TransportError
+        | ConnectionError
+        | TimeoutError
+        | TransientSendError,
+    )
+
+
+def error_reason(exc: BaseException) -> str:
+    """A failure in a line an admin can read: the message, or the exception's type."""
+    if isinstance(exc, ParseError | SendError):
+        text = str(exc)
+    else:
+        from django.core.exceptions import ValidationError
+
+        if isinstance(exc, ValidationError):
+            text = "; ".join(exc.messages)
+        else:
+            text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return text_clean(text)[:1000]
+
+
+def entries_read(entries, read, *, where: str) -> list[InboundItem]:
+    """`read(entry)` for each entry of a provider's batch, each on its own: an entry
+    that cannot be read becomes a `Rejected` naming it and why, and the others still
+    land. `read` returns an item or a list of items."""
+    if not isinstance(entries, list):
+        reason = gettext("expected a list, got %(type)s") % {"type": type(entries).__name__}
+        return [Rejected(ref=where, reason=reason)]
+    items: list[InboundItem] = []
+    for n, entry in enumerate(entries):
+        try:
+            result = read(entry)
+        except Exception as exc:  # noqa: BLE001 - one bad entry must not sink its batch
+            ref = f"{where}[{n}]"
+            if isinstance(entry, dict):
+                known = next((entry[k] for k in ("id", "mid", "message_id") if entry.get(k)), None)
+                if isinstance(known, str | int):
+                    ref = f"{ref} {known}"
+            items.append(Rejected(ref=ref, reason=error_reason(exc), transient=error_is_transient(exc)))
+        else:
+            for item in result if isinstance(result, list) else [result]:
+                if isinstance(item, Rejected):
+                    # Rejected deeper in the batch: the full path finds it in the payload.
+                    item = replace(item, ref=f"{where}[{n}].{item.ref}")
+                items.append(item)
+    return items

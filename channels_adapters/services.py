@@ -26,10 +26,23 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.translation import gettext
 
-from channels_adapters.base import Ignored, InboundMessage, MessageUpdate, ParseError, StatusUpdate
+from channels_adapters.base import (
+    Ignored,
+    InboundMessage,
+    MessageUpdate,
+    ParseError,
+    Rejected,
+    StatusUpdate,
+    data_clean,
+    error_is_transient,
+    error_reason,
+    item_normalize,
+    text_clean,
+)
 from channels_adapters.models import Channel, InboundEvent
-from channels_adapters.registry import adapter_for
+from channels_adapters.registry import UnsupportedChannel, adapter_for
 
 logger = logging.getLogger(__name__)
 
@@ -100,12 +113,14 @@ def inbound_events_enqueue_on_commit(event_ids: list[int]) -> None:
 
 def inbound_event_store(*, channel: Channel, request: HttpRequest) -> InboundEvent:
     """Keep the raw request, then hand it to the workers after commit."""
+    # The body is kept as bytes, exactly as signed; what goes in text and jsonb
+    # columns is cleaned so that no request the provider signed can fail the INSERT.
     event = InboundEvent.objects.create(
         channel=channel,
         body=request.body,
-        headers=stored_headers(kind=channel.kind, headers=request.headers),
-        content_type=request.content_type or "",
-        query_string=request.META.get("QUERY_STRING", ""),
+        headers=data_clean(stored_headers(kind=channel.kind, headers=request.headers)),
+        content_type=text_clean(request.content_type or "")[:200],
+        query_string=text_clean(request.META.get("QUERY_STRING", "")),
     )
     inbound_events_enqueue_on_commit([event.pk])
     return event
@@ -185,7 +200,10 @@ def inbound_events_drain(*, max_seconds: float | None = None) -> int:
 
 def _sort_key(item) -> datetime:
     # Providers do not guarantee order within a batch: the provider's clock decides.
-    return getattr(item, "timestamp", None) or datetime.min.replace(tzinfo=UTC)
+    at = getattr(item, "timestamp", None)
+    if isinstance(at, datetime) and at.tzinfo is not None:
+        return at
+    return datetime.min.replace(tzinfo=UTC)
 
 
 def inbound_event_process(*, event_id: int) -> InboundEvent | None:
@@ -241,8 +259,22 @@ def inbound_events_process(*, event_ids: list[int]) -> list[InboundEvent]:
     return events
 
 
+def _item_ref(item) -> str:
+    """How an admin finds the item in the payload: its provider id, else what it is."""
+    external_id = getattr(item, "external_id", "")
+    if isinstance(item, Rejected):
+        return item.ref
+    return str(external_id) if external_id else type(item).__name__
+
+
 def _event_apply(event: InboundEvent) -> tuple[list[str], bool, dict]:
-    """Apply one event's items; returns (errors, retryable, summary). Never raises."""
+    """Apply one event's items; returns (errors, retryable, summary). Never raises.
+
+    Each item succeeds or fails on its own: a failed one is named in the
+    summary's "failed" list with its reason, and the others land. The event is
+    re-driven only when a failure may pass (database, Redis or network away);
+    one that fails the same way every time waits for an admin's reprocess.
+    """
     from conversations.services import (
         message_status_update,
         message_status_watermark,
@@ -251,22 +283,37 @@ def _event_apply(event: InboundEvent) -> tuple[list[str], bool, dict]:
         record_echo,
     )
 
-    adapter = adapter_for(event.channel.kind)
     summary = {"messages": 0, "duplicates": 0, "statuses": 0, "updates": 0, "ignored": []}
-    errors: list[str] = []
-    retryable = True
+    try:
+        adapter = adapter_for(event.channel.kind)
+    except UnsupportedChannel as exc:  # the channel's kind changed after the event was stored
+        return [f"payload: {exc}"], False, summary
+    failed: list[dict] = []
     try:
         items = sorted(adapter.parse(event.channel, event), key=_sort_key)
     except ParseError as exc:
-        items, retryable = [], False
-        errors.append(f"Could not read the payload: {exc}")
+        items = []
+        reason = gettext("Could not read the payload: %(reason)s") % {"reason": exc}
+        failed.append({"item": "payload", "reason": reason, "transient": False})
     except Exception as exc:  # noqa: BLE001 - an adapter's bug must not sink the rest of the batch
         logger.exception("Parsing inbound event %s failed", event.pk)
         items = []
-        errors.append(f"Could not process the payload: {exc!r}")
-    for item in items:
+        failed.append(
+            {
+                "item": "payload",
+                "reason": gettext("Could not process the payload: %(reason)s")
+                % {"reason": error_reason(exc)},
+                "transient": error_is_transient(exc),
+            }
+        )
+    for raw in items:
+        ref = _item_ref(raw)
         try:
-            if isinstance(item, InboundMessage):
+            item = item_normalize(raw)
+            ref = _item_ref(item)
+            if isinstance(item, Rejected):
+                failed.append({"item": item.ref, "reason": item.reason, "transient": item.transient})
+            elif isinstance(item, InboundMessage):
                 fields = {
                     "channel": event.channel,
                     "external_id": item.external_id,
@@ -311,16 +358,19 @@ def _event_apply(event: InboundEvent) -> tuple[list[str], bool, dict]:
                 summary["updates"] += 1
             elif isinstance(item, Ignored):
                 summary["ignored"].append(item.event)
-        except ValidationError as exc:
-            # Bad data in one item (an impossible phone number) will not get
-            # better on retry; the rest of the batch still lands.
-            retryable = False
-            errors.append(f"{getattr(item, 'external_id', item)}: {'; '.join(exc.messages)}")
-        except Exception as exc:  # noqa: BLE001 - recorded on the event, retried by beat
-            logger.exception("Processing inbound event %s failed", event.pk)
-            errors.append(f"{getattr(item, 'external_id', item)}: {exc!r}")
+        except Exception as exc:  # noqa: BLE001 - recorded on the event; the rest of the batch lands
+            transient = error_is_transient(exc)
+            if not isinstance(exc, ValidationError):
+                # Bad data (an impossible phone number) is the sender's; anything else may be ours.
+                logger.exception("Processing an item of inbound event %s failed", event.pk)
+            failed.append({"item": ref, "reason": error_reason(exc), "transient": transient})
 
-    return errors, retryable, summary
+    if failed:
+        summary["failed"] = [{"item": f["item"], "reason": f["reason"]} for f in failed]
+    errors = [text_clean(f"{f['item']}: {f['reason']}") for f in failed]
+    # An event that landed keeps the default (retryable) so its outcome groups with the others.
+    retryable = any(f["transient"] for f in failed) if failed else True
+    return errors, retryable, data_clean(summary)
 
 
 def inbound_event_reprocess(*, events) -> int:

@@ -98,17 +98,22 @@ def receive_inbound(
 
     Idempotent on (channel, external_id): a provider's retry returns the first message.
     """
-    identity = identity_resolve(kind=sender.kind, address=sender.address, name=sender.name)
     with transaction.atomic():
+        # In the message's transaction: a message that fails leaves no customer
+        # without it behind (a retry finds nothing half-written).
+        identity = identity_resolve(kind=sender.kind, address=sender.address, name=sender.name)
         # The thread lock serializes messages of one customer, so two arriving
         # together cannot both open a case, and the duplicate check below is exact.
         thread = Thread.objects.select_for_update().get(customer_id=identity.customer_id)
         existing = Message.objects.filter(channel=channel, external_id=external_id).first()
         if existing is not None:
+            # A duplicate writes nothing: not even the customer a new sender address
+            # made above (the same id from another address would leave one empty).
+            transaction.set_rollback(True)
             return InboundResult(existing, created=False)
         now = timezone.now()
         # An email's Subject names the case better than its first line.
-        subject = (meta or {}).get("subject") or text.strip().split("\n")[0]
+        subject = str((meta or {}).get("subject") or text.strip().split("\n")[0])
         case, change = _case_for_inbound(thread=thread, channel=channel, now=now, subject=subject)
         case.waiting_since = case.waiting_since or now
         case.last_message_at = now
@@ -151,11 +156,12 @@ def record_echo(
 
     It is outbound and the company's, never the customer's; it does not open a case.
     """
-    identity = identity_resolve(kind=recipient.kind, address=recipient.address)
     with transaction.atomic():
+        identity = identity_resolve(kind=recipient.kind, address=recipient.address)
         thread = Thread.objects.select_for_update().get(customer_id=identity.customer_id)
         existing = Message.objects.filter(channel=channel, external_id=external_id).first()
         if existing is not None:
+            transaction.set_rollback(True)  # a duplicate writes nothing (see receive_inbound)
             return InboundResult(existing, created=False)
         now = timezone.now()
         case = (

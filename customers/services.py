@@ -22,8 +22,18 @@ def identity_resolve(*, kind: str, address: str, name: str = "") -> Identity:
 
     Safe under concurrency: two first messages from the same new address race
     on the (kind, address) constraint, the loser reads the winner's row.
+    Call it inside the transaction that writes what the identity is for, so a
+    failure there leaves no customer behind.
     """
     address = identity_normalize(kind, address)
+    if len(address) > Identity._meta.get_field("address").max_length:
+        # A column error would fail the same way on every retry; say what is wrong.
+        raise ValidationError(
+            _("A %(length)s-character %(kind)s address is not anyone's address.")
+            % {"length": f"{len(address):,}", "kind": kind}
+        )
+    # The full name, if longer, is the caller's to keep (the inbound path keeps it in meta).
+    name = (name or "")[: Customer._meta.get_field("name").max_length]
     identity = Identity.objects.select_related("customer").filter(kind=kind, address=address).first()
     if identity is not None:
         if name and not identity.customer.name:

@@ -30,6 +30,7 @@ from channels_adapters.base import (
     StatusUpdate,
     TransientSendError,
     check_prefixed_signature,
+    entries_read,
     hmac_sha256_hex,
 )
 from customers.models import IdentityKind
@@ -86,7 +87,8 @@ class ApiAdapter(ChannelAdapter):
         entries = payload.get("messages", [payload])
         if not isinstance(entries, list):
             raise ParseError("'messages' must be a list")
-        return [self._item(channel, entry) for entry in entries]
+        # Each message of a batch on its own: one that cannot be read is reported, the others land.
+        return entries_read(entries, lambda entry: self._item(channel, entry), where="messages")
 
     def _item(self, channel, data):
         if not isinstance(data, dict):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from channels_adapters.base import external_id_stored
 from channels_adapters.models import Channel
 from conversations.models import Case, Direction, Message
 from customers.models import Identity, IdentityKind
@@ -17,17 +18,19 @@ def email_messages_by_ids(*, message_ids: list[str]) -> dict[str, list[Message]]
     Inbound mail keeps its Message-ID and our sends keep the one we generated as
     external_id, so the (channel, external_id) unique index answers this: the
     channel ids are listed explicitly so the lookup is an index scan on both columns."""
-    message_ids = [i for i in dict.fromkeys(message_ids) if i]
-    if not message_ids:
+    # Stored ids are fitted to the column (no NUL, long ones hashed): look up the
+    # stored form, answer by the Message-ID as the mail wrote it.
+    wanted = {external_id_stored(i): i for i in dict.fromkeys(message_ids) if i}
+    if not wanted:
         return {}
     found = (
-        Message.objects.filter(channel_id__in=email_channel_ids(), external_id__in=message_ids)
+        Message.objects.filter(channel_id__in=email_channel_ids(), external_id__in=list(wanted))
         .select_related("case", "thread", "channel")
         .order_by("-created_at", "-id")
     )
     result: dict[str, list[Message]] = {}
     for message in found:
-        result.setdefault(message.external_id, []).append(message)
+        result.setdefault(wanted[message.external_id], []).append(message)
     return result
 
 

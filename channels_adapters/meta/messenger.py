@@ -24,6 +24,7 @@ from channels_adapters.base import (
     Sender,
     SendResult,
     StatusUpdate,
+    entries_read,
 )
 from channels_adapters.meta.graph import graph_request
 from channels_adapters.meta.selectors import (
@@ -100,20 +101,27 @@ class MessengerAdapter(ChannelAdapter):
 
     def parse(self, channel, event):
         payload = load_envelope(event, (self.webhook_object,))
-        items = []
-        for entry in payload["entry"]:
-            if not isinstance(entry, dict):
-                raise ParseError("Each entry must be an object")
-            for event_data in entry.get("messaging") or []:
-                if not isinstance(event_data, dict):
-                    raise ParseError("Each messaging event must be an object")
-                items.extend(self._event(channel, event_data))
-            if entry.get("standby"):
-                # Another app (a bot platform) holds the conversation: not ours to answer.
-                items.extend(Ignored("standby") for _ in entry["standby"])
-            for change in entry.get("changes") or []:
-                items.append(Ignored(f"changes:{(change or {}).get('field', '?')}"))
+        # Up to 1,000 updates in one POST: each entry and messaging event is read
+        # on its own, so one that cannot be read is reported and the rest land.
+        return entries_read(payload["entry"], lambda entry: self._entry(channel, entry), where="entry")
+
+    def _entry(self, channel, entry) -> list:
+        if not isinstance(entry, dict):
+            raise ParseError("Each entry must be an object")
+        items = entries_read(
+            entry.get("messaging") or [], lambda data: self._event_read(channel, data), where="messaging"
+        )
+        if entry.get("standby"):
+            # Another app (a bot platform) holds the conversation: not ours to answer.
+            items.extend(Ignored("standby") for _ in entry["standby"])
+        for change in entry.get("changes") or []:
+            items.append(Ignored(f"changes:{(change or {}).get('field', '?')}"))
         return items
+
+    def _event_read(self, channel, data) -> list:
+        if not isinstance(data, dict):
+            raise ParseError("Each messaging event must be an object")
+        return self._event(channel, data)
 
     def _event(self, channel, data: dict) -> list:
         sender_id = str((data.get("sender") or {}).get("id") or "")

@@ -45,6 +45,7 @@ from channels_adapters.base import (
     SendError,
     SendResult,
     SignatureError,
+    entries_read,
 )
 from channels_adapters.telegram import client
 from channels_adapters.telegram.services import telegram_contact_link
@@ -135,10 +136,12 @@ class TelegramAdapter(ChannelAdapter):
             raise ParseError(f"The body is not JSON: {exc}") from exc
         if not isinstance(update, dict) or "update_id" not in update:
             raise ParseError("A Telegram update is a JSON object with an update_id")
+        # One update per request, read like a batch of one: a message we cannot
+        # read is reported with its id and reason, not as an unreadable payload.
         if isinstance(update.get("message"), dict):
-            return [self._message(update["message"])]
+            return entries_read([update["message"]], self._message, where="message")
         if isinstance(update.get("edited_message"), dict):
-            return [self._edit(update["edited_message"])]
+            return entries_read([update["edited_message"]], self._edit, where="edited_message")
         kinds = [k for k in update if k != "update_id"]
         return [Ignored(event=kinds[0] if kinds else "empty-update")]
 

@@ -19,6 +19,7 @@ import re
 import secrets
 import time
 from datetime import UTC, datetime
+from functools import partial
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -36,6 +37,7 @@ from channels_adapters.base import (
     SignatureError,
     StatusUpdate,
     TransientSendError,
+    entries_read,
 )
 from channels_adapters.meta.messenger import public_url
 from customers.models import IdentityKind
@@ -184,9 +186,10 @@ class TwitterAdapter(ChannelAdapter):
                 continue
             if key == "direct_message_events":
                 app_id = str((channel.settings or {}).get("app_id") or "")
-                items.extend(self._dm(e, for_user, users, app_id) for e in value or [])
+                read = partial(self._dm, for_user=for_user, users=users, app_id=app_id)
+                items += entries_read(value or [], read, where=key)
             elif key == "direct_message_mark_read_events":
-                items.extend(self._read(e, for_user) for e in value or [])
+                items += entries_read(value or [], lambda e: self._read(e, for_user), where=key)
             else:
                 items.append(Ignored(key))
         return items

@@ -38,6 +38,7 @@ from datetime import datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.core.exceptions import ValidationError
+from django.http import QueryDict
 from django.utils import timezone
 from twilio.twiml.voice_response import VoiceResponse
 
@@ -197,15 +198,23 @@ class VoiceAdapter(ChannelAdapter):
         self._say(response, channel, words)
         return response.to_xml()
 
+    def _form_for_answer(self, event):
+        """The form as best it can be read: the caller is on the line and Twilio waits for
+        TwiML, so an unreadable byte must not turn the answer into a 500 (parsing reports it)."""
+        try:
+            return common.form(event)
+        except ParseError:
+            return QueryDict(event.body_bytes.decode("utf-8", "replace"))
+
     def acknowledge(self, channel, event):
         name = common.event_name(event)
         if name in ("", "incoming"):
-            data = common.form(event)
+            data = self._form_for_answer(event)
             if data.get("Direction", "inbound") != "inbound":
                 return common.twiml_response(common.EMPTY_TWIML)
             return common.twiml_response(self.incoming_twiml(channel, data))
         if name == "dial":
-            data = common.form(event)
+            data = self._form_for_answer(event)
             if data.get("DialCallStatus") == "completed":
                 response = VoiceResponse()
                 response.hangup()

@@ -17,6 +17,8 @@ window only an approved template (message meta "template") can be sent.
 
 from __future__ import annotations
 
+from django.utils.translation import gettext
+
 from channels_adapters.base import (
     ChannelAdapter,
     Ignored,
@@ -28,6 +30,7 @@ from channels_adapters.base import (
     Sender,
     SendResult,
     StatusUpdate,
+    entries_read,
 )
 from channels_adapters.meta import tasks as _media_tasks  # noqa: F401 - registers the media fetch
 from channels_adapters.meta.graph import graph_request, plain_reason
@@ -70,7 +73,7 @@ def _contacts(value: dict) -> dict:
     for contact in value.get("contacts") or []:
         if not isinstance(contact, dict):
             continue
-        profile = contact.get("profile") or {}
+        profile = contact.get("profile") if isinstance(contact.get("profile"), dict) else {}
         info = {
             "name": str(profile.get("name") or ""),
             "username": str(profile.get("username") or contact.get("username") or ""),
@@ -186,30 +189,44 @@ class WhatsAppAdapter(ChannelAdapter):
     def parse(self, channel, event):
         payload = load_envelope(event, ("whatsapp_business_account",))
         ours = str(channel.credentials.get("phone_number_id") or "")
-        items = []
-        for entry in payload["entry"]:
-            if not isinstance(entry, dict):
-                raise ParseError("Each entry must be an object")
-            for change in entry.get("changes") or []:
-                if not isinstance(change, dict):
-                    raise ParseError("Each change must be an object")
-                field = str(change.get("field") or "?")
-                value = change.get("value") or {}
-                if field not in ("messages", "smb_message_echoes"):
-                    items.append(Ignored(field))
-                    continue
-                number = str((value.get("metadata") or {}).get("phone_number_id") or "")
-                if ours and number and number != ours:
-                    # One app webhook can serve several numbers: this one is another channel's.
-                    items.append(Ignored("messages:other_phone_number"))
-                    continue
-                names = _contacts(value)
-                items.extend(self._message(m, names, channel=channel) for m in value.get("messages") or [])
-                # Coexistence: what the business typed in the WhatsApp Business app on its phone.
-                echoes = value.get("message_echoes") or []
-                items.extend(self._message(m, names, echo=True, channel=channel) for m in echoes)
-                items.extend(self._status(s) for s in value.get("statuses") or [])
-                items.extend(Ignored(f"error:{(e or {}).get('code')}") for e in value.get("errors") or [])
+        # Each entry, change, message and status is read on its own: one that
+        # cannot be read is reported on the event and the rest of the batch lands.
+        return entries_read(payload["entry"], lambda entry: self._entry(entry, ours, channel), where="entry")
+
+    def _entry(self, entry, ours: str, channel) -> list:
+        if not isinstance(entry, dict):
+            raise ParseError("Each entry must be an object")
+        return entries_read(
+            entry.get("changes") or [],
+            lambda change: self._webhook_change(change, ours, channel),
+            where="changes",
+        )
+
+    def _webhook_change(self, change, ours: str, channel) -> list:
+        if not isinstance(change, dict):
+            raise ParseError("Each change must be an object")
+        field = str(change.get("field") or "?")
+        value = change.get("value") or {}
+        if field not in ("messages", "smb_message_echoes"):
+            return [Ignored(field)]
+        if not isinstance(value, dict):
+            raise ParseError(gettext("A change's value must be an object"))
+        number = str((value.get("metadata") or {}).get("phone_number_id") or "")
+        if ours and number and number != ours:
+            # One app webhook can serve several numbers: this one is another channel's.
+            return [Ignored("messages:other_phone_number")]
+        names = _contacts(value)
+        items = entries_read(
+            value.get("messages") or [], lambda m: self._message(m, names, channel=channel), where="messages"
+        )
+        # Coexistence: what the business typed in the WhatsApp Business app on its phone.
+        items += entries_read(
+            value.get("message_echoes") or [],
+            lambda m: self._message(m, names, echo=True, channel=channel),
+            where="message_echoes",
+        )
+        items += entries_read(value.get("statuses") or [], self._status, where="statuses")
+        items.extend(Ignored(f"error:{(e or {}).get('code')}") for e in value.get("errors") or [])
         return items
 
     def _message(self, data: dict, names: dict, echo: bool = False, *, channel=None):
