@@ -778,13 +778,21 @@ def _mentioned_users(body: str):
     import re
 
     from django.contrib.auth import get_user_model
+    from django.db.models.functions import Lower
 
     from helpdesk.roles import user_is_agent
 
     names = {m.lower() for m in re.findall(r"(?<![\w.])@([\w.+-]+)", body)}
     if not names:
         return []
-    users = get_user_model().objects.filter(is_active=True, username__in=names).prefetch_related("groups")
+    # Usernames keep their capitals ("MariaG"); people type them either way, so
+    # both sides are compared lower-cased.
+    users = (
+        get_user_model()
+        .objects.annotate(username_lower=Lower("username"))
+        .filter(is_active=True, username_lower__in=names)
+        .prefetch_related("groups")
+    )
     return [u for u in users if user_is_agent(u)]
 
 
