@@ -1,0 +1,43 @@
+"""Stored attachments, served only to the agents allowed to see their message."""
+
+from django.contrib.auth.decorators import login_required
+from django.core.files.storage import default_storage
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET
+
+from conversations.attachments import attachment_inline, attachment_stored
+from conversations.models import Message
+from conversations.visibility import message_visible
+
+
+@require_GET
+@login_required
+def attachment_download(request, message_id: int, index: int):
+    message = get_object_or_404(Message.objects.select_related("case"), pk=message_id)
+    # 404, not 403, for a message the user may not see: the URL says nothing about it.
+    if not message_visible(user=request.user, message=message):
+        raise Http404(_("No such attachment."))
+    attachments = message.attachments or []
+    record = attachment_stored(attachments[index]) if index < len(attachments) else None
+    if record is None:
+        raise Http404(_("No such attachment."))
+    try:
+        handle = default_storage.open(record["path"], "rb")
+    except (FileNotFoundError, OSError) as exc:
+        raise Http404(_("The file of this attachment is missing.")) from exc
+    content_type = record.get("content_type") or "application/octet-stream"
+    response = FileResponse(
+        handle,
+        content_type=content_type,
+        as_attachment=not attachment_inline(content_type),
+        filename=record.get("name") or "attachment",
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    # Even shown inline, the file is a document of its own: no script, no
+    # requests, no access to the helpdesk's origin.
+    response["Content-Security-Policy"] = "default-src 'none'; img-src 'self'; media-src 'self'; sandbox"
+    response["Cache-Control"] = "private, max-age=3600"
+    response["Referrer-Policy"] = "no-referrer"
+    return response
