@@ -10,6 +10,7 @@ import base64
 import hashlib
 import secrets
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -64,6 +65,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "rest_framework",
+    "axes",
     "channels",
     "customers",
     "conversations",
@@ -83,6 +85,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a lockout into the login page's message.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "helpdesk.urls"
@@ -261,6 +265,24 @@ HELPDESK = {
     "CHANNEL_CACHE_SECONDS": env.float("HELPDESK_CHANNEL_CACHE_SECONDS", default=5.0),
 }
 
+# Login brute force (django-axes, helpdesk/login_lockout.py): after
+# HELPDESK_LOGIN_FAILURE_LIMIT failed attempts for one username from one address,
+# the login form, the admin and HTTP Basic answer 429 for the cool-off time.
+# Admins unlock in Django admin (Axes > Access attempts) or `manage.py axes_reset`.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = env.bool("HELPDESK_LOGIN_LOCKOUT", default=True)
+AXES_FAILURE_LIMIT = env.int("HELPDESK_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("HELPDESK_LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "helpdesk.login_lockout.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "helpdesk.login_lockout.client_ip"
+# Reverse proxies in front that append to X-Forwarded-For (0: use the socket's address).
+HELPDESK_TRUSTED_PROXY_COUNT = env.int("HELPDESK_TRUSTED_PROXY_COUNT", default=0)
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
@@ -271,7 +293,7 @@ LOGOUT_REDIRECT_URL = "/login/"
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.BasicAuthentication",
+        "helpdesk.login_lockout.LockoutBasicAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
 }
