@@ -778,15 +778,15 @@ def _mentioned_users(body: str):
     import re
 
     from django.contrib.auth import get_user_model
-    from django.db.models.functions import Lower
 
     from helpdesk.roles import user_is_agent
 
     names = {m.lower() for m in re.findall(r"(?<![\w.])@([\w.+-]+)", body)}
     if not names:
         return []
-    # Usernames keep their capitals ("MariaG"); people type them either way, so
-    # both sides are compared lower-cased.
+    from django.db.models.functions import Lower
+
+    # Usernames keep their capitals ("Carla"); what was typed is compared lower-cased on both sides.
     users = (
         get_user_model()
         .objects.annotate(username_lower=Lower("username"))
