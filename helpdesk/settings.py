@@ -18,8 +18,11 @@ import environ
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
+# .env beside docker-compose.yml holds compose's production secrets (.env.example):
+# read into Django only when asked, so a copy of it in a checkout never turns
+# `make run` or the tests into a half-production setup (hosts, proxy header).
 env_file = BASE_DIR / ".env"
-if env_file.exists():
+if env.bool("DJANGO_READ_DOT_ENV_FILE", default=False) and env_file.exists():
     environ.Env.read_env(str(env_file))
 
 
