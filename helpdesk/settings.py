@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "axes",
     "channels",
+    "helpdesk",  # project-wide management commands (readiness)
     "customers",
     "conversations",
     "channels_adapters",

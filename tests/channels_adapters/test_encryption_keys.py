@@ -1,5 +1,8 @@
 """A wrong or missing FIELD_ENCRYPTION_KEYS: webhooks answer 503 (providers retry), /readyz fails."""
 
+import io
+import json
+
 import pytest
 from cryptography.fernet import Fernet
 
@@ -84,3 +87,15 @@ def test_readyz_fails_when_redis_is_down(client, channel, settings):
     assert response.status_code == 503
     assert response.json()["checks"]["redis"].startswith("failed: ")
     assert "127.0.0.1" not in response.content.decode()  # details go to the log, not the public answer
+
+
+def test_readiness_command_fails_with_the_reason_when_credentials_cannot_be_decrypted(channel, settings):
+    from django.core.management import CommandError, call_command
+
+    out = io.StringIO()
+    call_command("readiness", stdout=out)
+    assert json.loads(out.getvalue())["ok"] is True
+
+    _keys(settings, [OTHER_KEY])
+    with pytest.raises(CommandError, match="credentials failed: 1 channel"):
+        call_command("readiness", stdout=io.StringIO())
