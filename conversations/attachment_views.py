@@ -1,7 +1,9 @@
 """Stored attachments, served only to the agents allowed to see their message."""
 
+from asgiref.sync import sync_to_async
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
+from django.core.handlers.asgi import ASGIRequest
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
@@ -10,6 +12,17 @@ from django.views.decorators.http import require_GET
 from conversations.attachments import attachment_inline, attachment_stored
 from conversations.models import Message
 from conversations.visibility import message_visible
+
+CHUNK_BYTES = 64 * 1024
+
+
+async def _chunks(handle):
+    # Under ASGI (uvicorn, and runserver through daphne) a sync file iterator
+    # would be read whole into memory first, with a warning: read it in chunks
+    # off the event loop instead.
+    read = sync_to_async(handle.read, thread_sensitive=False)
+    while chunk := await read(CHUNK_BYTES):
+        yield chunk
 
 
 @require_GET
@@ -34,6 +47,9 @@ def attachment_download(request, message_id: int, index: int):
         as_attachment=not attachment_inline(content_type),
         filename=record.get("name") or "attachment",
     )
+    if isinstance(request, ASGIRequest):
+        # Headers (length, disposition) stay FileResponse's; the file is still closed with the response.
+        response.streaming_content = _chunks(handle)
     response["X-Content-Type-Options"] = "nosniff"
     # Even shown inline, the file is a document of its own: no script, no
     # requests, no access to the helpdesk's origin.
