@@ -52,11 +52,15 @@ def lockout_response(request, original_response=None, credentials=None):
         "lockout_message": lockout_message(),
         "next": request.POST.get("next") or request.GET.get("next") or "",
     }
-    return render(request, "registration/login.html", context, status=429)
+    response = render(request, "registration/login.html", context, status=429)
+    if settings.AXES_COOLOFF_TIME:
+        response["Retry-After"] = str(int(settings.AXES_COOLOFF_TIME.total_seconds()))
+    return response
 
 
-class LockedOut(exceptions.APIException):
-    status_code = 429
+class LockedOut(exceptions.Throttled):
+    """429 with Retry-After (DRF sets it from `wait` for Throttled)."""
+
     default_code = "locked_out"
     default_detail = _("Too many failed login attempts.")
 
@@ -73,5 +77,6 @@ class LockoutBasicAuthentication(BasicAuthentication):
             return super().authenticate_credentials(userid, password, request)
         except exceptions.AuthenticationFailed:
             if request is not None and getattr(request, "axes_locked_out", False):
-                raise LockedOut(lockout_message()) from None
+                wait = settings.AXES_COOLOFF_TIME.total_seconds() if settings.AXES_COOLOFF_TIME else None
+                raise LockedOut(wait=wait, detail=lockout_message()) from None
             raise

@@ -52,6 +52,7 @@ def test_login_form_locks_out_after_the_limit_even_with_the_right_password(clien
     assert response.status_code == 429
     html = response.content.decode()
     assert "data-locked-out" in html and "Too many failed login attempts" in html and "15 minutes" in html
+    assert response["Retry-After"] == "900"
     assert "_auth_user_id" not in client.session
 
 
@@ -92,6 +93,7 @@ def test_http_basic_failures_count_and_a_locked_out_client_gets_a_clear_429(clie
     assert response.status_code == 429
     assert "Too many failed login attempts" in response.content.decode()
     assert "15 minutes" in response.content.decode()
+    assert response["Retry-After"] == "900"
 
 
 def test_basic_and_the_login_form_share_one_count(client):
