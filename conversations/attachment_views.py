@@ -2,6 +2,7 @@
 
 from asgiref.sync import sync_to_async
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
 from django.core.handlers.asgi import ASGIRequest
 from django.http import FileResponse, Http404
@@ -12,6 +13,7 @@ from django.views.decorators.http import require_GET
 from conversations.attachments import attachment_inline, attachment_stored
 from conversations.models import Message
 from conversations.visibility import message_visible
+from helpdesk.roles import user_is_agent
 
 CHUNK_BYTES = 64 * 1024
 
@@ -28,6 +30,9 @@ async def _chunks(handle):
 @require_GET
 @login_required
 def attachment_download(request, message_id: int, index: int):
+    if not user_is_agent(request.user):
+        # As every inbox page (conversations.views.agent_required): 403 for a logged-in non-agent.
+        raise PermissionDenied(_("The inbox is for agents, supervisors and admins."))
     message = get_object_or_404(Message.objects.select_related("case"), pk=message_id)
     # 404, not 403, for a message the user may not see: the URL says nothing about it.
     if not message_visible(user=request.user, message=message):

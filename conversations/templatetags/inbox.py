@@ -13,8 +13,6 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 
-from conversations.attachments import attachment_stored, attachment_url
-
 register = template.Library()
 
 # kind -> (short badge text, accessible name)
@@ -241,6 +239,8 @@ def _call_html(m) -> str:
 
 
 def _attachments_html(attachments, *, message_id: int) -> str:
+    from conversations.attachments import attachment_stored, attachment_url
+
     items = []
     for index, a in enumerate(attachments):
         if not isinstance(a, dict):

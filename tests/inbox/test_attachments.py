@@ -91,10 +91,10 @@ def test_agent_of_another_team_never_gets_an_internal_notes_file(billing_case):
     assert _client_for(member).get(_url(note, 0)).status_code == 200
 
 
-def test_a_user_who_is_not_an_agent_gets_404(billing_case):
+def test_a_user_who_is_not_an_agent_gets_403(billing_case):
     customer_user = UserFactory(role="customers")
 
-    assert _client_for(customer_user).get(_url(billing_case["message"], 0)).status_code == 404
+    assert _client_for(customer_user).get(_url(billing_case["message"], 0)).status_code == 403
 
 
 def test_supervisor_gets_the_file(billing_case):
