@@ -47,6 +47,17 @@ def database_ensure(*, base_url: str, name: str, recreate: bool) -> str:
     return database_url(base_url=base_url, name=name)
 
 
+# Production mode (DEBUG off) refuses to start without real secrets and named
+# hosts, and redirects plain HTTP to HTTPS: benches talk HTTP to 127.0.0.1 with
+# throwaway secrets (helpdesk/settings.py, docs/deploy.md).
+BENCH_PRODUCTION_ENV = {
+    "DJANGO_DEBUG": "false",
+    "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
+    "FIELD_ENCRYPTION_KEYS": "YmVuY2gtb25seS1maWVsZC1lbmNyeXB0aW9uLWtleSE=",
+    "DJANGO_SECURE_SSL_REDIRECT": "false",
+}
+
+
 def django_bench_setup(*, db_name: str, redis_default: str, **extra_env: str) -> dict:
     """A fresh `db_name` next to DATABASE_URL, migrated; Django set up in this
     process; the Redis db emptied. Returns the environment for the servers it
@@ -57,8 +68,7 @@ def django_bench_setup(*, db_name: str, redis_default: str, **extra_env: str) ->
         "DATABASE_URL": database_recreate(base_url=base, name=db_name),
         "REDIS_URL": os.environ.get("REDIS_URL", redis_default),
         "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY", "bench-only"),
-        "DJANGO_DEBUG": "false",
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
+        **BENCH_PRODUCTION_ENV,
         "LOG_LEVEL": "ERROR",
         "PYTHONUNBUFFERED": "1",
         "DJANGO_SETTINGS_MODULE": "helpdesk.settings",

@@ -24,7 +24,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from harness import database_recreate, database_url
+from harness import BENCH_PRODUCTION_ENV, database_recreate, database_url
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -273,7 +273,7 @@ def main() -> None:
     os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only")
     # Each request gets a fresh connection otherwise (DEBUG off): keep one, as a web worker does.
     os.environ.setdefault("DATABASE_CONN_MAX_AGE", "60")
-    os.environ["DJANGO_DEBUG"] = "false"
+    os.environ.update(BENCH_PRODUCTION_ENV)
     os.environ.pop("REDIS_URL", None)  # no broker or channel layer needed: nothing is sent
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "helpdesk.settings")
 

@@ -20,6 +20,21 @@ def channel_get(*, pk: int) -> Channel | None:
     return _channels.get(("pk", pk), lambda: Channel.objects.filter(pk=pk).first())
 
 
+def channels_with_unreadable_credentials() -> list[int]:
+    """Channels whose stored credentials FIELD_ENCRYPTION_KEYS cannot decrypt.
+
+    Reads the raw tokens (cast to text, so the field does not decrypt them on
+    load and stop at the first failure) and tries each one.
+    """
+    from django.db.models import TextField
+    from django.db.models.functions import Cast
+
+    from helpdesk.fields import encrypted_readable
+
+    rows = Channel.objects.annotate(token=Cast("credentials", TextField())).values_list("pk", "token")
+    return [pk for pk, token in rows.order_by("pk") if not encrypted_readable(token)]
+
+
 @receiver([post_save, post_delete], sender=Channel)
 def _channel_changed(sender, instance, **kwargs):
     _channels.clear()

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from conversations import views
+from conversations import attachment_views, views
 
 app_name = "inbox"
 
@@ -19,4 +19,9 @@ urlpatterns = [
     path("case/<int:pk>/call/", views.case_call_log, name="case_call_log"),
     path("case/<int:pk>/merge/", views.case_merge, name="case_merge"),
     path("message/<int:pk>/retry/", views.message_retry, name="message_retry"),
+    path(
+        "attachment/<int:message_id>/<int:index>/",
+        attachment_views.attachment_download,
+        name="attachment",
+    ),
 ]

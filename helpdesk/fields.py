@@ -9,18 +9,37 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 
 
+class EncryptionKeyError(ImproperlyConfigured):
+    """FIELD_ENCRYPTION_KEYS is malformed or lacks the key stored secrets were written with.
+
+    A deployment fault, not bad input: webhooks answer 503 (providers retry
+    later) and /readyz fails, instead of every request ending in a 500.
+    """
+
+
 @lru_cache(maxsize=4)
 def _fernet(keys: tuple[str, ...]) -> MultiFernet:
     try:
         return MultiFernet([Fernet(k.encode() if isinstance(k, str) else k) for k in keys])
     except (ValueError, TypeError) as exc:
-        raise ImproperlyConfigured(
+        raise EncryptionKeyError(
             "FIELD_ENCRYPTION_KEYS must be Fernet keys (32 url-safe base64-encoded bytes)."
         ) from exc
 
 
 def fernet() -> MultiFernet:
     return _fernet(tuple(settings.FIELD_ENCRYPTION_KEYS))
+
+
+def encrypted_readable(token: str | None) -> bool:
+    """Whether a stored token decrypts with the configured keys (readiness check)."""
+    if not token:
+        return True
+    try:
+        fernet().decrypt(token.encode())
+    except InvalidToken:
+        return False
+    return True
 
 
 class EncryptedJSONField(models.TextField):
@@ -38,7 +57,7 @@ class EncryptedJSONField(models.TextField):
         try:
             plain = fernet().decrypt(value.encode())
         except InvalidToken as exc:
-            raise ImproperlyConfigured(
+            raise EncryptionKeyError(
                 "Cannot decrypt stored credentials: FIELD_ENCRYPTION_KEYS does not hold "
                 "the key they were written with."
             ) from exc

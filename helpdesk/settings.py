@@ -10,6 +10,7 @@ import base64
 import hashlib
 import secrets
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -17,8 +18,11 @@ import environ
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
+# .env beside docker-compose.yml holds compose's production secrets (.env.example):
+# read into Django only when asked, so a copy of it in a checkout never turns
+# `make run` or the tests into a half-production setup (hosts, proxy header).
 env_file = BASE_DIR / ".env"
-if env_file.exists():
+if env.bool("DJANGO_READ_DOT_ENV_FILE", default=False) and env_file.exists():
     environ.Env.read_env(str(env_file))
 
 
@@ -31,8 +35,13 @@ def _development_secret() -> str:
     return path.read_text().strip()
 
 
+# DEBUG on is the embedded default (`make run`, the tests); production runs with
+# DJANGO_DEBUG=false, and then refuses to start on an unsafe configuration
+# (see the end of this file and docs/deploy.md).
+DEBUG = env.bool("DJANGO_DEBUG", default=True)
+
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="")
-if not SECRET_KEY:
+if not SECRET_KEY and DEBUG:
     SECRET_KEY = _development_secret()
     print(
         "!!! WARNING: DJANGO_SECRET_KEY is not set: using a generated DEVELOPMENT secret "
@@ -40,8 +49,8 @@ if not SECRET_KEY:
         file=sys.stderr,
     )
 
-DEBUG = env.bool("DJANGO_DEBUG", default=True)
-ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["*"])
+# "*" lets the demo answer on any address; production must name its hosts.
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["*"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 # The public base URL providers call us on (behind a proxy it differs from what
@@ -59,7 +68,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "rest_framework",
+    "axes",
     "channels",
+    "helpdesk",  # project-wide management commands (readiness)
     "customers",
     "conversations",
     "channels_adapters",
@@ -78,6 +89,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a lockout into the login page's message.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "helpdesk.urls"
@@ -225,11 +238,11 @@ HELPDESK_EMAIL = {
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("HELPDESK_MAX_WEBHOOK_BYTES", default=40 * 1024 * 1024)
 
 # Fernet keys (comma-separated, newest first) for channel credentials at rest.
-# Default: derived from the secret key, fine for the demo only.
-FIELD_ENCRYPTION_KEYS = env.list(
-    "FIELD_ENCRYPTION_KEYS",
-    default=[base64.urlsafe_b64encode(hashlib.sha256(SECRET_KEY.encode()).digest()).decode()],
-)
+# Default (DEBUG only): derived from the secret key, fine for the demo only.
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
+FIELD_ENCRYPTION_KEYS_FROM_ENV = bool(FIELD_ENCRYPTION_KEYS)
+if not FIELD_ENCRYPTION_KEYS and SECRET_KEY:
+    FIELD_ENCRYPTION_KEYS = [base64.urlsafe_b64encode(hashlib.sha256(SECRET_KEY.encode()).digest()).decode()]
 
 # Helpdesk behaviour.
 HELPDESK = {
@@ -259,6 +272,24 @@ HELPDESK = {
     "CHANNEL_CACHE_SECONDS": env.float("HELPDESK_CHANNEL_CACHE_SECONDS", default=5.0),
 }
 
+# Login brute force (django-axes, helpdesk/login_lockout.py): after
+# HELPDESK_LOGIN_FAILURE_LIMIT failed attempts for one username from one address,
+# the login form, the admin and HTTP Basic answer 429 for the cool-off time.
+# Admins unlock in Django admin (Axes > Access attempts) or `manage.py axes_reset`.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = env.bool("HELPDESK_LOGIN_LOCKOUT", default=True)
+AXES_FAILURE_LIMIT = env.int("HELPDESK_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("HELPDESK_LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "helpdesk.login_lockout.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "helpdesk.login_lockout.client_ip"
+# Reverse proxies in front that append to X-Forwarded-For (0: use the socket's address).
+HELPDESK_TRUSTED_PROXY_COUNT = env.int("HELPDESK_TRUSTED_PROXY_COUNT", default=0)
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
@@ -269,7 +300,7 @@ LOGOUT_REDIRECT_URL = "/login/"
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.BasicAuthentication",
+        "helpdesk.login_lockout.LockoutBasicAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
 }
@@ -302,3 +333,60 @@ X_API_BASE_URL = env("X_API_BASE_URL", default="https://api.x.com").rstrip("/")
 # tests and benchmarks point the real `twilio` and `telegram.Bot` clients at a local server.
 TWILIO_API_BASE_URL = env("TWILIO_API_BASE_URL", default="https://api.twilio.com").rstrip("/")
 TELEGRAM_API_BASE_URL = env("TELEGRAM_API_BASE_URL", default="https://api.telegram.org").rstrip("/")
+
+# Production hardening (DJANGO_DEBUG=false) ------------------------------------------
+#
+# Defaults make `manage.py check --deploy` clean: Secure cookies, HSTS, HTTPS
+# redirect. Behind a TLS-terminating proxy set DJANGO_SECURE_PROXY_SSL_HEADER=true
+# (the proxy must set X-Forwarded-Proto), or every request redirects to itself.
+SESSION_COOKIE_SECURE = env.bool("DJANGO_SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("DJANGO_CSRF_COOKIE_SECURE", default=not DEBUG)
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
+# Container healthchecks talk plain HTTP to the server itself.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+if env.bool("DJANGO_SECURE_PROXY_SSL_HEADER", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
+# The header alone enrolls nobody: a domain is preloaded only once its owner submits it.
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=not DEBUG)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+# Secrets that appear in this repository's own files (docker-compose.yml,
+# .env.example, old defaults): a server using one has no secret at all.
+PLACEHOLDER_SECRETS = frozenset({"change-me-in-production", "change-me", "changeme", "secret", "test-only"})
+
+
+def production_problems() -> list[str]:
+    """Why this configuration must not serve production traffic (empty when fine)."""
+    from cryptography.fernet import Fernet
+
+    problems = []
+    if not SECRET_KEY:
+        problems.append("DJANGO_SECRET_KEY is not set.")
+    elif SECRET_KEY in PLACEHOLDER_SECRETS or SECRET_KEY.startswith("django-insecure"):
+        problems.append("DJANGO_SECRET_KEY is a placeholder from the repository; generate a real one.")
+    if not FIELD_ENCRYPTION_KEYS_FROM_ENV:
+        problems.append("FIELD_ENCRYPTION_KEYS is not set (channel credentials are encrypted with it).")
+    else:
+        for index, key in enumerate(FIELD_ENCRYPTION_KEYS):
+            try:
+                Fernet(key.encode())
+            except (ValueError, TypeError):
+                problems.append(f"FIELD_ENCRYPTION_KEYS key #{index + 1} is not a Fernet key.")
+    if not ALLOWED_HOSTS:
+        problems.append("DJANGO_ALLOWED_HOSTS is not set.")
+    elif "*" in ALLOWED_HOSTS:
+        problems.append("DJANGO_ALLOWED_HOSTS contains '*': name the hosts this site answers on.")
+    return problems
+
+
+if not DEBUG and (_problems := production_problems()):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        "Production mode (DJANGO_DEBUG=false) refuses to start:\n"
+        + "\n".join(f"  - {p}" for p in _problems)
+        + "\nSee docs/deploy.md; for the demo, leave DJANGO_DEBUG unset."
+    )

@@ -4,12 +4,13 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from channels_adapters.views import webhook
-from helpdesk.views import healthz
+from helpdesk.views import healthz, readyz
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("hooks/<slug:key>/", webhook, name="webhook"),
     path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
     path("", include("kpis.urls")),  # api/v1/kpis/, dashboard/, survey/
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

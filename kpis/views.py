@@ -9,11 +9,12 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
-from rest_framework.authentication import BasicAuthentication, SessionAuthentication
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from helpdesk.login_lockout import LockoutBasicAuthentication
 from helpdesk.roles import user_is_supervisor
 from kpis import dashboard, services
 from kpis.forms import KpiQueryForm, SurveyAnswerForm
@@ -29,7 +30,8 @@ class IsSupervisor(BasePermission):
 
 class KpiView(APIView):
     # Basic first: an anonymous API client gets 401 with a challenge, not 403.
-    authentication_classes = [BasicAuthentication, SessionAuthentication]
+    # Failed Basic attempts count towards the login lockout (helpdesk/login_lockout.py).
+    authentication_classes = [LockoutBasicAuthentication, SessionAuthentication]
     permission_classes = [IsSupervisor]
 
     def get(self, request):

@@ -1,5 +1,6 @@
 """Template helpers of the agent inbox: safe rendering of what customers send."""
 
+import re
 from datetime import datetime
 from functools import lru_cache
 from html import escape as _esc
@@ -71,28 +72,60 @@ def _status(status: str) -> SafeString:
     )
 
 
+# Remote images in customer email are tracking pixels as often as pictures: the
+# sanitized HTML keeps their address in data-remote-src and requests nothing
+# until the agent clicks "Load remote images" (static/inbox/inbox.js).
+# nh3's serializer always double-quotes attribute values and escapes '"' inside
+# them, and escapes '<' in text, so these patterns only ever match real tags.
+_IMG_TAG = re.compile(r'<img(?:\s+[^\s=>"/]+(?:="[^"]*")?)*\s*/?>')
+_IMG_SRC = re.compile(r'(\s)src="')
+REMOTE_SRC_ATTR = "data-remote-src"
+
+
+def _defer_img(match: re.Match) -> str:
+    tag = match.group(0)
+    if ' src="' not in tag:
+        return tag
+    return _IMG_SRC.sub(r'\1referrerpolicy="no-referrer" ' + REMOTE_SRC_ATTR + '="', tag, count=1)
+
+
+def email_html_sanitize(value: str) -> tuple[str, bool]:
+    """Email HTML through nh3, every <img> deferred; also says whether any was."""
+    if not value:
+        return "", False
+    cleaned = nh3.clean(value, link_rel="noopener noreferrer nofollow")
+    deferred, count = _IMG_TAG.subn(_defer_img, cleaned)
+    return deferred, REMOTE_SRC_ATTR in deferred and count > 0
+
+
 @register.filter
 def clean_html(value):
     """Email HTML through nh3 at render time too: even a row written by an older
-    version or by hand can never run script in an agent's browser."""
-    if not value:
-        return ""
-    return mark_safe(nh3.clean(value, link_rel="noopener noreferrer nofollow"))  # noqa: S308
+    version or by hand can never run script in an agent's browser, nor load a
+    remote image before the agent asks."""
+    return mark_safe(email_html_sanitize(value)[0])  # noqa: S308
+
+
+# Browsers drop these anywhere in a URL, and read a backslash as a slash in
+# http(s) URLs: "/\\evil.example/x" and "/\t/evil.example" both go off-site.
+_URL_IGNORED = str.maketrans("", "", "\t\n\r")
 
 
 @register.filter
 def safe_url(value):
-    """Only web and relative links: a `javascript:` URL from a payload is dropped."""
-    value = (value or "").strip()
-    if not value:
+    """Only web and same-site links: a `javascript:` URL from a payload is dropped,
+    and so is anything a browser would read as another host ("//", "/\\")."""
+    value = (value or "").strip().translate(_URL_IGNORED)
+    if not value or any(ord(ch) < 0x20 for ch in value):
         return ""
-    parts = urlsplit(value)
+    normalized = value.replace("\\", "/")
+    parts = urlsplit(normalized)
     if parts.scheme.lower() in ("http", "https"):
-        return value
-    if parts.scheme or parts.netloc:
+        return normalized if parts.netloc else ""
+    if parts.scheme or parts.netloc or normalized.startswith("//"):
         return ""
     # Storage URLs may be relative to the site root ("media/...").
-    return value if value.startswith("/") else "/" + value
+    return normalized if normalized.startswith("/") else "/" + normalized
 
 
 @register.filter
@@ -206,13 +239,19 @@ def _call_html(m) -> str:
     return _fmt('<div class="call">{}</div>', mark_safe("".join(parts)))
 
 
-def _attachments_html(attachments) -> str:
+def _attachments_html(attachments, *, message_id: int) -> str:
+    from conversations.attachments import attachment_stored, attachment_url
+
     items = []
-    for a in attachments:
+    for index, a in enumerate(attachments):
         if not isinstance(a, dict):
             continue
         name = a.get("name") or "attachment"
-        url = safe_url(a.get("url"))
+        # Files in our storage go through the authorized view, never /media/.
+        if attachment_stored(a):
+            url = attachment_url(message_id=message_id, index=index)
+        else:
+            url = safe_url(a.get("url"))
         if not url:
             items.append(_fmt("<li>📎 {}</li>", name))
             continue
@@ -289,7 +328,16 @@ def message_html(m, customer, csrf_token: str) -> str:
         if meta.get("subject"):
             body.append(_fmt('<p class="subject">{}</p>', meta["subject"]))
         if m.html:
-            body.append(_fmt('<div class="email-html">{}</div>', clean_html(m.html)))
+            html, deferred = email_html_sanitize(m.html)
+            if deferred:
+                body.append(
+                    _fmt(
+                        '<p class="remote-images"><button type="button" data-load-images>{}</button> {}</p>',
+                        _("Load remote images"),
+                        _("Remote images are blocked: they can tell the sender you read this."),
+                    )
+                )
+            body.append(_fmt('<div class="email-html">{}</div>', SafeString(html)))
         else:
             body.append(_fmt('<p class="text">{}</p>', _text(m.body)))
     if meta.get("full_text") and m.kind not in ("call", "voicemail"):
@@ -311,7 +359,7 @@ def message_html(m, customer, csrf_token: str) -> str:
             )
         )
     if m.attachments:
-        body.append(_attachments_html(m.attachments))
+        body.append(_attachments_html(m.attachments, message_id=m.pk))
     edits = meta.get("edits")
     if isinstance(edits, list) and edits:
         olds = "".join(_fmt("<p><del>{}</del></p>", e.get("text", "")) for e in edits if isinstance(e, dict))

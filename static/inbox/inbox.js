@@ -542,6 +542,22 @@
     }
   });
 
+  // Remote images in customer email are requested only when the agent asks
+  // (tracking pixels): the server renders them with data-remote-src, no src.
+  document.addEventListener("click", (e) => {
+    const button = e.target.closest("[data-load-images]");
+    if (!button) return;
+    const bubble = button.closest(".bubble");
+    if (!bubble) return;
+    bubble.querySelectorAll("img[data-remote-src]").forEach((img) => {
+      img.setAttribute("referrerpolicy", "no-referrer");
+      img.src = img.dataset.remoteSrc;
+      img.removeAttribute("data-remote-src");
+    });
+    const bar = button.closest(".remote-images");
+    if (bar) bar.remove();
+  });
+
   // Waiting times stay current without a reload.
   function ago(iso) {
     const seconds = Math.max(0, (Date.now() - Date.parse(iso)) / 1000);
