@@ -43,6 +43,7 @@ from channels_adapters.base import (
 )
 from channels_adapters.models import Channel, InboundEvent
 from channels_adapters.registry import UnsupportedChannel, adapter_for
+from helpdesk.fields import EncryptionKeyError
 
 logger = logging.getLogger(__name__)
 
@@ -234,9 +235,20 @@ def inbound_events_process(*, event_ids: list[int]) -> list[InboundEvent]:
         InboundEvent.objects.filter(pk__in=[e.pk for e in events]).update(attempts=F("attempts") + 1)
     outcomes: dict[str, list[InboundEvent]] = {}
     now = timezone.now()
+    unreadable: list[InboundEvent] = []
     for event in events:
         event.attempts += 1
-        channel = channel_get(pk=event.channel_id)
+        try:
+            channel = channel_get(pk=event.channel_id)
+        except EncryptionKeyError:
+            # A deployment without the right FIELD_ENCRYPTION_KEYS: nothing is wrong
+            # with the event. It stays as it was, this try is not counted, and the
+            # re-drive finds it once the key is fixed (/readyz says so meanwhile).
+            logger.error(
+                "Channel %s's credentials cannot be decrypted; event %s waits", event.channel_id, event.pk
+            )
+            unreadable.append(event)
+            continue
         if channel is None:
             continue  # the channel is being deleted, and its events with it
         event.channel = channel
@@ -256,7 +268,9 @@ def inbound_events_process(*, event_ids: list[int]) -> list[InboundEvent]:
             retryable=first.retryable,
             summary=first.summary,
         )
-    return events
+    if unreadable:
+        InboundEvent.objects.filter(pk__in=[e.pk for e in unreadable]).update(attempts=F("attempts") - 1)
+    return [e for e in events if e not in unreadable]
 
 
 def _item_ref(item) -> str:

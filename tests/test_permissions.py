@@ -85,6 +85,7 @@ RULES: dict[str, Rule] = {
     "logout": Rule(method="post", expect=dict.fromkeys(ROLES, "login")),
     "home": Rule(expect=PUBLIC),
     "healthz": Rule(expect=PUBLIC),
+    "readyz": Rule(expect=PUBLIC),
     # Providers' webhooks: no session, the provider's signature decides (403 unsigned).
     "webhook": Rule(
         method="post", args=lambda w: {"key": w["channel"].key}, expect=dict.fromkeys(ROLES, "denied")
@@ -109,11 +110,16 @@ RULES: dict[str, Rule] = {
     "inbox:case_call_log": case_rule(data=lambda w: {"direction": "inbound", "answered": ""}),
     "inbox:case_merge": case_rule("get", query=lambda w: {"other": w["walk_in"].pk}),
     "inbox:message_retry": Rule(method="post", args=lambda w: {"pk": w["message"].pk}, expect=CASE_OF_TEAM_A),
+    # A stored file of an internal note on team A's case (another team never sees notes).
+    "inbox:attachment": Rule(args=lambda w: {"message_id": w["note"].pk, "index": 0}, expect=CASE_OF_TEAM_A),
 }
 
 
 @pytest.fixture
-def world():
+def world(settings, tmp_path):
+    from conversations.attachments import attachment_save
+
+    settings.MEDIA_ROOT = str(tmp_path / "media")
     team_a, team_b = TeamFactory(name="A"), TeamFactory(name="B")
     users = {
         "no_role": UserFactory(username="nobody", role="no-such-role"),
@@ -128,12 +134,21 @@ def world():
     IdentityFactory(customer=customer, address="sam@example.com")
     case = CaseFactory(thread=customer.thread, team=team_a)
     message = MessageFactory(case=case, direction="out", author="agent", status="failed", body="x")
+    note = MessageFactory(
+        case=case,
+        kind="note",
+        direction="out",
+        author="agent",
+        body="internal",
+        attachments=[attachment_save(content=b"%PDF-1.4", name="n.pdf", content_type="application/pdf")],
+    )
     walk_in = CustomerFactory(name="Sandy Walk-in")
     return {
         "team_a": team_a,
         "users": users,
         "case": case,
         "message": message,
+        "note": note,
         "walk_in": walk_in,
         "channel": ChannelFactory(),
     }

@@ -99,3 +99,20 @@ def test_readiness_command_fails_with_the_reason_when_credentials_cannot_be_decr
     _keys(settings, [OTHER_KEY])
     with pytest.raises(CommandError, match="credentials failed: 1 channel"):
         call_command("readiness", stdout=io.StringIO())
+
+
+def test_a_worker_with_the_wrong_key_leaves_stored_events_waiting_uncounted(client, channel, settings):
+    from channels_adapters.services import inbound_event_process
+
+    assert _post(client, channel).status_code == 200
+    event = InboundEvent.objects.get()
+    _keys(settings, [OTHER_KEY])  # the worker was deployed without the right key
+
+    inbound_event_process(event_id=event.pk)
+
+    event.refresh_from_db()
+    assert event.status == InboundEvent.Status.PENDING and event.attempts == 0
+    _keys(settings, [WRITTEN_WITH])
+    inbound_event_process(event_id=event.pk)
+    event.refresh_from_db()
+    assert event.status == InboundEvent.Status.PROCESSED and event.attempts == 1
