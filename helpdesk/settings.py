@@ -251,6 +251,9 @@ HELPDESK = {
     # Drains running at once. 1 keeps arrival order and leaves the other worker
     # processes to outbound sends; raise it when workers have cores to spare.
     "INBOUND_DRAINERS": env.int("HELPDESK_INBOUND_DRAINERS", default=1),
+    # A drainer's slot lease, renewed by a heartbeat while it lives: after a
+    # kill -9 the slot is free again within this long.
+    "INBOUND_DRAIN_LEASE_SECONDS": env.float("HELPDESK_INBOUND_DRAIN_LEASE_SECONDS", default=5.0),
     "HTTP_TIMEOUT_SECONDS": env.float("HELPDESK_HTTP_TIMEOUT_SECONDS", default=10.0),
     # Webhook channel lookups are cached this long per process (0 = off).
     "CHANNEL_CACHE_SECONDS": env.float("HELPDESK_CHANNEL_CACHE_SECONDS", default=5.0),
