@@ -443,6 +443,7 @@ def _event_apply(event: InboundEvent) -> tuple[list[str], bool, dict]:
                     status=item.status,
                     error=item.error,
                     at=item.timestamp,
+                    message_id=item.message_id,
                 )
                 summary["statuses"] += 1
             elif isinstance(item, MessageUpdate):
