@@ -132,6 +132,9 @@ class ChannelAdapter:
     credential_keys: ClassVar[tuple[str, ...]] = ()
     # Provider events we receive and ignore on purpose.
     ignored_events: ClassVar[tuple[str, ...]] = ()
+    # Request headers that carry a secret (not a signature of the body): masked
+    # before the request is stored, so admins reading events never see it.
+    secret_headers: ClassVar[tuple[str, ...]] = ()
 
     def handshake(self, channel: Channel, request: HttpRequest) -> HttpResponse:
         """The provider's GET verification on the webhook URL, where it has one."""

@@ -46,7 +46,21 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 # Headers worth keeping for a replay or an investigation; never cookies or auth.
-_DROPPED_HEADERS = {"cookie", "authorization"}
+_DROPPED_HEADERS = {"cookie", "authorization", "proxy-authorization"}
+# Bearer secrets any provider or client may send; each adapter adds its own
+# (Telegram's secret token). Kept as present-but-masked, for investigations.
+_SECRET_HEADERS = {"x-api-key", "x-auth-token", "x-webhook-secret"}
+MASKED = "[masked]"
+
+
+def stored_headers(*, kind: str, headers) -> dict:
+    """The request's headers as they may be stored: no cookies or auth, secrets masked."""
+    secret = _SECRET_HEADERS | {h.lower() for h in adapter_for(kind).secret_headers}
+    return {
+        k: (MASKED if k.lower() in secret else v)
+        for k, v in headers.items()
+        if k.lower() not in _DROPPED_HEADERS
+    }
 
 
 PENDING_KEY = "helpdesk:inbound:pending"
@@ -160,7 +174,7 @@ def inbound_event_store(*, channel: Channel, request: HttpRequest) -> InboundEve
     event = InboundEvent.objects.create(
         channel=channel,
         body=request.body,
-        headers={k: v for k, v in request.headers.items() if k.lower() not in _DROPPED_HEADERS},
+        headers=stored_headers(kind=channel.kind, headers=request.headers),
         content_type=request.content_type or "",
         query_string=request.META.get("QUERY_STRING", ""),
     )

@@ -81,7 +81,7 @@ def _screen_pop_on_ringing_call(sender, message: Message, **kwargs):
         and message.meta.get("call_status") == "ringing"
     ):
         try:
-            realtime.publish(CALL_INCOMING, screen_pop_payload(message))
+            realtime.publish(CALL_INCOMING, screen_pop_payload(message), case_id=message.case_id)
         except Exception:  # noqa: BLE001 - the call is stored; a lost pop must not fail its processing
             logger.exception("Could not build the screen pop for message %s", message.pk)
 

@@ -9,6 +9,7 @@ inbox reloads it.
 import asyncio
 import logging
 import threading
+import uuid
 
 from asgiref.sync import SyncToAsync, async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
@@ -43,22 +44,55 @@ def _send(layer, group: str, message: dict) -> None:
     future.result(timeout=_PUSH_TIMEOUT_SECONDS)
 
 
-INBOX_GROUP = "inbox"
+def publish(
+    event: str,
+    data: dict,
+    *,
+    case=None,
+    case_id: int | None = None,
+    user_id: int | None = None,
+    everyone: bool = False,
+) -> None:
+    """Push an event to the browsers of the users who may see it.
+
+    About a case (`case`, or `case_id` to look it up): its team's or the unrouted
+    queue's group, its assignee and the supervisors (visibility.groups_for_case).
+    For one user (`user_id`: their @mention): that user's group only. `everyone`:
+    what belongs to no case (a merge event), which every agent may see. None of
+    these: the supervisors alone, so a push nobody scoped never reaches every agent.
+    """
+    groups = _groups(case=case, case_id=case_id, user_id=user_id, everyone=everyone)
+    _push(event, data, groups)
 
 
-def publish(event: str, data: dict, group: str = INBOX_GROUP) -> None:
-    """Push any event to agents (e.g. 'call.incoming' for a screen pop)."""
-    _push(event, data, group)
+def _groups(*, case, case_id, user_id, everyone) -> list[str]:
+    from conversations import visibility
+
+    if user_id is not None:
+        return [visibility.user_group(user_id)]
+    if case is None and case_id is not None:
+        from conversations.models import Case
+
+        case = Case.objects.filter(pk=case_id).only("team_id", "assignee_id").first()
+    if case is not None:
+        return visibility.groups_for_case(team_id=case.team_id, assignee_id=case.assignee_id)
+    if everyone and case_id is None:
+        # Every agent is in one of these two groups.
+        return [visibility.SUPERVISORS_GROUP, visibility.UNROUTED_GROUP]
+    return [visibility.SUPERVISORS_GROUP]
 
 
-def _push(event: str, data: dict, group: str = INBOX_GROUP) -> None:
+def _push(event: str, data: dict, groups: list[str]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
-    try:
-        _send(layer, group, {"type": "inbox.event", "event": event, "data": data})
-    except Exception:  # noqa: BLE001 - a lost push must never fail a write
-        logger.exception("Could not push %s to %s", event, group)
+    # One id for every copy: a browser in two of the groups shows the event once.
+    message = {"type": "inbox.event", "id": uuid.uuid4().hex, "event": event, "data": data}
+    for group in groups:
+        try:
+            _send(layer, group, message)
+        except Exception:  # noqa: BLE001 - a lost push must never fail a write
+            logger.exception("Could not push %s to %s", event, group)
 
 
 def message_payload(message) -> dict:
@@ -90,20 +124,49 @@ def case_payload(case) -> dict:
     }
 
 
+def _message_case(message, case=None):
+    if case is not None:
+        return case
+    if message.case_id and "case" in message._state.fields_cache:
+        return message.case
+    return None
+
+
 def publish_message_created(message, case=None) -> None:
     data = {"message": message_payload(message)}
     if case is not None:
         data["case"] = case_payload(case)
-    _push("message.created", data)
+    publish(
+        "message.created",
+        data,
+        case=_message_case(message, case),
+        case_id=message.case_id,
+        everyone=message.case_id is None,
+    )
 
 
 def publish_message_updated(message) -> None:
-    _push("message.updated", {"message": message_payload(message)})
+    publish(
+        "message.updated",
+        {"message": message_payload(message)},
+        case=_message_case(message),
+        case_id=message.case_id,
+        everyone=message.case_id is None,
+    )
 
 
 def publish_case_updated(case, *, change: str) -> None:
-    _push("case.updated", {"case": case_payload(case), "change": change})
+    publish("case.updated", {"case": case_payload(case), "change": change}, case=case)
 
 
 def publish_customer_merged(*, survivor_id: int, merged_id: int) -> None:
-    _push("customer.merged", {"survivor": survivor_id, "merged": merged_id})
+    from conversations import visibility
+    from conversations.models import Case
+
+    data = {"survivor": survivor_id, "merged": merged_id}
+    groups = {visibility.SUPERVISORS_GROUP}
+    for team_id, assignee_id in Case.objects.filter(thread__customer_id=survivor_id).values_list(
+        "team_id", "assignee_id"
+    ):
+        groups.update(visibility.groups_for_case(team_id=team_id, assignee_id=assignee_id))
+    _push("customer.merged", data, sorted(groups))

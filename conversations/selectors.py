@@ -6,17 +6,8 @@ from django.db.models import BooleanField, F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.expressions import RawSQL
 
 from conversations.models import CannedResponse, Case, CaseRead, Mention, Message, Thread
-from conversations.visibility import cases_visible_to, user_team_ids
+from conversations.visibility import case_visible, cases_visible_to, messages_visible_to, user_team_ids
 from customers.models import Customer, Identity
-
-
-def thread_messages(*, thread: Thread) -> QuerySet[Message]:
-    """The customer's whole timeline, every channel and every case, oldest first."""
-    return (
-        Message.objects.filter(thread=thread)
-        .select_related("channel", "author_user", "identity")
-        .order_by("created_at", "id")
-    )
 
 
 def case_open_for_thread(*, thread: Thread) -> Case | None:
@@ -231,14 +222,21 @@ class TimelineItem:
 
 
 def timeline(
-    *, thread: Thread, before: int | None = None, after: int | None = None, message_id: int | None = None
+    *,
+    thread: Thread,
+    user,
+    before: int | None = None,
+    after: int | None = None,
+    message_id: int | None = None,
 ) -> list[TimelineItem]:
     """The newest TIMELINE_LIMIT messages of the customer's timeline (all channels, all
-    cases), oldest first; `before`/`after` page by message id, `message_id` reads one.
+    cases) that `user` may read, oldest first; `before`/`after` page by message id,
+    `message_id` reads one.
 
     Channels, authors and identities are few per thread: they are loaded once each
     and attached, instead of joined and rebuilt for every message."""
-    messages = Message.objects.filter(thread=thread).order_by("created_at", "id").values(*TIMELINE_FIELDS)
+    messages = messages_visible_to(user=user, messages=Message.objects.filter(thread=thread))
+    messages = messages.order_by("created_at", "id").values(*TIMELINE_FIELDS)
     if message_id is not None:
         rows = list(messages.filter(pk=message_id))
     elif after is not None:
@@ -274,13 +272,18 @@ def _attach_related(items: list[TimelineItem]) -> None:
         m.identity = identities.get(m.identity_id)
 
 
-def thread_cases(*, thread: Thread) -> list[Case]:
-    return list(
+def thread_cases(*, thread: Thread, user) -> list[Case]:
+    """Every case of the customer; `visible` says which ones the user may open (the
+    others are listed by number, team and status only)."""
+    cases = list(
         Case.objects.filter(thread=thread)
-        .select_related("assignee", "origin_channel")
+        .select_related("assignee", "origin_channel", "team")
         .defer("origin_channel__credentials")
         .order_by("-opened_at")
     )
+    for case in cases:
+        case.visible = case_visible(user=user, case=case)
+    return cases
 
 
 def agents_list():

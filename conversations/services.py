@@ -747,9 +747,11 @@ def _echo_fold(*, channel_id: int, external_id: str, message_id: int, values: di
         for stamp in ("delivered_at", "read_at"):
             if getattr(echo, stamp, None):
                 values[stamp] = getattr(echo, stamp)
-    echo_id = echo.pk
+    echo_id, case_id = echo.pk, echo.case_id
     echo.delete()
-    transaction.on_commit(lambda: realtime.publish("message.deleted", {"id": echo_id}))
+    transaction.on_commit(
+        lambda: realtime.publish("message.deleted", {"id": echo_id}, case_id=case_id, everyone=True)
+    )
 
 
 def message_retry(*, message: Message, by=None, confirmed: bool = False) -> Message:
@@ -943,17 +945,33 @@ def _mentioned_users(body: str):
     names = {m.lower() for m in re.findall(r"(?<![\w.])@([\w.+-]+)", body)}
     if not names:
         return []
-    users = get_user_model().objects.filter(is_active=True, username__in=names).prefetch_related("groups")
+    from django.db.models.functions import Lower
+
+    # Usernames keep their capitals ("Carla"); what was typed is compared lower-cased on both sides.
+    users = (
+        get_user_model()
+        .objects.annotate(username_lower=Lower("username"))
+        .filter(is_active=True, username_lower__in=names)
+        .prefetch_related("groups")
+    )
     return [u for u in users if user_is_agent(u)]
 
 
 def case_note_add(*, case: Case, author_user, body: str) -> Message:
-    """An internal note; each @username of a colleague in it notifies that colleague."""
+    """An internal note; each @username of a colleague in it notifies that colleague.
+
+    Only colleagues who may see the case are notified: a mention must not carry
+    the note's text to someone the case is hidden from."""
+    from conversations import visibility
     from conversations.models import Mention
 
     with transaction.atomic():
         note = add_note(case=case, author_user=author_user, body=body)
-        mentioned = [u for u in _mentioned_users(note.body) if u.pk != getattr(author_user, "pk", None)]
+        mentioned = [
+            u
+            for u in _mentioned_users(note.body)
+            if u.pk != getattr(author_user, "pk", None) and visibility.case_visible(user=u, case=case)
+        ]
         Mention.objects.bulk_create([Mention(message=note, case=case, user=u) for u in mentioned])
         who = _who(author_user)
         for user in mentioned:
@@ -961,6 +979,7 @@ def case_note_add(*, case: Case, author_user, body: str) -> Message:
                 lambda u=user: realtime.publish(
                     "mention.created",
                     {"user": u.pk, "case": case.pk, "by": who, "text": note.body[:200]},
+                    user_id=u.pk,
                 )
             )
     return note

@@ -32,8 +32,8 @@ from conversations.forms import (
     StatusForm,
 )
 from conversations.models import NOT_A_REPLY_SOURCE, CaseStatus, Direction, Label, Message, Priority, Team
+from conversations.visibility import customers_visible_to
 from customers import selectors as customer_selectors
-from customers.models import Customer
 from customers.services import merge_customers
 from helpdesk.roles import user_is_agent
 
@@ -172,7 +172,9 @@ def _thread_context(request, case):
     thread = case.thread
     customer = thread.customer
     before = request.GET.get("before", "")
-    messages = selectors.timeline(thread=thread, before=int(before) if before.isdigit() else None)
+    messages = selectors.timeline(
+        thread=thread, user=request.user, before=int(before) if before.isdigit() else None
+    )
     earlier = len(messages) > selectors.TIMELINE_LIMIT
     messages = messages[-selectors.TIMELINE_LIMIT :]
     identities = list(customer.identities.order_by("kind", "address"))
@@ -192,7 +194,7 @@ def _thread_context(request, case):
         "timeline": messages,
         "earlier": messages[0].pk if earlier and messages else None,
         "identities": identities,
-        "cases": selectors.thread_cases(thread=thread),
+        "cases": selectors.thread_cases(thread=thread, user=request.user),
         "reply_options": _reply_options(case, identities, messages),
         "canned": canned,
         "agents": agents,
@@ -242,7 +244,11 @@ def _timeline_fragment(request, case):
         return int(value) if value.isdigit() else None
 
     messages = selectors.timeline(
-        thread=case.thread, after=_id("after"), before=_id("before"), message_id=_id("message")
+        thread=case.thread,
+        user=request.user,
+        after=_id("after"),
+        before=_id("before"),
+        message_id=_id("message"),
     )
     context = {"timeline": messages, "case": case, "customer": case.thread.customer}
     return render(request, "inbox/_timeline.html", context)
@@ -406,7 +412,7 @@ def message_retry(request, pk):
 def customer_search(request):
     q = request.GET.get("q", "").strip()
     exclude = request.GET.get("exclude", "")
-    found = customer_selectors.customer_search(q=q, limit=10)
+    found = customer_selectors.customer_search(user=request.user, q=q, limit=10)
     results = [
         {
             "id": c.pk,
@@ -427,7 +433,8 @@ def case_merge(request, pk):
     if not form.is_valid():
         return _answer(request, case, error="Choose the customer to merge.")
     survivor = case.thread.customer
-    other = get_object_or_404(Customer, pk=form.cleaned_data["other"])
+    # A customer the agent may not see is answered as one that does not exist.
+    other = get_object_or_404(customers_visible_to(user=request.user), pk=form.cleaned_data["other"])
     if request.method == "GET":
         preview = customer_selectors.customer_merge_preview(survivor=survivor, merged=other)
         return render(request, "inbox/_merge_preview.html", {"case": case, "preview": preview})

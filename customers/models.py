@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class IdentityKind(models.TextChoices):
@@ -12,6 +13,10 @@ class IdentityKind(models.TextChoices):
     TELEGRAM = "telegram", "Telegram"
     WEBCHAT = "webchat", "Website chat"
     API = "api", "API"
+    # A WhatsApp user who hides their phone number behind a username: Meta's
+    # business-scoped user id ("US.13491208655302741918"), the same for every
+    # number of our business portfolio, and the only handle we get for them.
+    WHATSAPP_BSUID = "whatsapp_bsuid", _("WhatsApp user ID (no phone number)")
 
 
 class Customer(models.Model):

@@ -5,14 +5,17 @@ from django.db.models import Count, Q, QuerySet
 from customers.models import Customer, Identity
 
 
-def customer_search(*, q: str, limit: int = 10) -> QuerySet[Customer]:
-    """Customers whose name or any address contains `q` (merge with…)."""
+def customer_search(*, user, q: str, limit: int = 10) -> QuerySet[Customer]:
+    """Customers the user may see whose name or any address contains `q` (merge with…)."""
+    from conversations.visibility import customers_visible_to
+
     q = (q or "").strip()
     if len(q) < 2:
         return Customer.objects.none()
     by_address = Identity.objects.filter(address__icontains=q).values("customer_id")
+    found = Customer.objects.filter(Q(name__icontains=q) | Q(pk__in=by_address))
     return (
-        Customer.objects.filter(Q(name__icontains=q) | Q(pk__in=by_address))
+        customers_visible_to(user=user, customers=found)
         .prefetch_related("identities")
         .order_by("name", "pk")[:limit]
     )

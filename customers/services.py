@@ -1,6 +1,7 @@
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Max
+from django.utils.translation import gettext as _
 
 from customers.identity import identity_normalize
 from customers.models import Customer, CustomerMerge, Identity
@@ -51,13 +52,25 @@ def identity_add(*, customer: Customer, kind: str, address: str) -> Identity:
 
 
 def merge_customers(*, survivor: Customer, merged: Customer, merged_by=None) -> CustomerMerge:
-    """Fold `merged` into `survivor`: identities, messages and cases move; one timeline."""
+    """Fold `merged` into `survivor`: identities, messages and cases move; one timeline.
+
+    Every case keeps its team. The two customers' cases in progress become one
+    only when that destroys nobody else's work: the merged one is unrouted or of
+    the same team. A case in progress of another team stops the merge (it would
+    have to be folded away, and one customer has one case in progress).
+    """
     from conversations.models import Case, CaseStatus, Message, Thread
     from conversations.realtime import publish_customer_merged
     from conversations.services import system_event_add
+    from conversations.visibility import customer_visible
 
     if survivor.pk == merged.pk:
-        raise ValidationError("A customer cannot be merged into themselves.")
+        raise ValidationError(_("A customer cannot be merged into themselves."))
+    if merged_by is not None and not (
+        customer_visible(user=merged_by, customer=survivor)
+        and customer_visible(user=merged_by, customer=merged)
+    ):
+        raise ValidationError(_("You may only merge customers you can see."))
     with transaction.atomic():
         # Lock both threads in id order so two concurrent merges cannot deadlock.
         threads = {
@@ -67,6 +80,22 @@ def merge_customers(*, survivor: Customer, merged: Customer, merged_by=None) -> 
             .order_by("pk")
         }
         keep, gone = threads[survivor.pk], threads[merged.pk]
+        open_keep = Case.objects.filter(thread=keep).exclude(status=CaseStatus.RESOLVED).first()
+        open_gone = Case.objects.filter(thread=gone).exclude(status=CaseStatus.RESOLVED).first()
+        if open_keep and open_gone and open_gone.team_id not in (None, open_keep.team_id):
+            raise ValidationError(
+                _(
+                    "%(customer)s has case #%(case)s in progress with team %(team)s. Merging would fold "
+                    "it into case #%(ours)s; ask that team to resolve it or move it to this case's team "
+                    "first. Nothing was changed."
+                )
+                % {
+                    "customer": merged,
+                    "case": open_gone.pk,
+                    "team": open_gone.team.name,
+                    "ours": open_keep.pk,
+                }
+            )
         snapshot = {
             "name": merged.name,
             "attributes": merged.attributes,
@@ -75,8 +104,6 @@ def merge_customers(*, survivor: Customer, merged: Customer, merged_by=None) -> 
         moved = {"identities": merged.identities.update(customer=survivor)}
 
         # Only one case may be in progress per thread: fold the merged one in.
-        open_keep = Case.objects.filter(thread=keep).exclude(status=CaseStatus.RESOLVED).first()
-        open_gone = Case.objects.filter(thread=gone).exclude(status=CaseStatus.RESOLVED).first()
         if open_keep and open_gone:
             Message.objects.filter(case=open_gone).update(case=open_keep)
             open_keep.labels.add(*open_gone.labels.all())

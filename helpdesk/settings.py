@@ -234,6 +234,9 @@ FIELD_ENCRYPTION_KEYS = env.list(
 # Helpdesk behaviour.
 HELPDESK = {
     "REOPEN_WINDOW_DAYS": env.int("HELPDESK_REOPEN_WINDOW_DAYS", default=7),
+    # What an agent sees of a customer's cases owned by other teams (docs/visibility.md):
+    # "conversation" (customer messages and replies, never notes) or "hidden".
+    "OTHER_TEAMS_HISTORY": env("HELPDESK_OTHER_TEAMS_HISTORY", default="conversation"),
     "DEFAULT_PHONE_REGION": env("HELPDESK_DEFAULT_PHONE_REGION", default="US"),
     "OUTBOUND_MAX_ATTEMPTS": env.int("HELPDESK_OUTBOUND_MAX_ATTEMPTS", default=6),
     "OUTBOUND_BACKOFF_SECONDS": env.float("HELPDESK_OUTBOUND_BACKOFF_SECONDS", default=5.0),

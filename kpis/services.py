@@ -236,7 +236,9 @@ def sla_check(*, now: datetime | None = None) -> dict:
                     if not CaseSla.objects.filter(pk=sla.pk, **{stamp: None}).update(**{stamp: now}):
                         continue
                     payload = _sla_payload(sla, target, getattr(sla, due_field), now)
-                    transaction.on_commit(lambda e=event, p=payload: realtime.publish(e, p))
+                    transaction.on_commit(
+                        lambda e=event, p=payload, c=sla.case: realtime.publish(e, p, case=c)
+                    )
                 counts["warned" if event == "sla.warning" else "breached"] += 1
     return counts
 

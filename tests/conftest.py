@@ -13,6 +13,9 @@ def pytest_configure(config):
             "The suite runs on PostgreSQL and Redis: set DATABASE_URL and REDIS_URL "
             "(or run `make test`, which does)."
         )
+    # Factories hash a password per user; PBKDF2's deliberate slowness is not under test
+    # (tests/test_permissions.py alone makes hundreds of users).
+    settings.PASSWORD_HASHERS = ["tests.hashers.OneRoundPBKDF2PasswordHasher"]
 
 
 @pytest.fixture(scope="session", autouse=True)

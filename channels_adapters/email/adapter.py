@@ -278,7 +278,10 @@ class EmailAdapter(ChannelAdapter):
             meta.update(stored_meta)
             if parsed.html:
                 cids = {a["content_id"]: a["url"] for a in attachments if a.get("content_id")}
-                html = html_sanitize(parsed.html, cids)
+                # The agent reads the reply, not the history; the whole HTML stays in storage.
+                html = html_sanitize(parsed.visible_html, cids)
+                if parsed.visible_html != parsed.html:
+                    meta["html_quote_removed"] = True
             sender_identity = selectors.email_identity_get(address=parsed.sender_address)
             if match.customer_id and sender_identity and sender_identity.customer_id != match.customer_id:
                 # The writer is already someone else's address: their mail stays on their own

@@ -17,18 +17,13 @@ from email.utils import getaddresses, parsedate_to_datetime
 from html.parser import HTMLParser
 
 import nh3
-from mailparser_reply.parser import EmailMessage as ReplyText
 
-# Languages whose "On ... wrote:" / "From: ... Sent:" headers split quoted history off.
-REPLY_LANGUAGES = ["en", "de", "fr", "es", "it", "nl", "pt", "da", "sv", "pl"]
+from channels_adapters.email.charsets import decode_bytes, header_decode
+from channels_adapters.email.quotes import html_visible, is_forward, visible_text
+
+__all__ = ["decode_bytes", "visible_text"]  # re-exported: their home moved, callers did not
 
 _MSGID = re.compile(r"<[^<>\s]+>")
-_FORWARD_SUBJECT = re.compile(r"^\s*(fwd?|fw|wg|tr|rv|enc)\s*:", re.IGNORECASE)
-_FORWARD_BODY = re.compile(
-    r"^[- ]*(forwarded message|begin forwarded message|original message|weitergeleitete nachricht|"
-    r"message transféré|mensaje reenviado)",
-    re.IGNORECASE | re.MULTILINE,
-)
 # Values of X-Auto-Response-Suppress that Exchange puts on automated mail (OOF
 # replies, DSNs, NDRs). "RN"/"NRN" alone only ask for no read receipts and
 # appear on ordinary human mail, so they do not make a message noise.
@@ -81,6 +76,7 @@ class ParsedEmail:
     text: str  # the whole text part (or text made from the HTML), quotes included
     visible_text: str  # what the agent reads: no quoted history, no signature
     html: str  # the HTML part as sent (unsafe), "" if none
+    visible_html: str  # the HTML without a reply's quoted history (unsafe), "" if none
     parts: list[Part] = field(default_factory=list)
     noise: str = ""  # why this is automated mail, "" for a person's mail
     bounce: Bounce | None = None
@@ -122,13 +118,48 @@ def _all_headers(msg: Message, name: str) -> list[str]:
         return []
 
 
-def _addresses(msg: Message, *names: str) -> list[tuple[str, str]]:
-    values = [v for name in names for v in _all_headers(msg, name)]
+def _raw_headers(msg: Message, name: str) -> list[str]:
+    """A header's values as the parser stored them (8-bit bytes surrogate-escaped), undecoded."""
+    name = name.lower()
+    return [str(value) for key, value in msg.raw_items() if key.lower() == name]
+
+
+def _text_header(msg: Message, name: str, hints: tuple[str, ...] = ()) -> tuple[str, list[str]]:
+    """A header decoded with charset supersets (see charsets.py); (text, repair notes)."""
+    raw = _raw_headers(msg, name)
+    if not raw:
+        return "", []
+    return header_decode(raw[0], hints=hints)
+
+
+def _param(msg: Message, header: str, name: str, hints: tuple[str, ...]) -> str:
+    """A header parameter (an attachment's file name) decoded like the header itself.
+
+    Read from the raw value with the compat32 parameter parser, which hands back
+    RFC 2231 values (`filename*=gb2312''%D6%D0...`) still undecoded, so their
+    charset gets the same superset rule; encoded words inside the quotes (Outlook
+    writes `filename="=?gb2312?B?...?="`) and raw 8-bit names are decoded too."""
+    for raw in _raw_headers(msg, header)[:1]:
+        shell = Message()
+        shell[header] = re.sub(r"\r?\n[ \t]", " ", raw)
+        value = shell.get_param(name, header=header)
+        if isinstance(value, tuple):  # RFC 2231: (charset, language, %-decoded as latin-1)
+            charset, _, text = value
+            return decode_bytes(text.encode("latin-1", "ignore"), charset or "utf-8")[0].strip()
+        if value:
+            return header_decode(str(value), hints=hints)[0].strip()
+    return ""
+
+
+def _addresses(msg: Message, *names: str, hints: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+    # Split the raw value first, then decode each display name: a decoded name
+    # may hold a comma or angle brackets that would split one address in two.
+    values = [re.sub(r"\r?\n[ \t]", " ", v) for name in names for v in _raw_headers(msg, name)]
     pairs = []
     for display, address in getaddresses(values):
-        address = address.strip().lower()
+        address = header_decode(address)[0].strip().lower()
         if "@" in address:
-            pairs.append((display.strip(), address))
+            pairs.append((header_decode(display, hints=hints)[0].strip(), address))
     return pairs
 
 
@@ -142,43 +173,6 @@ def _unique(items):
 
 
 # Charsets ---------------------------------------------------------------------
-
-# What mail in the wild declares versus what it means: ISO-8859-1 mail often
-# carries Windows-1252 bytes (curly quotes, euro sign), browsers decode it so too.
-_CHARSET_ALIASES = {
-    "iso-8859-1": "cp1252",
-    "latin1": "cp1252",
-    "latin-1": "cp1252",
-    "windows-1252": "cp1252",
-    "x-user-defined": "cp1252",
-    "unknown-8bit": "utf-8",
-    "x-unknown": "utf-8",
-    "utf8": "utf-8",
-    "gb2312": "gb18030",
-    "gbk": "gb18030",
-}
-
-
-def decode_bytes(payload: bytes, declared: str | None) -> tuple[str, str]:
-    """Text from bytes, readable whatever the declared charset says.
-
-    Tries the declared charset strictly, then UTF-8, then Windows-1252 (which
-    cannot fail for practical purposes); returns (text, repair note or "")."""
-    declared = (declared or "").strip().strip('"').lower()
-    candidates = []
-    if declared:
-        candidates.append(_CHARSET_ALIASES.get(declared, declared))
-    candidates += ["utf-8", "cp1252"]
-    for charset in _unique(candidates):
-        try:
-            text = payload.decode(charset)
-        except (LookupError, UnicodeDecodeError):
-            continue
-        repaired = ""
-        if declared and charset != _CHARSET_ALIASES.get(declared, declared):
-            repaired = f"declared {declared!r}, read as {charset}"
-        return text, repaired
-    return payload.decode("latin-1"), f"declared {declared!r}, read as latin-1"
 
 
 def _part_text(part: Message) -> tuple[str, str]:
@@ -257,29 +251,6 @@ def html_sanitize(html: str, cid_urls: dict[str, str] | None = None) -> str:
     for cid, url in (cid_urls or {}).items():
         html = re.sub(rf"cid:{re.escape(cid)}(?=[\"'\s>])", url, html, flags=re.IGNORECASE)
     return nh3.clean(html, url_schemes={"http", "https", "mailto"}, link_rel="noopener noreferrer nofollow")
-
-
-# Visible text -----------------------------------------------------------------
-
-
-def visible_text(text: str) -> str:
-    """The new words of a reply: quoted history and signature removed.
-
-    Falls back to the whole text when the library would leave nothing (a mail
-    that is entirely a quote is still something the agent must see)."""
-    if not text.strip():
-        return ""
-    try:
-        parsed = ReplyText(text=text, languages=list(REPLY_LANGUAGES), keep_hyphen_lists=True).read()
-        reply = parsed.replies[0].body if parsed.replies else ""
-    except Exception:  # noqa: BLE001 - a regex surprise must not lose the mail
-        reply = ""
-    # Bottom-posted quotes without an "On ... wrote:" line are left by the library.
-    lines = reply.split("\n")
-    while lines and (lines[-1].startswith(">") or not lines[-1].strip()):
-        lines.pop()
-    reply = "\n".join(lines).strip()
-    return reply or text.strip()
 
 
 # Loop guards --------------------------------------------------------------------
@@ -433,8 +404,31 @@ def _walk_leaves(msg: Message):
         yield msg
 
 
+_RAW_BOUNDARY = re.compile(r"""\bboundary\s*=\s*(?:"([^"]+)"|([^\s;"]+))""", re.IGNORECASE)
+
+
+class LenientMessage(EmailMessage):
+    """A message whose multipart boundary is read the way mail clients read it.
+
+    RFC 2045 wants a boundary holding "=" quoted, and Outlook-style boundaries
+    ("----=_NextPart_000_0001") often are not: the stdlib stops the value at the
+    "=", finds no such boundary line, and the whole body ends up as one opaque
+    part. The raw parameter, up to ";" or whitespace, is what the sender meant."""
+
+    def get_boundary(self, failobj=None):
+        boundary = super().get_boundary(failobj)
+        for value in _raw_headers(self, "Content-Type")[:1]:
+            match = _RAW_BOUNDARY.search(re.sub(r"\r?\n[ \t]", " ", value))
+            if match and (match.group(1) or match.group(2)) != boundary:
+                return match.group(1) or match.group(2)
+        return boundary
+
+
+POLICY = policy.default.clone(message_factory=LenientMessage)
+
+
 def read_headers(raw: bytes) -> EmailMessage:
-    return BytesParser(policy=policy.default).parsebytes(raw, headersonly=True)
+    return BytesParser(policy=POLICY).parsebytes(raw, headersonly=True)
 
 
 def fallback_message_id(raw: bytes) -> str:
@@ -443,10 +437,17 @@ def fallback_message_id(raw: bytes) -> str:
 
 
 def parse_email(raw: bytes) -> ParsedEmail:
-    msg = BytesParser(policy=policy.default).parsebytes(raw)
-    senders = _addresses(msg, "From") or _addresses(msg, "Sender") or _addresses(msg, "Return-Path")
+    msg = BytesParser(policy=POLICY).parsebytes(raw)
+    # A legacy mailer writes raw 8-bit headers in the charset it labels its body with.
+    hints = tuple(dict.fromkeys(c for c in (p.get_content_charset() for p in msg.walk()) if c))
+    senders = (
+        _addresses(msg, "From", hints=hints)
+        or _addresses(msg, "Sender", hints=hints)
+        or _addresses(msg, "Return-Path", hints=hints)
+    )
     sender_name, sender_address = senders[0] if senders else ("", "")
-    repairs: list[str] = []
+    subject, repairs = _text_header(msg, "Subject", hints)
+    subject = subject.strip()
 
     body_parts: set[int] = set()
     text = html = ""
@@ -473,7 +474,12 @@ def parse_email(raw: bytes) -> ParsedEmail:
             continue
         disposition = part.get_content_disposition()
         content_id = _header(part, "Content-ID").strip().strip("<>")
-        filename = part.get_filename() or ""
+        filename = (
+            _param(part, "Content-Disposition", "filename", hints)
+            or _param(part, "Content-Type", "name", hints)
+            or part.get_filename()
+            or ""
+        )
         if ctype in ("message/rfc822", "message/global"):
             inner = part.get_payload()
             content = inner[0].as_bytes() if isinstance(inner, list) and inner else b""
@@ -506,8 +512,12 @@ def parse_email(raw: bytes) -> ParsedEmail:
 
     if not text and html:
         text = html_to_text(html)
-    subject = _header(msg, "Subject").strip()
-    forwarded = bool(_FORWARD_SUBJECT.match(subject) or _FORWARD_BODY.search(text))
+    forwarded = is_forward(subject, text)
+    shown_html = html
+    if html and not forwarded:
+        shown_html = html_visible(html)
+        if not html_to_text(shown_html).strip():
+            shown_html = html  # all quote, or a mark at the very top: the agent sees it all
     try:
         date = parsedate_to_datetime(_header(msg, "Date")) if _header(msg, "Date") else None
         if date is not None and date.tzinfo is None:
@@ -532,6 +542,7 @@ def parse_email(raw: bytes) -> ParsedEmail:
         # A forward is the customer handing us someone else's mail: the "quote" is the point.
         visible_text=text.strip() if forwarded else visible_text(text),
         html=html,
+        visible_html=shown_html,
         parts=parts,
         noise=noise,
         bounce=bounce,

@@ -54,7 +54,7 @@ from customers.models import IdentityKind
 
 logger = logging.getLogger(__name__)
 
-SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # the only authentication Telegram sends
 SECRET_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
@@ -99,6 +99,7 @@ class TelegramAdapter(ChannelAdapter):
     identity_kinds = (IdentityKind.TELEGRAM,)
     credential_keys = ("bot_token", "secret_token")
     ignored_events = (*IGNORED_UPDATES, "group-message", "service-message")
+    secret_headers = (SECRET_HEADER,)
 
     def verify(self, channel, request):
         expected = channel.credentials.get("secret_token") or ""

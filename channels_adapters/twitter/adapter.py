@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import html
 import json
+import re
 import secrets
 import time
 from datetime import UTC, datetime
@@ -40,6 +41,7 @@ from channels_adapters.meta.messenger import public_url
 from customers.models import IdentityKind
 
 SIGNATURE_HEADER = "x-twitter-webhooks-signature"
+CRC_TOKEN = re.compile(r"[A-Za-z0-9+/=_-]{1,256}")
 TEXT_LIMIT = 10000
 
 
@@ -144,6 +146,13 @@ class TwitterAdapter(ChannelAdapter):
         secret = channel.credentials.get("consumer_secret", "")
         if not token or not secret:
             return HttpResponse("A CRC check needs crc_token.", status=400, content_type="text/plain")
+        # The answer is the same HMAC that signs webhook bodies: answering any token
+        # would sign any body a caller chose (a forged DM). X's tokens are short
+        # random base64 strings, and no JSON body is made of those characters alone.
+        if not CRC_TOKEN.fullmatch(token):
+            return HttpResponse(
+                "crc_token must be a short base64 string.", status=400, content_type="text/plain"
+            )
         return JsonResponse({"response_token": "sha256=" + _hmac_b64(secret, token.encode())})
 
     def verify(self, channel, request):

@@ -6,6 +6,11 @@ Webhook: ``object: whatsapp_business_account``, ``entry[].changes[]`` with
 is a phone number: it becomes the `phone` identity WhatsApp shares with SMS and
 calls. Media arrive as ids; a task fetches them (see meta/tasks.py).
 
+A user who hides their number behind a username comes with a business-scoped
+user id only (``from_user_id``, "BSUID"): it becomes a `whatsapp_bsuid`
+identity, and replies go to it in the ``recipient`` field. Edits and revokes
+(delete for everyone) change the original message (meta "edits" / "revoked").
+
 Replies: ``POST /{version}/{phone_number_id}/messages``; outside the 24-hour
 window only an approved template (message meta "template") can be sent.
 """
@@ -36,6 +41,7 @@ from channels_adapters.meta.webhooks import (
     verify_signature,
     verify_token_handshake,
 )
+from channels_adapters.whatsapp import selectors, services
 from customers.models import IdentityKind
 
 MEDIA_TYPES = ("image", "audio", "video", "document", "sticker")
@@ -60,14 +66,113 @@ def template_validate(template) -> dict:
     return {"name": name.strip(), "language": language.strip(), "parameters": parameters}
 
 
+def _contacts(value: dict) -> dict:
+    """The senders' profiles, found by phone (wa_id) and by business-scoped id (user_id)."""
+    found = {}
+    for contact in value.get("contacts") or []:
+        if not isinstance(contact, dict):
+            continue
+        profile = contact.get("profile") or {}
+        info = {
+            "name": str(profile.get("name") or ""),
+            "username": str(profile.get("username") or contact.get("username") or ""),
+            "user_id": str(contact.get("user_id") or ""),
+        }
+        for key in ("wa_id", "user_id"):
+            if contact.get(key):
+                found[str(contact[key])] = info
+    return found
+
+
+def _sender(data: dict, contacts: dict, person: str) -> tuple[Sender, dict]:
+    """Who wrote (or, for an echo, who we wrote to), and what we know of their WhatsApp ids.
+
+    Meta sends the phone number (`from`/`to`, the wa_id) and the business-scoped
+    user id (`from_user_id`/`to_user_id`, "BSUID"); a user who adopted a username
+    may come with the BSUID only. The phone, when there is one, stays the identity
+    (WhatsApp, SMS and calls share it); the BSUID alone is an identity of its own."""
+    phone = str(data.get(person) or "").lstrip("+")
+    bsuid = str(data.get(f"{person}_user_id") or "")
+    info = contacts.get(phone) or contacts.get(bsuid) or {}
+    if not info and len(contacts) == 1:
+        info = next(iter(contacts.values()))
+    bsuid = bsuid or info.get("user_id", "")
+    name = info.get("name") or info.get("username") or ""
+    meta: dict = {}
+    if info.get("username"):
+        meta["whatsapp_username"] = info["username"]
+    parent = data.get(f"{person}_parent_user_id")
+    if parent:
+        meta["whatsapp_parent_bsuid"] = str(parent)
+    if not phone:
+        return Sender(IdentityKind.WHATSAPP_BSUID, bsuid, name), meta
+    if bsuid:
+        meta["whatsapp_bsuid"] = bsuid
+        # Written now, before the message: the next message may come with the BSUID only.
+        other = services.whatsapp_bsuid_link(phone="+" + phone, bsuid=bsuid, name=name)
+        if other is not None:
+            meta["whatsapp_bsuid_customer"] = other
+    # wa_id is the full international number without '+'.
+    return Sender(IdentityKind.PHONE, "+" + phone, name), meta
+
+
+def _content(kind: str, content: dict, data: dict) -> tuple[str, list[dict], dict]:
+    """What the agent sees of one message's content: (text, attachments, meta)."""
+    text, attachments, meta = "", [], {}
+    if kind == "text":
+        text = str(content.get("body") or "")
+    elif kind in MEDIA_TYPES:
+        attachments.append(
+            {
+                "media_id": str(content.get("id") or ""),
+                "type": "voice" if content.get("voice") else kind,
+                "content_type": str(content.get("mime_type") or ""),
+                "name": str(content.get("filename") or ""),
+                "sha256": str(content.get("sha256") or ""),
+                "url": "",
+            }
+        )
+        text = str(content.get("caption") or "")
+    elif kind == "location":
+        lat, long = content.get("latitude"), content.get("longitude")
+        label = ", ".join(str(p) for p in (content.get("name"), content.get("address")) if p)
+        meta["location"] = {"latitude": lat, "longitude": long, "name": content.get("name")}
+        text = f"📍 Location: {label + ' ' if label else ''}({lat}, {long}) https://maps.google.com/?q={lat},{long}"
+    elif kind == "contacts":
+        cards = data.get("contacts") or []
+        meta["contacts"] = cards
+        lines = []
+        for card in cards:
+            phones = ", ".join(p.get("phone", "") for p in card.get("phones") or [])
+            lines.append(f"👤 {(card.get('name') or {}).get('formatted_name', '')} {phones}".strip())
+        text = "Shared contact:\n" + "\n".join(lines)
+    elif kind == "button":
+        text = str(content.get("text") or "")
+        meta["button_payload"] = content.get("payload")
+    elif kind == "interactive":
+        reply = content.get(content.get("type")) or {}
+        text = str(reply.get("title") or reply.get("body") or "")
+        meta["interactive"] = {"type": content.get("type"), "id": reply.get("id")}
+    else:
+        # "unsupported"/"unknown" (e.g. a poll) and types newer than this code:
+        # the customer wrote something, so the agent sees that they did.
+        errors = data.get("errors") or []
+        detail = (errors[0] or {}).get("title") if errors else ""
+        meta["unsupported"] = {"type": kind, "errors": errors}
+        shown = f"{kind}, {detail}" if detail else kind
+        text = f"(The customer sent a WhatsApp message of a type we cannot show: {shown}.)"
+    return text, attachments, meta
+
+
 class WhatsAppAdapter(ChannelAdapter):
     kind = "whatsapp"
-    identity_kinds = (IdentityKind.PHONE,)
+    identity_kinds = (IdentityKind.PHONE, IdentityKind.WHATSAPP_BSUID)
     credential_keys = ("phone_number_id", "access_token", "app_secret", "verify_token")
     ignored_events = (
         "fields other than messages and smb_message_echoes (message_template_status_update, history, ...)",
         "messages for another phone number of the same business account",
         "system messages (customer changed number)",
+        "edits and revokes of a message we do not have (recorded with the original's id)",
         "statuses other than sent/delivered/read/played/failed (deleted, warning)",
         "webhook-level errors",
     )
@@ -100,64 +205,24 @@ class WhatsAppAdapter(ChannelAdapter):
                     # One app webhook can serve several numbers: this one is another channel's.
                     items.append(Ignored("messages:other_phone_number"))
                     continue
-                names = {
-                    str(c.get("wa_id")): str((c.get("profile") or {}).get("name") or "")
-                    for c in value.get("contacts") or []
-                    if isinstance(c, dict)
-                }
-                items.extend(self._message(m, names) for m in value.get("messages") or [])
+                names = _contacts(value)
+                items.extend(self._message(m, names, channel=channel) for m in value.get("messages") or [])
                 # Coexistence: what the business typed in the WhatsApp Business app on its phone.
-                items.extend(self._message(m, names, echo=True) for m in value.get("message_echoes") or [])
+                echoes = value.get("message_echoes") or []
+                items.extend(self._message(m, names, echo=True, channel=channel) for m in echoes)
                 items.extend(self._status(s) for s in value.get("statuses") or [])
                 items.extend(Ignored(f"error:{(e or {}).get('code')}") for e in value.get("errors") or [])
         return items
 
-    def _message(self, data: dict, names: dict, echo: bool = False):
+    def _message(self, data: dict, names: dict, echo: bool = False, *, channel=None):
         person = "to" if echo else "from"
-        if not isinstance(data, dict) or not data.get("id") or not data.get(person):
-            raise ParseError(f"A WhatsApp message needs 'id' and '{person}'")
-        wa_id = str(data[person])
+        who = isinstance(data, dict) and (data.get(person) or data.get(f"{person}_user_id"))
+        if not isinstance(data, dict) or not data.get("id") or not who:
+            raise ParseError(f"A WhatsApp message needs 'id' and '{person}' (or '{person}_user_id')")
         kind = str(data.get("type") or "")
         at = from_millis(data.get("timestamp"))
-        # wa_id is the full international number without '+'.
-        sender = Sender(IdentityKind.PHONE, "+" + wa_id.lstrip("+"), names.get(wa_id, ""))
         content = data.get(kind) if isinstance(data.get(kind), dict) else {}
-        text, attachments, meta = "", [], {}
-        if kind == "text":
-            text = str(content.get("body") or "")
-        elif kind in MEDIA_TYPES:
-            attachments.append(
-                {
-                    "media_id": str(content.get("id") or ""),
-                    "type": "voice" if content.get("voice") else kind,
-                    "content_type": str(content.get("mime_type") or ""),
-                    "name": str(content.get("filename") or ""),
-                    "sha256": str(content.get("sha256") or ""),
-                    "url": "",
-                }
-            )
-            text = str(content.get("caption") or "")
-        elif kind == "location":
-            lat, long = content.get("latitude"), content.get("longitude")
-            label = ", ".join(str(p) for p in (content.get("name"), content.get("address")) if p)
-            meta["location"] = {"latitude": lat, "longitude": long, "name": content.get("name")}
-            text = f"📍 Location: {label + ' ' if label else ''}({lat}, {long}) https://maps.google.com/?q={lat},{long}"
-        elif kind == "contacts":
-            cards = data.get("contacts") or []
-            meta["contacts"] = cards
-            lines = []
-            for card in cards:
-                phones = ", ".join(p.get("phone", "") for p in card.get("phones") or [])
-                lines.append(f"👤 {(card.get('name') or {}).get('formatted_name', '')} {phones}".strip())
-            text = "Shared contact:\n" + "\n".join(lines)
-        elif kind == "button":
-            text = str(content.get("text") or "")
-            meta["button_payload"] = content.get("payload")
-        elif kind == "interactive":
-            reply = content.get(content.get("type")) or {}
-            text = str(reply.get("title") or reply.get("body") or "")
-            meta["interactive"] = {"type": content.get("type"), "id": reply.get("id")}
-        elif kind == "reaction":
+        if kind == "reaction":
             return MessageUpdate(
                 external_id=str(content.get("message_id") or ""),
                 # An empty emoji is the customer taking the reaction back.
@@ -170,16 +235,15 @@ class WhatsAppAdapter(ChannelAdapter):
                 },
                 timestamp=at,
             )
-        elif kind == "system":
+        if kind in ("edit", "revoke") or (
+            kind == "unsupported" and str(content.get("type") or "") in ("edit", "revoke")
+        ):
+            return self._change(data, kind, content, at, echo, channel)
+        if kind == "system":
             return Ignored("system")
-        else:
-            # "unsupported"/"unknown" (e.g. a poll) and types newer than this code:
-            # the customer wrote something, so the agent sees that they did.
-            errors = data.get("errors") or []
-            detail = (errors[0] or {}).get("title") if errors else ""
-            meta["unsupported"] = {"type": kind, "errors": errors}
-            shown = f"{kind}, {detail}" if detail else kind
-            text = f"(The customer sent a WhatsApp message of a type we cannot show: {shown}.)"
+        sender, meta = _sender(data, names, person)
+        text, attachments, shown = _content(kind, content, data)
+        meta.update(shown)
         context = data.get("context") or {}
         if context.get("id"):
             meta["reply_to"] = context["id"]
@@ -196,6 +260,47 @@ class WhatsAppAdapter(ChannelAdapter):
             timestamp=at,
             meta=meta,
             echo=echo,
+        )
+
+    def _change(self, data: dict, kind: str, content: dict, at, echo: bool, channel):
+        """An edit or a revoke (delete for everyone) of an earlier message: it changes that
+        message, it is never a message of its own."""
+        original = str(content.get("original_message_id") or "")
+        if kind == "unsupported":
+            kind = str(content.get("type"))
+        if not original:
+            # Meta documents that edits may come as "unsupported" for a while, with no
+            # original id and no new text: nothing to apply, nothing to show.
+            return Ignored(f"{kind} without the original message id (wamid {data.get('id')})")
+        known = channel is None or selectors.whatsapp_message_known(channel=channel, external_id=original)
+        if not known:
+            return Ignored(
+                f"{kind} of unknown message {original}: kept in this event, reprocess it once the "
+                "original has arrived"
+            )
+        by = "agent" if echo else "customer"
+        when = at.isoformat() if at else None
+        if kind == "revoke":
+            # The agent keeps the words (what was promised or asked still matters);
+            # the timeline says the customer deleted them.
+            return MessageUpdate(
+                external_id=original,
+                meta={"revoked": True, "revoked_at": when, "revoked_by": by, "revoke_id": str(data["id"])},
+                timestamp=at,
+            )
+        inner = content.get("message") if isinstance(content.get("message"), dict) else {}
+        inner_kind = str(inner.get("type") or "")
+        inner_content = inner.get(inner_kind) if isinstance(inner.get(inner_kind), dict) else {}
+        text = None  # an edit we cannot read leaves the words as they were, marked edited
+        if inner_kind == "text" and inner_content.get("body"):
+            text = str(inner_content["body"])
+        elif inner_kind in MEDIA_TYPES:
+            text = str(inner_content.get("caption") or "")  # a caption may be edited away
+        return MessageUpdate(
+            external_id=original,
+            text=text,
+            meta={"edited_at": when, "edited_by": by, "edit_id": str(data["id"])},
+            timestamp=at,
         )
 
     def _status(self, data: dict):
@@ -238,8 +343,14 @@ class WhatsAppAdapter(ChannelAdapter):
         if not state["open"]:
             raise OutboundRefused(window_refusal(channel=channel, state=state))
 
-    def message_body(self, message, to: str) -> dict:
-        body = {"messaging_product": "whatsapp", "recipient_type": "individual", "to": to}
+    def message_body(self, message, recipient) -> dict:
+        body = {"messaging_product": "whatsapp", "recipient_type": "individual"}
+        if recipient.kind == IdentityKind.WHATSAPP_BSUID:
+            # A user known only by their business-scoped id: Cloud API's "recipient"
+            # field takes it where "to" takes a phone number.
+            body["recipient"] = recipient.address
+        else:
+            body["to"] = recipient.address.lstrip("+")
         template = (message.meta or {}).get("template")
         if template is not None:
             try:
@@ -289,7 +400,7 @@ class WhatsAppAdapter(ChannelAdapter):
         number_id = str(channel.credentials.get("phone_number_id") or "")
         if not number_id:
             raise PermanentSendError("The channel has no phone_number_id: an admin must fill it in.")
-        body = self.message_body(message, recipient.address.lstrip("+"))
+        body = self.message_body(message, recipient)
         # Echoed in this message's status webhooks: a crash that lost Meta's
         # answer (the wamid) is settled by the first status that comes back.
         body["biz_opaque_callback_data"] = message_reference(message)

@@ -10,9 +10,8 @@ from django import template
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.translation import get_language
-from django.utils.translation import gettext as _gettext
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import get_language, gettext_lazy
+from django.utils.translation import gettext as _
 
 register = template.Library()
 
@@ -24,6 +23,7 @@ CHANNEL_BADGES = {
     "instagram": ("IG", "Instagram"),
     "whatsapp": ("WA", "WhatsApp"),
     "whatsapp_twilio": ("WA", "WhatsApp"),
+    "whatsapp_bsuid": ("WA", "WhatsApp user ID"),
     "twitter": ("X", "X / Twitter"),
     "sms": ("SMS", "SMS"),
     "voice": ("☎", "Phone"),
@@ -38,7 +38,7 @@ STATUS_MARKS = {
     "delivered": ("✓✓", "Delivered"),
     "read": ("✓✓", "Read"),
     "failed": ("⚠", "Failed"),
-    "unknown": ("❓", _("May have been sent")),
+    "unknown": ("❓", gettext_lazy("May have been sent")),
 }
 
 
@@ -295,6 +295,15 @@ def message_html(m, customer, csrf_token: str) -> str:
             body.append(_fmt('<div class="email-html">{}</div>', clean_html(m.html)))
         else:
             body.append(_fmt('<p class="text">{}</p>', _text(m.body)))
+    if meta.get("full_text") and m.kind not in ("call", "voicemail"):
+        # A reply shows its new words; the history it quoted is one click away.
+        body.append(
+            _fmt(
+                '<details class="full-message"><summary>{}</summary><p class="text">{}</p></details>',
+                _("Show the quoted history"),
+                _text(str(meta["full_text"])),
+            )
+        )
     template = meta.get("template")
     if isinstance(template, dict):
         body.append(
@@ -310,6 +319,13 @@ def message_html(m, customer, csrf_token: str) -> str:
     if isinstance(edits, list) and edits:
         olds = "".join(_fmt("<p><del>{}</del></p>", e.get("text", "")) for e in edits if isinstance(e, dict))
         body.append(_fmt('<details class="edits"><summary>edited</summary>{}</details>', mark_safe(olds)))
+    if meta.get("revoked"):
+        # The words stay for the agent (a promise or a question still counts), marked as
+        # taken back: the customer no longer sees them in WhatsApp.
+        classes += " revoked"
+        by_customer = meta.get("revoked_by", "customer") == "customer"
+        label = _("Deleted by the customer") if by_customer else _("Deleted from the WhatsApp Business app")
+        body.append(_fmt('<p class="revoked-note" role="note">🗑 {}</p>', label))
     if m.status == "failed":
         body.append(
             _fmt(
@@ -331,15 +347,15 @@ def message_html(m, customer, csrf_token: str) -> str:
                 '<form method="post" action="/inbox/message/{}/retry/" data-ajax data-confirm="{}">'
                 '<input type="hidden" name="csrfmiddlewaretoken" value="{}">'
                 '<button type="submit">{}</button></form></div>',
-                _gettext("May have been sent:"),
-                m.error or _gettext("the send was interrupted and its outcome is unknown."),
+                _("May have been sent:"),
+                m.error or _("the send was interrupted and its outcome is unknown."),
                 m.pk,
-                _gettext(
+                _(
                     "The customer may already have this message. Send it again anyway? "
                     "They could receive it twice."
                 ),
                 csrf_token,
-                _gettext("Send again…"),
+                _("Send again…"),
             )
         )
     elif m.status == "queued" and m.error:

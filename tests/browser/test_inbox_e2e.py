@@ -260,7 +260,7 @@ def test_screen_pop_sla_warning_and_mention_notices(asgi_server, browser_context
         ],
         "call": {"call_sid": "CA1", "from": "+14155550123", "to": "+15555550102", "message": 1, "thread": 1},
     }
-    off_loop(realtime.publish, "call.incoming", pop)
+    off_loop(realtime.publish, "call.incoming", pop, case=ana_case)
     notice = page.locator(".notice.call-pop")
     expect(notice).to_contain_text("Incoming call from Ana Silva (+14155550123)")
     expect(notice).to_contain_text("The jar never came")
@@ -271,6 +271,7 @@ def test_screen_pop_sla_warning_and_mention_notices(asgi_server, browser_context
         realtime.publish,
         "sla.warning",
         {"case": ana_case.pk, "thread": 1, "target": "first_response", "seconds_left": 600},
+        case=ana_case,
     )
     expect(page.locator(".notice.sla")).to_contain_text("First response due in 10 min")
 

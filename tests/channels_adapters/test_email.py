@@ -215,6 +215,161 @@ def test_forwarded_mail_keeps_the_forwarded_content(client, channel):
     assert message.meta["forwarded"] is True
 
 
+@pytest.mark.parametrize(
+    "name, new_words, quoted",
+    [
+        (
+            "outlook_original_message_reply.eml",
+            "Hi,\n\nYes, the new address is 12 Rose Street, Leeds LS1 4AB.\n\nThanks\nMark",
+            "Could you confirm the delivery address for order 5521?",
+        ),
+        (
+            "aol_reply.eml",
+            "I paid with the Visa card ending 4242, please refund it there.\n\nPat",
+            "Which card should we refund?",
+        ),
+        (
+            "yahoo_reply_unquoted_boundary.eml",
+            "It still has not arrived. Here is the photo of the empty letterbox \u2013 "
+            "the neighbours have nothing either.",
+            "the parcel left our warehouse yesterday",
+        ),
+        (
+            # The separator in Outlook's German, which the reply library does not know.
+            "outlook_de_reply.eml",
+            "Hallo,\n\ndie neue Lieferadresse ist Rosenstraße 12, 80331 München \u2013 "
+            "bitte \u201edringend\u201c ändern.",
+            "bitte bestätigen Sie die Lieferadresse",
+        ),
+        (
+            "gmail_html_reply.eml",
+            "The label printed fine, the parcel goes out today.",
+            "here is your return label",
+        ),
+    ],
+)
+def test_original_message_reply_shows_only_the_new_words(client, channel, name, new_words, quoted):
+    # Outlook, AOL and Yahoo put "-----Original Message-----" above a reply's quote:
+    # it is a reply, not a forward, and the agent reads only what is new.
+    event = relay_fixture(client, channel, name)
+    assert event.status == InboundEvent.Status.PROCESSED, event.error
+    message = Message.objects.get()
+    assert message.body == new_words
+    assert "Original Message" not in message.body and "Nachricht" not in message.body
+    assert quoted not in message.body and "forwarded" not in message.meta
+    # What the timeline shows of an HTML mail is the reply too, not the history.
+    if message.html:
+        assert new_words.split("\n")[-1] in message.html and quoted not in message.html
+        assert message.meta["html_quote_removed"] is True
+    # The whole mail stays one click away.
+    assert quoted in message.meta["full_text"]
+    with default_storage.open(message.meta["original_eml_path"], "rb") as original:
+        assert original.read() == fixture_bytes("email", name)
+
+
+def test_timeline_shows_the_reply_and_keeps_the_history_behind_a_click(client, channel, agent):
+    relay_fixture(client, channel, "outlook_original_message_reply.eml")
+    message = Message.objects.get()
+    client.force_login(agent)
+    html = client.get(
+        f"/inbox/case/{message.case_id}/?partial=timeline&message={message.pk}"
+    ).content.decode()
+    shown, _, hidden = html.partition('<details class="full-message">')
+    assert "12 Rose Street" in shown and "Could you confirm the delivery address" not in shown
+    assert "Show the quoted history" in hidden and "Could you confirm the delivery address" in hidden
+
+
+def test_forward_with_an_original_message_line_keeps_the_forwarded_mail(client, channel):
+    relay_fixture(client, channel, "outlook_forward.eml")
+    message = Message.objects.get()
+    assert message.meta["forwarded"] is True and "full_text" not in message.meta
+    assert message.body.startswith("This invoice charges me twice, can you check?")
+    assert "please find your invoice INV-2026-0042 of EUR 98.00" in message.body
+
+
+def test_unquoted_boundary_with_equals_keeps_the_body_and_the_attachment_apart(client, channel):
+    # boundary=----=_Part_... without quotes: the stdlib stops at the "=" and would
+    # turn the whole mail into one attachment with no text.
+    relay_fixture(client, channel, "yahoo_reply_unquoted_boundary.eml")
+    message = Message.objects.get()
+    assert message.kind == "text" and message.body.startswith("It still has not arrived.")
+    [photo] = message.attachments
+    assert (photo["name"], photo["content_type"]) == ("letterbox.png", "image/png")
+    with default_storage.open(photo["path"], "rb") as stored:
+        assert stored.read().startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize(
+    "name, subject, sender, body",
+    [
+        (
+            # Labelled GB2312, written in GBK (镕, 啰), the subject split inside a character.
+            "gb2312_gbk_subject.eml",
+            "关于订单4411的问题：朱镕先生啰嗦了",
+            "朱镕",
+            "我是朱镕。订单4411还没有到，请帮忙查一下。啰嗦了，谢谢！",
+        ),
+        (
+            # Outlook's Korean label, holding code page 949 syllables (똠, 햏).
+            "ks_c_5601_subject.eml",
+            "주문 5521 배송 문의 (똠방각하 햏)",
+            "김민준",
+            "주문 5521 배송이 아직 안 왔어요. 똠방각하 햏!",
+        ),
+        (
+            # ISO-8859-1 label, Windows-1252 quotes, dash and euro; then a charset nobody knows.
+            "mislabelled_header_charsets.eml",
+            "\u201cPremium\u201d plan charged twice \u2013 \u20ac49 Kundennummer Müller",
+            "Jürgen Müller",
+            "der \u201cPremium\u201d Tarif wurde zweimal abgebucht \u2013 je 49 \u20ac.",
+        ),
+    ],
+)
+def test_header_charsets_are_read_as_their_supersets_like_bodies(
+    client, channel, name, subject, sender, body
+):
+    event = relay_fixture(client, channel, name)
+    assert event.status == InboundEvent.Status.PROCESSED, event.error
+    message = Message.objects.get()
+    assert message.meta["subject"] == message.case.subject == subject
+    assert message.thread.customer.name == sender
+    assert body in message.body
+    assert "\ufffd" not in message.meta["subject"] + message.body + message.thread.customer.name
+
+
+def test_attachment_names_in_a_labels_superset_are_read_right(client, channel):
+    # filename="=?gb2312?B?...?=" (Outlook, Foxmail) and filename*=gb2312''%..  (RFC 2231),
+    # both holding GBK-only characters.
+    relay_fixture(client, channel, "gbk_attachment_names.eml")
+    message = Message.objects.get()
+    assert [(a["name"], a["content_type"]) for a in message.attachments] == [
+        ("朱镕的发票.pdf", "application/pdf"),
+        ("啰嗦的清单.csv", "text/csv"),
+    ]
+    assert message.body == "附件是发票和清单。"
+
+
+def test_unknown_header_charset_is_noted_as_a_repair(client, channel):
+    relay_fixture(client, channel, "mislabelled_header_charsets.eml")
+    assert Message.objects.get().meta["charset_repairs"] == ["declared 'x-mac-unknown', read as utf-8"]
+
+
+def test_raw_8bit_headers_are_read_as_utf8_then_as_the_body_charset(client, channel):
+    utf8 = 'Subject: Größe M fehlt\r\nFrom: "Doe, Jöhn" <john@example.de>\r\n'
+    gbk = "Subject: 朱镕的订单\r\nFrom: 朱镕 <zhu@example.cn>\r\n"
+    raws = [
+        utf8.encode()
+        + b"Message-ID: <raw-1@example.de>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHallo",
+        gbk.encode("gbk")
+        + b"Message-ID: <raw-2@example.cn>\r\nContent-Type: text/plain; charset=gbk\r\n\r\nhi",
+    ]
+    for raw in raws:
+        relay(client, channel, raw)
+    first, second = Message.objects.order_by("pk")
+    assert (first.meta["subject"], first.thread.customer.name) == ("Größe M fehlt", "Doe, Jöhn")
+    assert (second.meta["subject"], second.thread.customer.name) == ("朱镕的订单", "朱镕")
+
+
 # Loop and noise guards -------------------------------------------------------------
 
 

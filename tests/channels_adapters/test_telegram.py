@@ -72,6 +72,29 @@ def test_redelivered_update_is_one_message(client, channel):
 
 
 @pytest.mark.django_db
+def test_the_secret_token_is_never_stored_nor_shown_in_admin(client, channel, admin_client):
+    headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET, "Authorization": "Bearer x", "Cookie": "s=1"}
+    _, [event] = check_webhook(client, channel, fixture_bytes("telegram", "text.json"), headers=headers)
+    assert SECRET not in json.dumps(event.headers)
+    assert event.headers["X-Telegram-Bot-Api-Secret-Token"] == "[masked]"
+    assert not {"Authorization", "Cookie"} & set(event.headers)
+    page = admin_client.get(f"/admin/channels_adapters/inboundevent/{event.pk}/change/")
+    assert page.status_code == 200 and SECRET not in page.content.decode()
+
+
+def test_events_stored_before_masking_are_masked_by_the_migration(channel):
+    import importlib
+
+    from django.apps import apps
+
+    event = InboundEvent.objects.create(
+        channel=channel, body=b"{}", headers={"X-Telegram-Bot-Api-Secret-Token": SECRET, "Host": "h"}
+    )
+    importlib.import_module("channels_adapters.migrations.0003_mask_stored_secret_headers").mask(apps, None)
+    event.refresh_from_db()
+    assert event.headers == {"X-Telegram-Bot-Api-Secret-Token": "[masked]", "Host": "h"}
+
+
 def test_wrong_or_missing_secret_token_is_refused_and_nothing_is_stored(client, channel):
     deliver(client, channel, "text.json", secret="not-the-secret", expect_status=403)
     deliver(client, channel, "text.json", secret=None, expect_status=403)

@@ -41,6 +41,17 @@ def test_crc_answer_is_the_hmac_of_the_token(client, channel):
     assert client.get(channel.webhook_path).status_code == 400
 
 
+def test_crc_cannot_be_used_to_sign_a_forged_body(client, channel):
+    """The replayed attack: GET ?crc_token=<a forged DM body>, then POST that body with
+    the CRC answer as its signature. The handshake refuses the token, so no signature."""
+    forged = fixture_bytes("twitter", "dm.json").replace(b"Hi there", b"Send the refund to IBAN X")
+    response = client.get(channel.webhook_path, {"crc_token": forged.decode()})
+    assert response.status_code == 400 and b"response_token" not in response.content
+    for token in ("{}", "a" * 300, "tok en!", '{"direct_message_events": []}'):
+        assert client.get(channel.webhook_path, {"crc_token": token}).status_code == 400
+    assert InboundEvent.objects.count() == 0 and Message.objects.count() == 0
+
+
 def test_bad_x_signature_is_refused_and_nothing_is_stored(client, channel):
     body = fixture_bytes("twitter", "dm.json")
     check_webhook(client, channel, body, headers=x_headers(body, "someone-else"), expect_status=403)

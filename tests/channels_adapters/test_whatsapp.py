@@ -22,7 +22,7 @@ from tests.channels_adapters.meta_support import (
     whatsapp_channel,
 )
 from tests.conftest import wait_for
-from tests.factories import ChannelFactory, MessageFactory, UserFactory
+from tests.factories import ChannelFactory, CustomerFactory, MessageFactory, UserFactory
 from tests.provider_server import Reply
 from tests.webhooks import check_webhook, fixture_bytes
 
@@ -404,3 +404,228 @@ def test_business_app_echo_is_ours_and_does_not_open_the_window(client, channel)
     assert echo.identity.address == PHONE and echo.body == "Te llamo en 5 minutos"
     # The window counts from the customer's messages only (2025 here): still closed.
     assert window_state(channel=channel, thread=echo.thread)["rule"] == "template_only"
+
+
+# Edits and revokes -------------------------------------------------------------
+
+ORIGINAL = "wamid.HBgLMzQ2MTIzNDU2NzgVAgASGBQzQTdBNUE5QjQ1RkE4RTAzQjQ4NQA="
+
+
+@pytest.mark.django_db
+def test_edit_changes_the_original_and_keeps_the_previous_text(client, channel):
+    deliver_meta(client, channel, "text.json")
+    _, [event] = deliver_meta(client, channel, "edit.json")
+    assert event.status == InboundEvent.Status.PROCESSED, event.error
+    [original] = Message.objects.all()  # no placeholder message for the edit
+    assert original.external_id == ORIGINAL
+    assert original.body == "Hola, ¿dónde está mi pedido 4411?"
+    [before] = original.meta["edits"]
+    assert before["text"] == "Hola, ¿dónde está mi pedido?"
+    assert original.meta["edited_by"] == "customer" and original.meta["edited_at"].startswith("2025-11-20")
+    # The second edit is of a message we never got: said so, nothing invented.
+    assert event.summary["updates"] == 1
+    [ignored] = event.summary["ignored"]
+    assert ignored.startswith(
+        "edit of unknown message wamid.HBgLMzQ2MTIzNDU2NzgVAgARGBJOT1RIRVJFMDAwMDAwMDAwMQA="
+    )
+    assert "reprocess" in ignored
+
+
+@pytest.mark.django_db
+def test_edited_caption_changes_the_media_message_and_its_file_stays(client, channel, graph):
+    import json
+
+    _script_media(graph)
+    deliver_meta(client, channel, "media.json")
+    payload = json.loads(fixture_bytes("whatsapp", "edit.json"))
+    [first, second] = payload["entry"][0]["changes"][0]["value"]["messages"]
+    second["edit"]["original_message_id"] = "wamid.media.image.1"
+    payload["entry"][0]["changes"][0]["value"]["messages"] = [second]
+    body = json.dumps(payload).encode()
+    _, [event] = check_webhook(client, channel, body, headers=meta_headers(body))
+    assert event.summary["updates"] == 1, event.summary
+    image = Message.objects.get(external_id="wamid.media.image.1")
+    assert image.body == "The box, again" and image.meta["edits"][0]["text"] == "The box arrived broken"
+    assert len(image.attachments) == 1 and image.kind == "media"
+
+
+@pytest.mark.django_db
+def test_edit_of_a_message_not_yet_here_changes_it_when_the_event_is_reprocessed(client, channel):
+    from channels_adapters.services import inbound_event_process
+
+    _, [early] = deliver_meta(client, channel, "edit.json")
+    assert Message.objects.count() == 0 and "edit of unknown message" in early.summary["ignored"][0]
+    deliver_meta(client, channel, "text.json")
+    InboundEvent.objects.filter(pk=early.pk).update(status=InboundEvent.Status.PENDING)
+    inbound_event_process(event_id=early.pk)
+    assert Message.objects.get().body == "Hola, ¿dónde está mi pedido 4411?"
+
+
+@pytest.mark.django_db
+def test_edit_delivered_as_unsupported_is_recorded_not_shown(client, channel):
+    # Meta's documented stopgap: an edit arrives as "unsupported" with no original id.
+    deliver_meta(client, channel, "text.json")
+    _, [event] = deliver_meta(client, channel, "edit_unsupported.json")
+    assert event.status == InboundEvent.Status.PROCESSED
+    wamid = "wamid.HBgLMzQ2MTIzNDU2NzgVAgARGBJVTlNVUFBPUlRFRDAwMDAwMQA="
+    assert event.summary["ignored"] == [f"edit without the original message id (wamid {wamid})"]
+    assert Message.objects.count() == 1 and "edits" not in Message.objects.get().meta
+
+
+@pytest.mark.django_db
+def test_revoke_marks_the_original_deleted_for_the_agent_and_keeps_its_words(client, channel):
+    deliver_meta(client, channel, "text.json")
+    _, [event] = deliver_meta(client, channel, "revoke.json")
+    assert event.status == InboundEvent.Status.PROCESSED and event.summary["updates"] == 1
+    [original] = Message.objects.all()
+    assert original.body == "Hola, ¿dónde está mi pedido?"
+    assert original.meta["revoked"] is True and original.meta["revoked_by"] == "customer"
+    assert original.meta["revoked_at"].startswith("2025-11-20")
+
+    agent = UserFactory()
+    client.force_login(agent)
+    html = client.get(
+        f"/inbox/case/{original.case_id}/?partial=timeline&message={original.pk}"
+    ).content.decode()
+    assert "msg text in revoked" in html and "Deleted by the customer" in html
+    assert "¿dónde está mi pedido?" in html
+
+
+@pytest.mark.django_db
+def test_revoke_of_an_unknown_message_is_recorded(client, channel):
+    _, [event] = deliver_meta(client, channel, "revoke.json")
+    assert event.status == InboundEvent.Status.PROCESSED
+    assert event.summary["ignored"][0].startswith(f"revoke of unknown message {ORIGINAL}")
+    assert Message.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_business_app_edit_and_delete_of_its_own_message_change_the_echo(client, channel):
+    import json
+
+    deliver_meta(client, channel, "text.json")
+    deliver_meta(client, channel, "smb_echo.json")
+    payload = json.loads(fixture_bytes("whatsapp", "smb_echo.json"))
+    [echo] = payload["entry"][0]["changes"][0]["value"]["message_echoes"]
+    edit = {**echo, "id": "wamid.echo.edit.1", "timestamp": "1763630195", "type": "edit"}
+    del edit["text"]
+    edit["edit"] = {
+        "original_message_id": "wamid.echo.app.1",
+        "message": {"type": "text", "text": {"body": "Te llamo en 10 minutos"}},
+    }
+    revoke = {**echo, "id": "wamid.echo.revoke.1", "timestamp": "1763630199", "type": "revoke"}
+    del revoke["text"]
+    revoke["revoke"] = {"original_message_id": "wamid.echo.app.1"}
+    payload["entry"][0]["changes"][0]["value"]["message_echoes"] = [revoke, edit]  # out of order
+    body = json.dumps(payload).encode()
+    _, [event] = check_webhook(client, channel, body, headers=meta_headers(body))
+    assert event.status == InboundEvent.Status.PROCESSED and event.summary["updates"] == 2
+    ours = Message.objects.get(external_id="wamid.echo.app.1")
+    assert ours.body == "Te llamo en 10 minutos" and ours.meta["edits"][0]["text"] == "Te llamo en 5 minutos"
+    assert ours.meta["revoked"] is True and ours.meta["revoked_by"] == "agent"
+    assert Message.objects.count() == 2
+
+    client.force_login(UserFactory())
+    html = client.get(f"/inbox/case/{ours.case_id}/?partial=timeline&message={ours.pk}").content.decode()
+    assert "Deleted from the WhatsApp Business app" in html
+
+
+# Business-scoped user ids (usernames, no phone number) -------------------------
+
+BSUID = "ES.1410018717833190"
+
+
+@pytest.mark.django_db
+def test_sender_with_only_a_business_scoped_id_is_an_identity_of_its_own(client, channel, graph):
+    _, [event] = deliver_meta(client, channel, "bsuid_only.json")
+    assert event.status == InboundEvent.Status.PROCESSED, event.error
+    message = Message.objects.get()
+    assert (message.identity.kind, message.identity.address) == ("whatsapp_bsuid", BSUID)
+    assert message.thread.customer.name == "Marta" and message.meta["whatsapp_username"] == "@marta.r"
+    assert message.body == "Hola, soy Marta, mi pedido 5521 no llega"
+
+    # The reply goes to the BSUID in Cloud API's "recipient" field (there is no number for "to").
+    recent = customer_wrote(channel, "whatsapp_bsuid", BSUID, hours_ago=1)  # the fixture's clock is 2025
+    assert recent.identity == message.identity
+    graph.script(
+        Reply(
+            200,
+            {
+                "messaging_product": "whatsapp",
+                "contacts": [{"input": BSUID, "user_id": BSUID}],
+                "messages": [{"id": "wamid.sent.bsuid.1"}],
+            },
+        )
+    )
+    reply = send_reply(case=message.case, author_user=UserFactory(), body="Lo miramos ahora mismo.")
+    assert message_deliver(message_id=reply.pk).outcome == "sent"
+    assert graph.requests[0].json() == {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "recipient": BSUID,
+        "type": "text",
+        "text": {"body": "Lo miramos ahora mismo.", "preview_url": False},
+        "biz_opaque_callback_data": f"helpdesk-message-{reply.pk}",
+    }
+
+
+@pytest.mark.django_db
+def test_phone_and_business_scoped_id_are_one_customer_whichever_comes_later(client, channel):
+    _, [event] = deliver_meta(client, channel, "bsuid_with_phone.json")
+    assert event.status == InboundEvent.Status.PROCESSED, event.error
+    first = Message.objects.get()
+    # The phone stays the identity (shared with SMS and calls); the BSUID joins the same customer.
+    assert (first.identity.kind, first.identity.address) == ("phone", PHONE)
+    assert first.meta["whatsapp_bsuid"] == "ES.2287733190114410"
+    customer = first.thread.customer
+    assert set(customer.identities.values_list("kind", "address")) == {
+        ("phone", PHONE),
+        ("whatsapp_bsuid", "ES.2287733190114410"),
+    }
+    # She then hides her number behind a username: same customer, same thread, same case.
+    payload = fixture_bytes("whatsapp", "bsuid_only.json").replace(BSUID.encode(), b"ES.2287733190114410")
+    payload = payload.replace(b"BSUID0000000000001", b"BSUID0000000000002")
+    check_webhook(client, channel, payload, headers=meta_headers(payload))
+    later = Message.objects.exclude(pk=first.pk).get()
+    assert later.identity.kind == "whatsapp_bsuid" and later.thread_id == first.thread_id
+    assert later.case_id == first.case_id and Customer.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_username_first_then_number_revealed_joins_the_username_customer(client, channel):
+    deliver_meta(client, channel, "bsuid_only.json")
+    payload = fixture_bytes("whatsapp", "bsuid_with_phone.json").replace(
+        b"ES.2287733190114410", BSUID.encode()
+    )
+    check_webhook(client, channel, payload, headers=meta_headers(payload))
+    assert Customer.objects.count() == 1
+    assert set(Identity.objects.values_list("kind", "address")) == {
+        ("whatsapp_bsuid", BSUID),
+        ("phone", PHONE),
+    }
+
+
+@pytest.mark.django_db
+def test_malformed_business_scoped_id_fails_the_item_clearly(client, channel):
+    payload = fixture_bytes("whatsapp", "bsuid_only.json").replace(BSUID.encode(), b"not a bsuid")
+    _, [event] = check_webhook(client, channel, payload, headers=meta_headers(payload))
+    assert event.status == InboundEvent.Status.FAILED and event.retryable is False
+    assert "is not a WhatsApp business-scoped user id" in event.error
+    assert Message.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_phone_and_business_scoped_id_of_two_customers_are_not_moved(client, channel):
+    # The number is a known SMS customer; the BSUID already wrote as a username: two
+    # customers until an agent merges them, never a silent move.
+    sms_customer = Identity.objects.create(customer=CustomerFactory(), kind="phone", address=PHONE).customer
+    deliver_meta(client, channel, "bsuid_only.json")
+    username_customer = Identity.objects.get(kind="whatsapp_bsuid").customer
+    payload = fixture_bytes("whatsapp", "bsuid_with_phone.json").replace(
+        b"ES.2287733190114410", BSUID.encode()
+    )
+    check_webhook(client, channel, payload, headers=meta_headers(payload))
+    message = Message.objects.get(body="Sigo esperando")
+    assert message.identity.customer == sms_customer
+    assert message.meta["whatsapp_bsuid_customer"] == username_customer.pk
+    assert Identity.objects.get(kind="whatsapp_bsuid").customer == username_customer

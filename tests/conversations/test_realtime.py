@@ -2,36 +2,21 @@
 
 import pytest
 from asgiref.sync import sync_to_async
-from channels.testing import WebsocketCommunicator
 from django.conf import settings
 
 from channels_adapters.base import Sender
 from conversations.services import receive_inbound
-from helpdesk.asgi import application
-from tests.factories import ChannelFactory, UserFactory
+from tests.factories import CaseFactory, ChannelFactory, UserFactory
+from tests.ws import agent_socket
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-async def _connect(user=None):
-    headers = [(b"origin", b"http://localhost"), (b"host", b"localhost")]
-    if user is not None:
-        from django.test import Client
-
-        client = Client()
-        await sync_to_async(client.force_login)(user)
-        cookie = f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
-        headers.append((b"cookie", cookie.encode()))
-    communicator = WebsocketCommunicator(application, "/ws/agent/", headers=headers)
-    connected, code = await communicator.connect(timeout=5)
-    return communicator, connected, code
 
 
 async def test_agent_receives_new_inbound_message():
     assert "Redis" in settings.CHANNEL_LAYERS["default"]["BACKEND"]
     agent = await sync_to_async(UserFactory)()
     channel = await sync_to_async(ChannelFactory)()
-    communicator, connected, _ = await _connect(agent)
+    communicator, connected, _ = await agent_socket(agent)
     assert connected
     await sync_to_async(receive_inbound)(
         channel=channel,
@@ -48,17 +33,18 @@ async def test_agent_receives_new_inbound_message():
 
 
 async def test_anonymous_socket_is_refused():
-    communicator, connected, code = await _connect(None)
+    communicator, connected, code = await agent_socket(None)
     assert not connected and code == 4403
 
 
 async def test_typing_signal_reaches_colleagues():
     ana, bo = await sync_to_async(UserFactory)(), await sync_to_async(UserFactory)()
-    first, _, _ = await _connect(ana)
-    second, _, _ = await _connect(bo)
-    await first.send_json_to({"action": "typing", "case": 42})
+    case = await sync_to_async(CaseFactory)()
+    first, _, _ = await agent_socket(ana)
+    second, _, _ = await agent_socket(bo)
+    await first.send_json_to({"action": "typing", "case": case.pk})
     heard = await second.receive_json_from(timeout=5)
-    assert heard["event"] == "agent.typing" and heard["data"]["case"] == 42
+    assert heard["event"] == "agent.typing" and heard["data"]["case"] == case.pk
     assert heard["data"]["user"] == ana.pk
     await first.disconnect()
     await second.disconnect()

@@ -6,8 +6,8 @@ from channels.layers import channel_layers
 
 from channels_adapters.base import Sender
 from conversations.models import Priority
-from conversations.realtime import INBOX_GROUP
 from conversations.services import assign_case, receive_inbound, send_reply
+from conversations.visibility import SUPERVISORS_GROUP
 from kpis.models import BusinessHours, CaseSla, SlaPolicy
 from kpis.selectors import kpi_report
 from kpis.services import business_deadline, sla_check, sla_policy_for
@@ -84,7 +84,7 @@ def test_policies_are_cached_and_an_admins_change_is_seen_at_once(db, django_ass
 
 @pytest.fixture
 def inbox_listener():
-    """Subscribe to the inbox group on the real Redis layer; each call is a new listener.
+    """Subscribe to the supervisors group on the real Redis layer; each call is a new listener.
 
     A fresh layer instance per listener: its receive buffer lives in one event loop.
     """
@@ -93,7 +93,7 @@ def inbox_listener():
     def subscribe():
         layer = channel_layers.make_backend("default")
         name = async_to_sync(layer.new_channel)()
-        async_to_sync(layer.group_add)(INBOX_GROUP, name)
+        async_to_sync(layer.group_add)(SUPERVISORS_GROUP, name)
         subscriptions.append((layer, name))
 
         async def drain():
@@ -108,7 +108,7 @@ def inbox_listener():
 
     yield subscribe
     for layer, name in subscriptions:
-        async_to_sync(layer.group_discard)(INBOX_GROUP, name)
+        async_to_sync(layer.group_discard)(SUPERVISORS_GROUP, name)
 
 
 def open_case(capture, text: str = "Help"):

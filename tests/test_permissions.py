@@ -1,0 +1,199 @@
+"""Who may reach every URL: a matrix generated from the URL conf.
+
+Every named URL of the project (the admin aside, checked on its own) needs a rule
+in RULES; a new URL without one fails `test_every_url_has_a_rule` and its matrix
+rows, so nobody adds a page without deciding who may see it. Roles: anonymous, a
+logged-in user with no helpdesk role, an agent of team A (the team owning the case
+under test), an agent of team B, a supervisor and an admin.
+
+Outcomes: "ok" (the view ran: 2xx, a redirect that is not to the login page, or a
+400 for the dummy input), "login" (sent to the login page), "denied" (401/403),
+"hidden" (404: the object is not theirs, and its existence is not confirmed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from tests.factories import (
+    CaseFactory,
+    ChannelFactory,
+    CustomerFactory,
+    IdentityFactory,
+    MessageFactory,
+    TeamFactory,
+    UserFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+ROLES = ("anonymous", "no_role", "agent_a", "agent_b", "supervisor", "admin")
+
+
+def _named_urls(resolver=None, namespace="") -> list[str]:
+    resolver = resolver or get_resolver()
+    names = []
+    for entry in resolver.url_patterns:
+        if isinstance(entry, URLResolver):
+            inner = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
+            if entry.namespace == "admin":
+                continue  # Django admin: staff only, see test_admin_is_for_staff_only
+            names.extend(_named_urls(entry, inner))
+        elif isinstance(entry, URLPattern):
+            assert entry.name, f"URL {entry.pattern} has no name: name it and give it a rule"
+            names.append(f"{namespace}{entry.name}")
+    return names
+
+
+@dataclass
+class Rule:
+    method: str = "get"
+    # Keyword arguments for reverse(), from the world built by `world`.
+    args: callable = None
+    data: callable = None
+    query: callable = None
+    expect: dict = field(default_factory=dict)
+
+
+AGENTS_ONLY = {
+    "anonymous": "login",
+    "no_role": "denied",
+    "agent_a": "ok",
+    "agent_b": "ok",
+    "supervisor": "ok",
+    "admin": "ok",
+}
+CASE_OF_TEAM_A = {**AGENTS_ONLY, "agent_b": "hidden"}
+SUPERVISORS_ONLY = {**AGENTS_ONLY, "agent_a": "denied", "agent_b": "denied"}
+PUBLIC = dict.fromkeys(ROLES, "ok")
+
+
+def case_args(w):
+    return {"pk": w["case"].pk}
+
+
+def case_rule(method="post", data=None, query=None):
+    return Rule(method=method, args=case_args, data=data, query=query, expect=CASE_OF_TEAM_A)
+
+
+RULES: dict[str, Rule] = {
+    # Public by design: the login page, the health check, the home redirect.
+    "login": Rule(expect=PUBLIC),
+    "logout": Rule(method="post", expect=dict.fromkeys(ROLES, "login")),
+    "home": Rule(expect=PUBLIC),
+    "healthz": Rule(expect=PUBLIC),
+    # Providers' webhooks: no session, the provider's signature decides (403 unsigned).
+    "webhook": Rule(
+        method="post", args=lambda w: {"key": w["channel"].key}, expect=dict.fromkeys(ROLES, "denied")
+    ),
+    # The survey page is reached by a signed token; a forged one is refused for all.
+    "kpis:survey": Rule(args=lambda w: {"token": "forged-token"}, expect=dict.fromkeys(ROLES, "hidden")),
+    "kpis:api": Rule(expect={**SUPERVISORS_ONLY, "anonymous": "denied"}),
+    "kpis:dashboard": Rule(expect=SUPERVISORS_ONLY),
+    "kpis:dashboard_csv": Rule(args=lambda w: {"table": "channels"}, expect=SUPERVISORS_ONLY),
+    # The inbox.
+    "inbox:list": Rule(expect=AGENTS_ONLY),
+    "inbox:mentions": Rule(expect=AGENTS_ONLY),
+    "inbox:customer_search": Rule(query=lambda w: {"q": "sa"}, expect=AGENTS_ONLY),
+    "inbox:case": case_rule("get"),
+    "inbox:case_next": case_rule("get"),
+    "inbox:case_read": case_rule(),
+    "inbox:case_reply": case_rule(data=lambda w: {"mode": "note", "body": "matrix"}),
+    "inbox:case_assign": case_rule(data=lambda w: {"team": w["team_a"].pk}),
+    "inbox:case_status": case_rule(data=lambda w: {"status": "pending"}),
+    "inbox:case_priority": case_rule(data=lambda w: {"priority": 2}),
+    "inbox:case_labels": case_rule(data=lambda w: {}),
+    "inbox:case_call_log": case_rule(data=lambda w: {"direction": "inbound", "answered": ""}),
+    "inbox:case_merge": case_rule("get", query=lambda w: {"other": w["walk_in"].pk}),
+    "inbox:message_retry": Rule(method="post", args=lambda w: {"pk": w["message"].pk}, expect=CASE_OF_TEAM_A),
+}
+
+
+@pytest.fixture
+def world():
+    team_a, team_b = TeamFactory(name="A"), TeamFactory(name="B")
+    users = {
+        "no_role": UserFactory(username="nobody", role="no-such-role"),
+        "agent_a": UserFactory(username="agent_a"),
+        "agent_b": UserFactory(username="agent_b"),
+        "supervisor": UserFactory(username="boss", role="supervisors"),
+        "admin": UserFactory(username="root", role="admins", is_staff=True, is_superuser=True),
+    }
+    team_a.members.add(users["agent_a"])
+    team_b.members.add(users["agent_b"])
+    customer = CustomerFactory(name="Sam Customer")
+    IdentityFactory(customer=customer, address="sam@example.com")
+    case = CaseFactory(thread=customer.thread, team=team_a)
+    message = MessageFactory(case=case, direction="out", author="agent", status="failed", body="x")
+    walk_in = CustomerFactory(name="Sandy Walk-in")
+    return {
+        "team_a": team_a,
+        "users": users,
+        "case": case,
+        "message": message,
+        "walk_in": walk_in,
+        "channel": ChannelFactory(),
+    }
+
+
+def _outcome(response) -> str:
+    status = response.status_code
+    if status in (401, 403):
+        return "denied"
+    if status == 404:
+        return "hidden"
+    if status in (301, 302) and "/login/" in response.get("Location", ""):
+        return "login"
+    if status < 500:
+        return "ok"
+    return f"error {status}"
+
+
+def test_every_url_has_a_rule():
+    missing = sorted(set(_named_urls()) - set(RULES))
+    assert not missing, f"URLs without a permission rule (add them to RULES): {missing}"
+    assert not set(RULES) - set(_named_urls()), "RULES names a URL that no longer exists"
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("name", _named_urls())
+def test_permission_matrix(client, world, name, role):
+    rule = RULES.get(name)
+    assert rule is not None, f"{name} has no permission rule: add it to RULES"
+    if role != "anonymous":
+        client.force_login(world["users"][role])
+    url = reverse(name, kwargs=rule.args(world) if rule.args else None)
+    query = rule.query(world) if rule.query else {}
+    if rule.method == "get":
+        response = client.get(url, query)
+    else:
+        if query:
+            url += "?" + "&".join(f"{k}={v}" for k, v in query.items())
+        response = client.post(url, rule.data(world) if rule.data else {})
+    assert _outcome(response) == rule.expect[role], (name, role, response.status_code)
+
+
+@pytest.mark.parametrize(
+    ("role", "expected"),
+    [("anonymous", "login"), ("agent_a", "login"), ("supervisor", "login"), ("admin", "ok")],
+)
+def test_admin_is_for_staff_only(client, world, role, expected):
+    from django.contrib import admin
+
+    if role != "anonymous":
+        client.force_login(world["users"][role])
+    urls = ["/admin/"] + [
+        reverse(f"admin:{m._meta.app_label}_{m._meta.model_name}_changelist") for m in admin.site._registry
+    ]
+    outcomes = {url: _outcome(client.get(url)) for url in urls}
+    assert set(outcomes.values()) == {expected}, outcomes
+
+
+def test_every_websocket_route_is_known():
+    """A new WebSocket route needs its own visibility tests (test_realtime_visibility)."""
+    from helpdesk.routing import websocket_urlpatterns
+
+    assert [str(p.pattern) for p in websocket_urlpatterns] == ["ws/agent/"]
