@@ -504,6 +504,35 @@ def inbound_events_redrive() -> int:
         .filter(Q(status=InboundEvent.Status.PENDING) | Q(status=InboundEvent.Status.FAILED, retryable=True))
         .values_list("pk", flat=True)[:1000]
     )
-    inbound_events_recover(wake=False)  # the enqueue below wakes a drain
+    if settings.REDIS_URL and not settings.CELERY_TASK_ALWAYS_EAGER:
+        inbound_events_recover(wake=False)  # the enqueue below wakes a drain
+        _queued_set_repair(event_ids=ids)
     inbound_events_enqueue(event_ids=ids, wake=True)
     return len(ids)
+
+
+# Past this many waiting ids the repair below would move too much for every beat
+# run; a backlog that long is being drained anyway.
+_REPAIR_MAX_QUEUED = 50_000
+
+
+def _queued_set_repair(*, event_ids: list[int]) -> int:
+    """Ids marked queued that are on no list (popped by a drainer of an older version, or a
+    Redis that lost part of its data) would never be queued again: unmark them."""
+    client = _redis()
+    if not event_ids or client.scard(QUEUED_KEY) > _REPAIR_MAX_QUEUED:
+        return 0
+    inflight = list(client.scan_iter(match=INFLIGHT_KEY.format("*")))
+    # One MULTI: a drainer moves ids between the lists atomically, so the snapshot sees each once.
+    with client.pipeline(transaction=True) as pipe:
+        pipe.smismember(QUEUED_KEY, event_ids)
+        pipe.lrange(PENDING_KEY, 0, -1)
+        for key in inflight:
+            pipe.lrange(key, 0, -1)
+        marked, *lists = pipe.execute()
+    listed = {int(pk) for ids in lists for pk in ids}
+    orphans = [pk for pk, is_marked in zip(event_ids, marked, strict=True) if is_marked and pk not in listed]
+    if orphans:
+        logger.warning("%s inbound ids were marked queued but on no list: queued again", len(orphans))
+        client.srem(QUEUED_KEY, *orphans)
+    return len(orphans)

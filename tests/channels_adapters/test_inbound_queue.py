@@ -367,3 +367,16 @@ def test_recover_puts_back_a_batch_left_in_a_slot_nobody_uses_any_more(queue, se
     assert queue.lrange(services.INFLIGHT_KEY.format(0), 0, -1) == [b"6"]
     assert drain_tasks_queued(queue) == before + 1
     held.release()
+
+
+def test_redrive_queues_again_an_id_marked_queued_but_on_no_list(queue):
+    channel = ChannelFactory()
+    orphan, waiting = store(channel, api_body(1)), store(channel, api_body(2))
+    services.inbound_events_enqueue(event_ids=[orphan.pk, waiting.pk])
+    queue.lrem(services.PENDING_KEY, 0, orphan.pk)  # a drainer of the previous version popped it and died
+    InboundEvent.objects.update(received_at=timezone.now() - timedelta(minutes=5))
+
+    assert services.inbound_events_redrive() == 2
+
+    assert pending(queue) == [waiting.pk, orphan.pk]
+    assert services.inbound_events_drain() == 2
