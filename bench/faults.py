@@ -250,8 +250,9 @@ class Integrator:
     """The API channel's receiver: records each send by idempotency key, answers after a pause,
     then posts a signed status callback naming our message id (as the channel's docs ask)."""
 
-    def __init__(self, *, hook_url: str, answer_delay: float):
+    def __init__(self, *, hook_url: str, answer_delay: float, keeps_keys: bool):
         self.received: list[tuple[float, str]] = []
+        self.repeats_dropped = 0
         self.callbacks_done = 0
         integrator = self
 
@@ -259,8 +260,11 @@ class Integrator:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 key = self.headers.get("Idempotency-Key", "")
-                integrator.received.append((time.time(), key))
                 message_id = json.loads(body)["id"]
+                if keeps_keys and any(k == key for _, k in integrator.received):
+                    integrator.repeats_dropped += 1  # a repeat by key: answered, not delivered again
+                else:
+                    integrator.received.append((time.time(), key))
                 # The integrator has the message now, whether or not our side hears the answer;
                 # its status comes a moment after its own processing.
                 threading.Timer(0.2, integrator._post_status, args=(message_id,)).start()
@@ -322,8 +326,17 @@ def outbound(args, env) -> dict:
     from conversations.services import receive_inbound, send_reply
 
     port = free_port()
-    channel = Channel.objects.create(kind="api", name="Faults outbound", credentials={"secret": SECRET})
-    integrator = Integrator(hook_url=f"http://127.0.0.1:{port}{channel.webhook_path}", answer_delay=0.15)
+    channel = Channel.objects.create(
+        kind="api",
+        name="Faults outbound",
+        credentials={"secret": SECRET},
+        settings={"receiver_keeps_idempotency_keys": args.receiver_keeps_keys},
+    )
+    integrator = Integrator(
+        hook_url=f"http://127.0.0.1:{port}{channel.webhook_path}",
+        answer_delay=0.15,
+        keeps_keys=args.receiver_keeps_keys,
+    )
     channel.credentials = {"secret": SECRET, "callback_url": integrator.url}
     channel.save()
     agent = get_user_model().objects.create(username="bench-agent")
@@ -362,11 +375,13 @@ def outbound(args, env) -> dict:
         sends_after_kill = sorted(t for t, _ in integrator.received if t > kill_at)
         return {
             "scenario": "outbound-worker",
+            "receiver_keeps_idempotency_keys": args.receiver_keeps_keys,
             "replies": args.replies,
             "sends_in_flight_at_kill": in_flight_at_kill,
             "statuses": {k: v for k, v in statuses.items() if v},
             "lost": outgoing.exclude(pk__in=received_ids).exclude(status=DeliveryStatus.UNKNOWN).count(),
             "doubled": len(keys) - len(set(keys)),
+            "repeats_dropped_by_key": integrator.repeats_dropped,
             "stuck": statuses[DeliveryStatus.QUEUED],
             "may_have_been_sent_unsettled": len(unsettled),
             "of_which_the_provider_never_got": len(set(unsettled) - received_ids),
@@ -391,6 +406,11 @@ def main():
     parser.add_argument("--replies", type=int, default=200)
     parser.add_argument(
         "--kill-at-share", type=float, default=0.3, help="outbound: kill once this share is sent"
+    )
+    parser.add_argument(
+        "--receiver-keeps-keys",
+        action="store_true",
+        help="outbound: the integrator drops repeats by Idempotency-Key and the channel says so",
     )
     parser.add_argument("--settle", type=float, default=60.0, help="seconds allowed to finish after the load")
     args = parser.parse_args()

@@ -160,6 +160,11 @@ class ChannelAdapter:
     def send(self, channel: Channel, message: Message, recipient: Identity) -> SendResult:
         raise NotImplementedError
 
+    def dedupes_resends(self, channel: Channel) -> bool:
+        """Whether the provider drops a repeat of a message by our reference (an idempotency key
+        it keeps). Then a send a crash cut short simply goes again; elsewhere the agent decides."""
+        return False
+
 
 REFERENCE_PREFIX = "helpdesk-message-"
 

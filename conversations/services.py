@@ -795,29 +795,58 @@ INTERRUPTED = gettext_lazy(
 )
 
 
-def _messages_outcome_unknown(*, message_ids) -> int:
-    """Claimed sends whose worker died: the provider may or may not have them. Never resent blindly."""
+RESENT = gettext_lazy(
+    "The send was interrupted; sending it again with the same idempotency key, which the receiver "
+    "uses to drop a repeat."
+)
+
+
+def _messages_outcome_unknown(*, message_ids) -> tuple[list[int], list[int]]:
+    """Claimed sends whose worker died: the provider may or may not have them. Never resent blindly.
+
+    Where the receiver drops a repeat by our idempotency key (the channel says
+    so), the send simply goes again; elsewhere the agent decides. Returns
+    (unknown, resent).
+    """
+    from conversations.tasks import message_deliver
+
     now = timezone.now()
     with transaction.atomic():
         messages = list(
-            Message.objects.select_for_update(skip_locked=True).filter(
-                pk__in=list(message_ids), status=DeliveryStatus.QUEUED, send_claimed_at__isnull=False
-            )
+            Message.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("channel")
+            .filter(pk__in=list(message_ids), status=DeliveryStatus.QUEUED, send_claimed_at__isnull=False)
         )
         if not messages:
-            return 0
-        reason = str(INTERRUPTED)
-        ids = [m.pk for m in messages]
-        Message.objects.filter(pk__in=ids).update(
-            status=DeliveryStatus.UNKNOWN, send_claimed_at=None, error=reason
-        )
-        DeliveryAttempt.objects.filter(message_id__in=ids, outcome=DeliveryAttempt.Outcome.PENDING).update(
-            outcome=DeliveryAttempt.Outcome.UNKNOWN, finished_at=now, error=reason
-        )
-        for message in messages:
-            message.status, message.send_claimed_at, message.error = DeliveryStatus.UNKNOWN, None, reason
-            transaction.on_commit(lambda m=message: realtime.publish_message_updated(m))
-    return len(messages)
+            return [], []
+        resend = [m for m in messages if _dedupes_resends(m.channel)]
+        unknown = [m for m in messages if m not in resend]
+        for group, status, reason in (
+            (unknown, DeliveryStatus.UNKNOWN, str(INTERRUPTED)),
+            (resend, DeliveryStatus.QUEUED, str(RESENT)),
+        ):
+            ids = [m.pk for m in group]
+            if not ids:
+                continue
+            Message.objects.filter(pk__in=ids).update(
+                status=status, send_claimed_at=None, next_attempt_at=None, error=reason
+            )
+            DeliveryAttempt.objects.filter(
+                message_id__in=ids, outcome=DeliveryAttempt.Outcome.PENDING
+            ).update(outcome=DeliveryAttempt.Outcome.UNKNOWN, finished_at=now, error=reason)
+            for message in group:
+                message.status, message.send_claimed_at, message.error = status, None, reason
+                transaction.on_commit(lambda m=message: realtime.publish_message_updated(m))
+                if status == DeliveryStatus.QUEUED:
+                    transaction.on_commit(lambda pk=message.pk: message_deliver.delay(pk))
+    return [m.pk for m in unknown], [m.pk for m in resend]
+
+
+def _dedupes_resends(channel) -> bool:
+    try:
+        return adapter_for(channel.kind).dedupes_resends(channel)
+    except UnsupportedChannel:
+        return False
 
 
 def outbound_redrive() -> dict:
@@ -843,7 +872,8 @@ def outbound_redrive() -> dict:
         status=DeliveryStatus.QUEUED,
         send_claimed_at__lt=now - timedelta(seconds=_conf("OUTBOUND_CLAIM_TIMEOUT_SECONDS")),
     ).values_list("pk", flat=True)[:1000]
-    return {"requeued": len(stuck), "interrupted": _messages_outcome_unknown(message_ids=lost)}
+    unknown, resent = _messages_outcome_unknown(message_ids=lost)
+    return {"requeued": len(stuck), "interrupted": len(unknown), "resent": len(resent)}
 
 
 def outbound_recover(*, worker: str, started_at: datetime | None = None) -> dict:
@@ -864,11 +894,13 @@ def outbound_recover(*, worker: str, started_at: datetime | None = None) -> dict
         cut_short = DeliveryAttempt.objects.filter(
             worker=worker[:200], outcome=DeliveryAttempt.Outcome.PENDING, started_at__lt=started_at
         ).values_list("message_id", flat=True)[:1000]
-    interrupted = _messages_outcome_unknown(message_ids=cut_short)
+    interrupted, resent = _messages_outcome_unknown(message_ids=cut_short)
     queued = list(
         Message.objects.filter(
             direction=Direction.OUT, status=DeliveryStatus.QUEUED, send_claimed_at__isnull=True
-        ).values_list("pk", "next_attempt_at")[:1000]
+        )
+        .exclude(pk__in=resent)  # queued already
+        .values_list("pk", "next_attempt_at")[:1000]
     )
     now = timezone.now()
     for pk, next_attempt_at in queued:
@@ -876,7 +908,7 @@ def outbound_recover(*, worker: str, started_at: datetime | None = None) -> dict
             message_deliver.apply_async((pk,), eta=next_attempt_at)
         else:
             message_deliver.delay(pk)
-    return {"requeued": len(queued), "interrupted": interrupted}
+    return {"requeued": len(queued), "interrupted": len(interrupted), "resent": len(resent)}
 
 
 # Inbox (agent UI) ---------------------------------------------------------------

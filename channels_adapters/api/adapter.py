@@ -11,7 +11,9 @@ Outbound: our reply is POSTed as JSON to the channel's ``callback_url``, signed
 the same way, so the receiver checks it with the code it already has. The
 ``Idempotency-Key`` header is the same on every attempt and every Retry of one
 message: a receiver that keeps it drops a repeat after a send whose answer
-we lost.
+we lost. A channel whose settings say ``"receiver_keeps_idempotency_keys":
+true`` has a send a crash cut short sent again on its own; otherwise the
+agent sees "may have been sent" and decides.
 """
 
 from __future__ import annotations
@@ -141,6 +143,9 @@ class ApiAdapter(ChannelAdapter):
             ],
             timestamp=_timestamp(data.get("timestamp")),
         )
+
+    def dedupes_resends(self, channel):
+        return bool((channel.settings or {}).get("receiver_keeps_idempotency_keys"))
 
     def send(self, channel, message, recipient):
         url = channel.credentials.get("callback_url")

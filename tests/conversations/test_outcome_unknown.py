@@ -134,7 +134,7 @@ def test_a_claim_past_the_timeout_becomes_unknown_and_only_that_nodes_claims_on_
         DeliveryAttempt.objects.create(message=message, number=1, started_at=started, worker=worker)
     no_broker.clear()
 
-    assert services.outbound_recover(worker="celery@a") == {"requeued": 1, "interrupted": 1}
+    assert services.outbound_recover(worker="celery@a") == {"requeued": 1, "interrupted": 1, "resent": 0}
     assert no_broker == [waiting.pk]  # its task may have died in the killed worker's prefetch
     statuses = dict(Message.objects.filter(direction=Direction.OUT).values_list("pk", "status"))
     # celery@b may still be sending: it is left to the claim timeout.
@@ -227,3 +227,30 @@ def test_an_api_status_may_name_our_message_id_and_a_failure_is_definite(client,
     assert message.status == DeliveryStatus.FAILED and message.error == "no such user"
     # A definite failure needs no confirmation.
     assert services.message_retry(message=message).status == DeliveryStatus.QUEUED
+
+
+@pytest.mark.django_db
+def test_where_the_receiver_keeps_idempotency_keys_a_cut_short_send_simply_goes_again(
+    provider, no_broker, django_capture_on_commit_callbacks
+):
+    channel = ChannelFactory(
+        credentials={"secret": "api-secret", "callback_url": f"{provider.url}/callback"},
+        settings={"receiver_keeps_idempotency_keys": True},
+    )
+    message = _reply(channel)
+    Message.objects.filter(pk=message.pk).update(send_claimed_at=timezone.now(), attempts=1)
+    DeliveryAttempt.objects.create(message=message, number=1, started_at=timezone.now(), worker="celery@gone")
+    no_broker.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.outbound_recover(worker="celery@gone") == {
+            "requeued": 0,
+            "interrupted": 0,
+            "resent": 1,
+        }
+
+    message.refresh_from_db()
+    assert message.status == DeliveryStatus.QUEUED and "same idempotency key" in message.error
+    assert no_broker == [message.pk]
+    assert services.message_deliver(message_id=message.pk).outcome == "sent"
+    assert provider.requests[-1].headers["idempotency-key"] == f"helpdesk-message-{message.pk}"
