@@ -380,3 +380,25 @@ def test_redrive_queues_again_an_id_marked_queued_but_on_no_list(queue):
 
     assert pending(queue) == [waiting.pk, orphan.pk]
     assert services.inbound_events_drain() == 2
+
+
+def test_a_real_worker_takes_over_the_slot_of_a_dead_drainer_within_seconds(live_worker, queue, settings):
+    import time
+
+    from tests.conftest import wait_for
+
+    settings.HELPDESK = {**settings.HELPDESK, "INBOUND_DRAIN_LEASE_SECONDS": 1.0}
+    channel = ChannelFactory()
+    events = [store(channel, api_body(n)) for n in range(3)]
+    dead = queue.lock(services.DRAINER_LOCK.format(0), timeout=1)
+    assert dead.acquire(blocking=False)  # its holder died: no heartbeat will ever renew it
+    queue.rpush(services.INFLIGHT_KEY.format(0), events[0].pk)  # with a batch in its hands
+    queue.sadd(services.QUEUED_KEY, events[0].pk)
+    started = time.monotonic()
+
+    services.inbound_events_enqueue(event_ids=[e.pk for e in events[1:]])  # wakes a drain: slot taken
+
+    wait_for(lambda: not InboundEvent.objects.filter(status="pending").exists(), timeout=10)
+    assert time.monotonic() - started < 5
+    assert Message.objects.filter(channel=channel).count() == 3
+    assert pending(queue) == [] and not queue.smembers(services.QUEUED_KEY)
