@@ -111,12 +111,15 @@ def web_start(*, env: dict, port: int, workers: int) -> subprocess.Popen:
     )  # fmt: skip
 
 
-def worker_start(*, env: dict, concurrency: int, nice: int = 0) -> subprocess.Popen:
+def worker_start(
+    *, env: dict, concurrency: int, nice: int = 0, new_session: bool = False
+) -> subprocess.Popen:
     """A Celery worker without gossip/mingle/heartbeat: nothing but task processing to measure.
 
     `nice` lowers its CPU priority, as a deployment sharing cores between the
     web tier and the workers should: webhooks answered first, processing on
-    the CPU left over (it is asynchronous by design)."""
+    the CPU left over (it is asynchronous by design). `new_session` puts it in
+    its own process group, so a fault bench can kill -9 it with its pool."""
     return subprocess.Popen(
         [
             *(["nice", "-n", str(nice)] if nice else []),
@@ -124,7 +127,7 @@ def worker_start(*, env: dict, concurrency: int, nice: int = 0) -> subprocess.Po
             "--concurrency", str(concurrency), "--loglevel", "warning",
             "--without-gossip", "--without-mingle", "--without-heartbeat",
         ],
-        cwd=ROOT, env=env,
+        cwd=ROOT, env=env, start_new_session=new_session,
     )  # fmt: skip
 
 

@@ -92,6 +92,9 @@ class StatusUpdate:
     timestamp: datetime | None = None
     watermark: datetime | None = None
     recipient: Sender | None = None
+    # Our message id, where the provider echoes a reference we sent with the
+    # message: it settles a send whose answer a crash lost (no external id yet).
+    message_id: int | None = None
 
 
 @dataclass
@@ -170,6 +173,31 @@ class ChannelAdapter:
 
     def send(self, channel: Channel, message: Message, recipient: Identity) -> SendResult:
         raise NotImplementedError
+
+    def dedupes_resends(self, channel: Channel) -> bool:
+        """Whether the provider drops a repeat of a message by our reference (an idempotency key
+        it keeps). Then a send a crash cut short simply goes again; elsewhere the agent decides."""
+        return False
+
+
+REFERENCE_PREFIX = "helpdesk-message-"
+
+
+def message_reference(message: Message) -> str:
+    """Our client reference for a message: the same on every attempt and every Retry.
+
+    Sent as the idempotency key where a provider honours one, and as the
+    reference a provider echoes in its status callbacks where it has one.
+    """
+    return f"{REFERENCE_PREFIX}{message.pk}"
+
+
+def message_id_from_reference(reference) -> int | None:
+    value = str(reference or "")
+    if not value.startswith(REFERENCE_PREFIX):
+        return None
+    number = value[len(REFERENCE_PREFIX) :]
+    return int(number) if number.isdigit() else None
 
 
 def hmac_sha256_hex(secret: str, body: bytes) -> str:

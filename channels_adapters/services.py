@@ -4,21 +4,30 @@ Every webhook of every kind ends in `inbound_events_process`, the one shared
 path from a provider's payload to messages on threads.
 
 Hand-off to the workers: the webhook's only job after the INSERT is one Redis
-RPUSH of the event id on a pending list (a Celery task per webhook cost more
+push of the event id on a pending list (a Celery task per webhook cost more
 than the rest of the request). A drain task pops the list in batches; one is
 queued when the list goes from empty to not empty, and one more per
 `INBOUND_BATCH_SIZE` ids so that, where INBOUND_DRAINERS allows more than one,
-several workers share a burst. The database stays the source of truth: an id
-lost between Redis and a worker (a crash after the pop) leaves its event
-pending, and the beat re-drive pushes it again and wakes a drainer.
+several workers share a burst.
+
+Crashes: a drainer holds its slot on a lease of a few seconds renewed by a
+heartbeat thread, and its batch sits in the slot's in-flight list until it is
+done, so after a kill -9 the next drain takes the slot within one lease and
+puts the batch back first. A set next to the list keeps each id queued once,
+however often it is re-driven. The database stays the source of truth: an
+id Redis lost anyway leaves its event pending, and the beat re-drive pushes
+it again and wakes a drainer.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -45,6 +54,9 @@ from channels_adapters.models import Channel, InboundEvent
 from channels_adapters.registry import UnsupportedChannel, adapter_for
 from helpdesk.fields import EncryptionKeyError
 
+if TYPE_CHECKING:
+    from redis.lock import Lock
+
 logger = logging.getLogger(__name__)
 
 # Headers worth keeping for a replay or an investigation; never cookies or auth.
@@ -66,7 +78,59 @@ def stored_headers(*, kind: str, headers) -> dict:
 
 
 PENDING_KEY = "helpdesk:inbound:pending"
+# Every id on the pending list or in a drainer's hands, once: a re-drive or a
+# repeat enqueue of an id already waiting adds nothing (the list once grew to
+# 4,837 ids for 3,037 pending events).
+QUEUED_KEY = "helpdesk:inbound:queued"
+# The batch a drainer slot is working on. Popping moves ids here instead of
+# dropping them, so whoever takes a dead drainer's slot puts its batch back
+# at the head of the list at once, instead of beat finding it minutes later.
+INFLIGHT_KEY = "helpdesk:inbound:inflight:{}"
+DRAINER_LOCK = "helpdesk:inbound:drainer:{}"
+# Set by a drain that found every slot taken while ids wait: at most one
+# "look again" task per lease, so a dead holder's slot is taken over when its
+# lease runs out even if no new webhook arrives.
+RECHECK_KEY = "helpdesk:inbound:recheck"
 _redis_client = None
+_scripts: dict = {}
+
+# SADD tells which ids are new; only those are pushed.
+_ENQUEUE_LUA = """
+local added = 0
+for _, id in ipairs(ARGV) do
+  if redis.call('SADD', KEYS[2], id) == 1 then
+    redis.call('RPUSH', KEYS[1], id)
+    added = added + 1
+  end
+end
+return {added, redis.call('LLEN', KEYS[1])}
+"""
+# Fenced by the lock's token: a drainer that lost its slot (paused past its
+# lease) can neither take a batch nor acknowledge the new holder's.
+_POP_LUA = """
+if redis.call('GET', KEYS[3]) ~= ARGV[2] then return false end
+local ids = redis.call('LPOP', KEYS[1], ARGV[1])
+if not ids then return {} end
+redis.call('RPUSH', KEYS[2], unpack(ids))
+return ids
+"""
+_ACK_LUA = """
+if redis.call('GET', KEYS[3]) ~= ARGV[1] then return -1 end
+local ids = redis.call('LRANGE', KEYS[1], 0, -1)
+if #ids > 0 then redis.call('SREM', KEYS[2], unpack(ids)) end
+redis.call('DEL', KEYS[1])
+return #ids
+"""
+# Back to the head of the list, in their order; they stay in the queued set.
+# ARGV[1] is the caller's lock token, or '' for "only if nobody holds the slot".
+_RECOVER_LUA = """
+local holder = redis.call('GET', KEYS[3])
+if holder and holder ~= ARGV[1] then return -1 end
+local ids = redis.call('LRANGE', KEYS[1], 0, -1)
+for i = #ids, 1, -1 do redis.call('LPUSH', KEYS[2], ids[i]) end
+redis.call('DEL', KEYS[1])
+return #ids
+"""
 
 
 def _redis():
@@ -78,6 +142,12 @@ def _redis():
     return _redis_client
 
 
+def _script(source: str):
+    if source not in _scripts:
+        _scripts[source] = _redis().register_script(source)
+    return _scripts[source]
+
+
 def _batch_size() -> int:
     return settings.HELPDESK["INBOUND_BATCH_SIZE"]
 
@@ -85,8 +155,9 @@ def _batch_size() -> int:
 def inbound_events_enqueue(*, event_ids: list[int], wake: bool = False) -> None:
     """Hand stored events to the workers. Call after commit: a worker must find the rows.
 
-    `wake` queues a drain even if the list was not empty (the beat re-drive:
-    ids left on the list by a drainer that died must not wait for the next burst).
+    Ids already waiting (or being processed) are not pushed again. `wake`
+    queues a drain even if the list was not empty (the beat re-drive: ids left
+    on the list by a drainer that died must not wait for the next burst).
     """
     from channels_adapters.tasks import inbound_event_process_task, inbound_events_drain_task
 
@@ -99,9 +170,9 @@ def inbound_events_enqueue(*, event_ids: list[int], wake: bool = False) -> None:
         if wake and _redis().llen(PENDING_KEY):
             inbound_events_drain_task.delay()
         return
-    length = _redis().rpush(PENDING_KEY, *event_ids)
-    before, size = length - len(event_ids), _batch_size()
-    if wake or before == 0 or before // size != length // size:
+    added, length = _script(_ENQUEUE_LUA)(keys=[PENDING_KEY, QUEUED_KEY], args=event_ids)
+    before, size = length - added, _batch_size()
+    if wake or (added and (before == 0 or before // size != length // size)):
         inbound_events_drain_task.delay()
 
 
@@ -127,37 +198,98 @@ def inbound_event_store(*, channel: Channel, request: HttpRequest) -> InboundEve
     return event
 
 
-DRAINER_LOCK = "helpdesk:inbound:drainer:{}"
+@dataclass
+class _Slot:
+    """A drainer slot, held on a short lease that a heartbeat thread renews while this process lives.
+
+    kill -9 stops the heartbeat with everything else, so the slot frees itself
+    within one lease instead of the minute-plus a fixed timeout had to allow
+    for the longest batch.
+    """
+
+    number: int
+    lock: Lock
+    stop: threading.Event = field(default_factory=threading.Event)
+    lost: threading.Event = field(default_factory=threading.Event)
+    heartbeat: threading.Thread | None = None
+
+    @property
+    def token(self) -> bytes:
+        return self.lock.local.token
+
+    @property
+    def keys(self) -> tuple[str, str]:
+        return INFLIGHT_KEY.format(self.number), DRAINER_LOCK.format(self.number)
 
 
-def _drainer_lock_take():
-    """One of INBOUND_DRAINERS slots, or None when every slot is at work."""
-    conf = settings.HELPDESK
-    for slot in range(conf["INBOUND_DRAINERS"]):
-        # A crashed drainer's slot frees itself; its popped ids are re-driven by beat.
-        lock = _redis().lock(DRAINER_LOCK.format(slot), timeout=conf["INBOUND_DRAIN_SECONDS"] + 60)
-        if lock.acquire(blocking=False):
-            return lock
+def _lease_seconds() -> float:
+    return settings.HELPDESK["INBOUND_DRAIN_LEASE_SECONDS"]
+
+
+def _drainer_lock_take() -> _Slot | None:
+    """One of INBOUND_DRAINERS slots, or None when every slot is at work.
+
+    The batch a dead holder left in the slot goes back to the head of the list.
+    """
+    for number in range(settings.HELPDESK["INBOUND_DRAINERS"]):
+        # thread_local off: the heartbeat thread renews with the token this thread took.
+        lock = _redis().lock(DRAINER_LOCK.format(number), timeout=_lease_seconds(), thread_local=False)
+        if not lock.acquire(blocking=False):
+            continue
+        slot = _Slot(number=number, lock=lock)
+        slot.heartbeat = threading.Thread(
+            target=_drainer_lock_renew, args=(slot,), name=f"inbound-drainer-{number}", daemon=True
+        )
+        slot.heartbeat.start()
+        inflight, lock_key = slot.keys
+        recovered = _script(_RECOVER_LUA)(keys=[inflight, PENDING_KEY, lock_key], args=[slot.token])
+        if recovered and recovered > 0:
+            logger.warning("Drainer slot %s taken over: %s ids of a dead drainer back", number, recovered)
+        return slot
     return None
 
 
-def _drainer_lock_renew(lock) -> None:
-    """Still alive: the slot's timeout starts again."""
+def _drainer_lock_renew(slot: _Slot) -> None:
+    """Heartbeat: the lease starts again every third of itself until the drain ends."""
+    from redis.exceptions import LockError, RedisError
+
+    every = _lease_seconds() / 3
+    while not slot.stop.wait(every):
+        try:
+            slot.lock.reacquire()
+        except LockError:
+            # Paused past the lease (a stalled host): someone may hold the slot
+            # now; the fenced pop and ack stop this drainer at its next batch.
+            logger.warning("Inbound drainer slot %s lost its lease", slot.number)
+            slot.lost.set()
+            return
+        except RedisError:
+            logger.warning("Could not renew inbound drainer slot %s; trying again", slot.number)
+
+
+def _drainer_lock_release(slot: _Slot) -> None:
     from redis.exceptions import LockError
 
+    slot.stop.set()
+    if slot.heartbeat is not None:
+        slot.heartbeat.join(timeout=5)
     try:
-        lock.reacquire()
-    except LockError:
-        logger.warning("An inbound drainer outlived its lock; another may run alongside it")
-
-
-def _drainer_lock_release(lock) -> None:
-    from redis.exceptions import LockError
-
-    try:
-        lock.release()
+        slot.lock.release()
     except LockError:
         logger.warning("An inbound drainer outlived its lock; another may have run alongside it")
+
+
+def _drain_recheck_later() -> None:
+    """Every slot is taken and work waits: look again once a dead holder's lease would be over."""
+    from channels_adapters.tasks import inbound_events_drain_task
+
+    client = _redis()
+    inflight = [INFLIGHT_KEY.format(n) for n in range(settings.HELPDESK["INBOUND_DRAINERS"])]
+    if not (client.llen(PENDING_KEY) or client.exists(*inflight)):
+        return
+    lease = _lease_seconds()
+    if client.set(RECHECK_KEY, 1, nx=True, px=int(lease * 1000)):
+        inbound_events_drain_task.apply_async(countdown=lease)
 
 
 def inbound_events_drain(*, max_seconds: float | None = None) -> int:
@@ -166,29 +298,36 @@ def inbound_events_drain(*, max_seconds: float | None = None) -> int:
     At most INBOUND_DRAINERS drains run at once (default 1): on a small machine
     the other worker processes stay free for outbound sends and the web tier
     keeps its CPU, and with one drainer messages land in arrival order. A
-    drain task finding every slot taken leaves: the running drainer empties
-    the list. Time-boxed so a long burst does not hold a worker process;
-    what is left gets another drain task. Returns events processed.
+    drain task finding every slot taken leaves (the running drainer empties
+    the list) after making sure someone looks again within a lease. Time-boxed
+    so a long burst does not hold a worker process; what is left gets another
+    drain task. Returns events processed.
     """
     from channels_adapters.tasks import inbound_events_drain_task
 
     max_seconds = settings.HELPDESK["INBOUND_DRAIN_SECONDS"] if max_seconds is None else max_seconds
     deadline = time.monotonic() + max_seconds
+    pop, ack = _script(_POP_LUA), _script(_ACK_LUA)
     done = 0
     while True:
-        lock = _drainer_lock_take()
-        if lock is None:
+        slot = _drainer_lock_take()
+        if slot is None:
+            _drain_recheck_later()
             return done
+        inflight, lock_key = slot.keys
         handover = False
         try:
-            while ids := _redis().lpop(PENDING_KEY, _batch_size()):
+            while not slot.lost.is_set():
+                ids = pop(keys=[PENDING_KEY, inflight, lock_key], args=[_batch_size(), slot.token])
+                if not ids:  # empty, or None: the slot is no longer ours
+                    break
                 done += len(inbound_events_process(event_ids=[int(pk) for pk in ids]))
-                _drainer_lock_renew(lock)
+                ack(keys=[inflight, QUEUED_KEY, lock_key], args=[slot.token])
                 if time.monotonic() > deadline:
                     handover = True
                     break
         finally:
-            _drainer_lock_release(lock)
+            _drainer_lock_release(slot)
         if handover:
             if _redis().llen(PENDING_KEY):
                 inbound_events_drain_task.delay()
@@ -197,6 +336,28 @@ def inbound_events_drain(*, max_seconds: float | None = None) -> int:
         # task already queued or the slot busy: look once more, now unlocked.
         if not _redis().llen(PENDING_KEY):
             return done
+
+
+def inbound_events_recover(*, wake: bool = True) -> int:
+    """Put back the batches of drainers that died (their slot is free and not empty); wake a drain.
+
+    Runs when a worker starts and with every beat re-drive: a slot nobody takes
+    again (INBOUND_DRAINERS was lowered) must not keep its ids forever.
+    """
+    from channels_adapters.tasks import inbound_events_drain_task
+
+    if not settings.REDIS_URL or settings.CELERY_TASK_ALWAYS_EAGER:
+        return 0
+    client, recover, recovered = _redis(), _script(_RECOVER_LUA), 0
+    for key in client.scan_iter(match=INFLIGHT_KEY.format("*")):
+        number = key.decode().rsplit(":", 1)[-1]
+        count = recover(keys=[key, PENDING_KEY, DRAINER_LOCK.format(number)], args=[""])
+        recovered += max(count, 0)
+    if recovered:
+        logger.warning("Queued again %s inbound ids left by drainers that died", recovered)
+    if wake and client.llen(PENDING_KEY):
+        inbound_events_drain_task.delay()
+    return recovered
 
 
 def _sort_key(item) -> datetime:
@@ -357,6 +518,7 @@ def _event_apply(event: InboundEvent) -> tuple[list[str], bool, dict]:
                     status=item.status,
                     error=item.error,
                     at=item.timestamp,
+                    message_id=item.message_id,
                 )
                 summary["statuses"] += 1
             elif isinstance(item, MessageUpdate):
@@ -406,5 +568,35 @@ def inbound_events_redrive() -> int:
         .filter(Q(status=InboundEvent.Status.PENDING) | Q(status=InboundEvent.Status.FAILED, retryable=True))
         .values_list("pk", flat=True)[:1000]
     )
+    if settings.REDIS_URL and not settings.CELERY_TASK_ALWAYS_EAGER:
+        inbound_events_recover(wake=False)  # the enqueue below wakes a drain
+        _queued_set_repair(event_ids=ids)
     inbound_events_enqueue(event_ids=ids, wake=True)
     return len(ids)
+
+
+# Past this many waiting ids the repair below would move too much for every beat
+# run; a backlog that long is being drained anyway.
+_REPAIR_MAX_QUEUED = 50_000
+
+
+def _queued_set_repair(*, event_ids: list[int]) -> int:
+    """Ids marked queued that are on no list (popped by a drainer of an older version, or a
+    Redis that lost part of its data) would never be queued again: unmark them."""
+    client = _redis()
+    if not event_ids or client.scard(QUEUED_KEY) > _REPAIR_MAX_QUEUED:
+        return 0
+    inflight = list(client.scan_iter(match=INFLIGHT_KEY.format("*")))
+    # One MULTI: a drainer moves ids between the lists atomically, so the snapshot sees each once.
+    with client.pipeline(transaction=True) as pipe:
+        pipe.smismember(QUEUED_KEY, event_ids)
+        pipe.lrange(PENDING_KEY, 0, -1)
+        for key in inflight:
+            pipe.lrange(key, 0, -1)
+        marked, *lists = pipe.execute()
+    listed = {int(pk) for ids in lists for pk in ids}
+    orphans = [pk for pk, is_marked in zip(event_ids, marked, strict=True) if is_marked and pk not in listed]
+    if orphans:
+        logger.warning("%s inbound ids were marked queued but on no list: queued again", len(orphans))
+        client.srem(QUEUED_KEY, *orphans)
+    return len(orphans)

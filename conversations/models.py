@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 
 class Team(models.Model):
@@ -126,11 +127,16 @@ class DeliveryStatus(models.TextChoices):
     DELIVERED = "delivered", "Delivered"
     READ = "read", "Read"
     FAILED = "failed", "Failed"
+    # The send was interrupted (a crash between the provider's call and its
+    # answer): the provider may have the message. A status callback settles it;
+    # until then the agent is told, and sending again needs their confirmation.
+    UNKNOWN = "unknown", _("May have been sent")
 
 
 # Delivery status only moves forward; a late callback never downgrades it.
 DELIVERY_RANK = {
     DeliveryStatus.QUEUED: 0,
+    DeliveryStatus.UNKNOWN: 0,
     DeliveryStatus.SENT: 1,
     DeliveryStatus.DELIVERED: 2,
     DeliveryStatus.READ: 3,
@@ -207,6 +213,7 @@ class DeliveryAttempt(models.Model):
         SENT = "sent", "Sent"
         RETRY = "retry", "Failed, will retry"
         FAILED = "failed", "Failed"
+        UNKNOWN = "unknown", _("Interrupted, outcome unknown")
 
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="delivery_attempts")
     number = models.PositiveSmallIntegerField()
@@ -215,6 +222,9 @@ class DeliveryAttempt(models.Model):
     outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.PENDING)
     error = models.TextField(blank=True)
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    # The Celery node that made the attempt: when that node starts again, its
+    # attempts still pending were cut short by the crash, no need to wait.
+    worker = models.CharField(max_length=200, blank=True)
 
     class Meta:
         ordering = ["message_id", "number"]

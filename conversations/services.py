@@ -15,7 +15,9 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy
 
 from channels_adapters.base import (
     OutboundRefused,
@@ -469,28 +471,95 @@ _STATUS_TIME_FIELD = {
 
 
 def message_status_update(
-    *, channel, external_id: str, status: str, error: str = "", at: datetime | None = None
+    *,
+    channel,
+    external_id: str,
+    status: str,
+    error: str = "",
+    at: datetime | None = None,
+    message_id: int | None = None,
 ) -> bool:
-    """A provider's delivery callback. Status only moves forward; returns whether it moved."""
+    """A provider's delivery callback. Status only moves forward; returns whether it moved.
+
+    `message_id` is our own id echoed by the provider (Twilio's callback URL,
+    WhatsApp's biz_opaque_callback_data, the API channel): it settles a send
+    whose answer we never got, so an interrupted send is not shown as failed
+    nor sent a second time.
+    """
     if status == DeliveryStatus.FAILED:
-        allowed_from = [DeliveryStatus.QUEUED, DeliveryStatus.SENT]
-    elif status in DELIVERY_RANK:
+        allowed_from = [DeliveryStatus.QUEUED, DeliveryStatus.UNKNOWN, DeliveryStatus.SENT]
+    elif status in DELIVERY_RANK and status != DeliveryStatus.UNKNOWN:
         allowed_from = [s for s, rank in DELIVERY_RANK.items() if rank < DELIVERY_RANK[status]]
     else:
         raise ValidationError(f"Unknown delivery status '{status}'.")
     values = {"status": status}
     if status == DeliveryStatus.FAILED:
         values["error"] = error or "The provider reported the message as not delivered."
-    else:
+    elif status != DeliveryStatus.QUEUED:
         values[_STATUS_TIME_FIELD[status]] = at or timezone.now()
     with transaction.atomic():
-        updated = Message.objects.filter(
-            channel=channel, external_id=external_id, status__in=allowed_from
-        ).update(**values)
+        if message_id is not None and _message_reconcile(
+            channel=channel, message_id=message_id, external_id=external_id, values=values
+        ):
+            return True
+        if external_id:
+            target = Q(external_id=external_id)
+        elif message_id is not None:
+            target = Q(pk=message_id, direction=Direction.OUT)
+        else:
+            return False
+        messages = Message.objects.filter(target, channel=channel)
+        updated = messages.filter(status__in=allowed_from).update(**values)
         if updated:
-            message = Message.objects.get(channel=channel, external_id=external_id)
+            message = messages.get()
             transaction.on_commit(lambda: realtime.publish_message_updated(message))
     return bool(updated)
+
+
+def _message_reconcile(*, channel, message_id: int, external_id: str, values: dict) -> bool:
+    """A callback names a message of ours that has no outcome yet: the provider's word is the outcome.
+
+    Only for a send in flight or interrupted (or queued again after one: the
+    provider has it, the resend must not go out). Anything else follows the
+    external id like every callback.
+    """
+    message = (
+        Message.objects.select_for_update()
+        .filter(pk=message_id, channel=channel, direction=Direction.OUT)
+        .first()
+    )
+    if message is None or values["status"] == DeliveryStatus.QUEUED:
+        return False
+    undecided = message.status == DeliveryStatus.UNKNOWN or (
+        message.status == DeliveryStatus.QUEUED
+        and (message.send_claimed_at is not None or values["status"] != DeliveryStatus.FAILED)
+    )
+    if not undecided:
+        return False
+    values = {**values, "send_claimed_at": None, "next_attempt_at": None}
+    if values["status"] != DeliveryStatus.FAILED:
+        values["error"] = ""
+        values.setdefault("sent_at", values.get("delivered_at") or values.get("read_at") or timezone.now())
+    if external_id and not message.external_id:
+        values["external_id"] = external_id
+        _echo_fold(channel_id=channel.pk, external_id=external_id, message_id=message.pk, values=values)
+    Message.objects.filter(pk=message.pk).update(**values)
+    outcome = (
+        DeliveryAttempt.Outcome.FAILED
+        if values["status"] == DeliveryStatus.FAILED
+        else DeliveryAttempt.Outcome.SENT
+    )
+    DeliveryAttempt.objects.filter(
+        message=message, outcome__in=[DeliveryAttempt.Outcome.PENDING, DeliveryAttempt.Outcome.UNKNOWN]
+    ).update(
+        outcome=outcome,
+        finished_at=timezone.now(),
+        error=gettext("Outcome reported by the provider's status callback."),
+    )
+    for field, value in values.items():
+        setattr(message, field, value)
+    transaction.on_commit(lambda: realtime.publish_message_updated(message))
+    return True
 
 
 def message_status_watermark(*, channel, recipient: Sender, status: str, watermark: datetime) -> int:
@@ -571,12 +640,14 @@ def _backoff(attempt: int, retry_after: float | None) -> float:
     return min(delay, _conf("OUTBOUND_BACKOFF_MAX_SECONDS"))
 
 
-def message_deliver(*, message_id: int) -> DeliveryOutcome:
+def message_deliver(*, message_id: int, worker: str = "") -> DeliveryOutcome:
     """Hand one queued message to its provider, at most once.
 
     Check-and-mark under a row lock: the claim is committed before the network
     call, so a second task for the same message (a redrive, a duplicate
-    delivery from the broker) finds it claimed and does nothing.
+    delivery from the broker) finds it claimed and does nothing. `worker` (the
+    Celery node) is kept on the attempt, so that node's restart knows which
+    sends it cut short.
     """
     now = timezone.now()
     with transaction.atomic():
@@ -597,7 +668,11 @@ def message_deliver(*, message_id: int) -> DeliveryOutcome:
         message.send_claimed_at = now
         message.attempts += 1
         message.save(update_fields=["send_claimed_at", "attempts"])
-        attempt = DeliveryAttempt.objects.create(message=message, number=message.attempts, started_at=now)
+        # Numbers go on across an agent's Retry (which starts `attempts` again).
+        last = DeliveryAttempt.objects.filter(message=message).order_by("-number").first()
+        attempt = DeliveryAttempt.objects.create(
+            message=message, number=(last.number + 1) if last else 1, started_at=now, worker=worker[:200]
+        )
 
     retry_in = None
     external_id = None
@@ -641,7 +716,12 @@ def message_deliver(*, message_id: int) -> DeliveryOutcome:
             _echo_fold(
                 channel_id=message.channel_id, external_id=external_id, message_id=message_id, values=values
             )
-        Message.objects.filter(pk=message_id, send_claimed_at=now).update(**values)
+        # Still ours: the claim, or an "outcome unknown" given up on this very
+        # attempt (a send slower than the claim timeout) that the real answer settles.
+        # A status callback that settled it already wins: it may be past "sent".
+        Message.objects.filter(pk=message_id).filter(
+            Q(send_claimed_at=now) | Q(status=DeliveryStatus.UNKNOWN, attempts=message.attempts)
+        ).update(**values)
         DeliveryAttempt.objects.filter(pk=attempt.pk).update(
             finished_at=finished,
             outcome={"sent": "sent", "failed": "failed", "retry": "retry"}[outcome],
@@ -680,19 +760,99 @@ def _echo_fold(*, channel_id: int, external_id: str, message_id: int, values: di
     )
 
 
-def message_retry(*, message: Message, by=None) -> Message:
-    """An agent retries a failed send: it goes back to the queue as a fresh delivery."""
+def message_retry(*, message: Message, by=None, confirmed: bool = False) -> Message:
+    """An agent retries a failed send: it goes back to the queue as a fresh delivery.
+
+    A send whose outcome is unknown may be on the customer's phone already:
+    it goes again only once the agent confirms. It keeps its id, so the
+    provider's idempotency key (where it has one: the API channel) and our
+    reference in callbacks are those of the first try, and a late callback of
+    that try still settles it.
+    """
     from conversations.tasks import message_deliver
 
     with transaction.atomic():
-        updated = Message.objects.filter(
-            pk=message.pk, direction=Direction.OUT, status=DeliveryStatus.FAILED
-        ).update(status=DeliveryStatus.QUEUED, error="", next_attempt_at=None, attempts=0)
-        if not updated:
-            raise ValidationError("Only a failed message can be retried.")
+        current = (
+            Message.objects.select_for_update()
+            .filter(pk=message.pk, direction=Direction.OUT)
+            .values_list("status", flat=True)
+            .first()
+        )
+        if current not in (DeliveryStatus.FAILED, DeliveryStatus.UNKNOWN):
+            raise ValidationError(gettext("Only a failed message can be retried."))
+        if current == DeliveryStatus.UNKNOWN and not confirmed:
+            raise ValidationError(
+                gettext(
+                    "This message may already have reached the customer. "
+                    "Confirm that you want to send it again."
+                )
+            )
+        Message.objects.filter(pk=message.pk).update(
+            status=DeliveryStatus.QUEUED, error="", next_attempt_at=None, attempts=0, send_claimed_at=None
+        )
         transaction.on_commit(lambda: message_deliver.delay(message.pk))
     message.refresh_from_db()
     return message
+
+
+INTERRUPTED = gettext_lazy(
+    "The send was interrupted and its outcome is unknown: the customer may have received it. "
+    "Check with them before sending it again."
+)
+
+
+RESENT = gettext_lazy(
+    "The send was interrupted; sending it again with the same idempotency key, which the receiver "
+    "uses to drop a repeat."
+)
+
+
+def _messages_outcome_unknown(*, message_ids) -> tuple[list[int], list[int]]:
+    """Claimed sends whose worker died: the provider may or may not have them. Never resent blindly.
+
+    Where the receiver drops a repeat by our idempotency key (the channel says
+    so), the send simply goes again; elsewhere the agent decides. Returns
+    (unknown, resent).
+    """
+    from conversations.tasks import message_deliver
+
+    now = timezone.now()
+    with transaction.atomic():
+        messages = list(
+            Message.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("channel")
+            .filter(pk__in=list(message_ids), status=DeliveryStatus.QUEUED, send_claimed_at__isnull=False)
+        )
+        if not messages:
+            return [], []
+        resend = [m for m in messages if _dedupes_resends(m.channel)]
+        unknown = [m for m in messages if m not in resend]
+        for group, status, reason in (
+            (unknown, DeliveryStatus.UNKNOWN, str(INTERRUPTED)),
+            (resend, DeliveryStatus.QUEUED, str(RESENT)),
+        ):
+            ids = [m.pk for m in group]
+            if not ids:
+                continue
+            Message.objects.filter(pk__in=ids).update(
+                status=status, send_claimed_at=None, next_attempt_at=None, error=reason
+            )
+            DeliveryAttempt.objects.filter(
+                message_id__in=ids, outcome=DeliveryAttempt.Outcome.PENDING
+            ).update(outcome=DeliveryAttempt.Outcome.UNKNOWN, finished_at=now, error=reason)
+            for message in group:
+                message.status, message.send_claimed_at, message.error = status, None, reason
+                transaction.on_commit(lambda m=message: realtime.publish_message_updated(m))
+                if status == DeliveryStatus.QUEUED:
+                    transaction.on_commit(lambda pk=message.pk: message_deliver.delay(pk))
+    return [m.pk for m in unknown], [m.pk for m in resend]
+
+
+def _dedupes_resends(channel) -> bool:
+    try:
+        return adapter_for(channel.kind).dedupes_resends(channel)
+    except UnsupportedChannel:
+        return False
 
 
 def outbound_redrive() -> dict:
@@ -713,17 +873,48 @@ def outbound_redrive() -> dict:
     )
     for pk in stuck:
         message_deliver.delay(pk)
-    # A worker died between claim and outcome: the provider may or may not have
-    # the message, so we never resend blindly; the agent decides.
+    # A claim this old outlived every client timeout: its worker died mid-send.
     lost = Message.objects.filter(
         status=DeliveryStatus.QUEUED,
         send_claimed_at__lt=now - timedelta(seconds=_conf("OUTBOUND_CLAIM_TIMEOUT_SECONDS")),
-    ).update(
-        status=DeliveryStatus.FAILED,
-        send_claimed_at=None,
-        error="The send was interrupted and its outcome is unknown; check with the customer before retrying.",
+    ).values_list("pk", flat=True)[:1000]
+    unknown, resent = _messages_outcome_unknown(message_ids=lost)
+    return {"requeued": len(stuck), "interrupted": len(unknown), "resent": len(resent)}
+
+
+def outbound_recover(*, worker: str, started_at: datetime | None = None) -> dict:
+    """A worker node starts: settle what its previous run left, at once rather than at the next beat.
+
+    Sends that node had claimed before this start were cut short (a node
+    name runs once at a time): outcome unknown now, not after the claim
+    timeout. Queued messages go back to the broker: the tasks a killed worker
+    had reserved (its prefetch, its retries' countdowns) come back only after
+    the broker's visibility timeout. A message still queued on the broker is
+    enqueued twice; the claim sends it once.
+    """
+    from conversations.tasks import message_deliver
+
+    started_at = started_at or timezone.now()
+    cut_short = []
+    if worker:
+        cut_short = DeliveryAttempt.objects.filter(
+            worker=worker[:200], outcome=DeliveryAttempt.Outcome.PENDING, started_at__lt=started_at
+        ).values_list("message_id", flat=True)[:1000]
+    interrupted, resent = _messages_outcome_unknown(message_ids=cut_short)
+    queued = list(
+        Message.objects.filter(
+            direction=Direction.OUT, status=DeliveryStatus.QUEUED, send_claimed_at__isnull=True
+        )
+        .exclude(pk__in=resent)  # queued already
+        .values_list("pk", "next_attempt_at")[:1000]
     )
-    return {"requeued": len(stuck), "interrupted": lost}
+    now = timezone.now()
+    for pk, next_attempt_at in queued:
+        if next_attempt_at and next_attempt_at > now:
+            message_deliver.apply_async((pk,), eta=next_attempt_at)
+        else:
+            message_deliver.delay(pk)
+    return {"requeued": len(queued), "interrupted": len(interrupted), "resent": len(resent)}
 
 
 # Inbox (agent UI) ---------------------------------------------------------------

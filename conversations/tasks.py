@@ -1,11 +1,14 @@
+import logging
+
 from celery import shared_task
+from celery.signals import worker_ready
 
 from conversations import services
 
 
 @shared_task(bind=True, max_retries=None, acks_late=True, ignore_result=True)
 def message_deliver(self, message_id: int):
-    outcome = services.message_deliver(message_id=message_id)
+    outcome = services.message_deliver(message_id=message_id, worker=self.request.hostname or "")
     if outcome.retry_in is not None:
         raise self.retry(countdown=outcome.retry_in)
     return outcome.outcome
@@ -19,3 +22,18 @@ def outbound_redrive():
 @shared_task(ignore_result=True)
 def cases_snooze_wake():
     return services.cases_snooze_wake()
+
+
+@worker_ready.connect
+def _outbound_recover_on_start(sender=None, **kwargs):
+    # The node is starting again, maybe after a kill -9: its sends cut short
+    # and the tasks it had reserved are settled now, not a claim timeout later.
+    from django.db import connections
+
+    try:
+        services.outbound_recover(worker=getattr(sender, "hostname", "") or "")
+    except Exception:  # noqa: BLE001 - the database away must not keep the worker from starting
+        logging.getLogger(__name__).exception("Could not recover outbound sends at worker start")
+    finally:
+        # This is the pool's parent process: no connection of its may reach a forked child.
+        connections.close_all()

@@ -396,7 +396,9 @@ def message_retry(request, pk):
         return HttpResponseBadRequest("This message belongs to no case.")
     case = _case_or_404(request, message.case_id)
     try:
-        services.message_retry(message=message, by=request.user)
+        services.message_retry(
+            message=message, by=request.user, confirmed=request.POST.get("confirmed") == "yes"
+        )
     except ValidationError as exc:
         return _answer(request, case, error=" ".join(exc.messages))
     return _answer(request, case, message=message.pk)

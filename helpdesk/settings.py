@@ -256,8 +256,10 @@ HELPDESK = {
     "OUTBOUND_BACKOFF_MAX_SECONDS": env.float("HELPDESK_OUTBOUND_BACKOFF_MAX_SECONDS", default=600.0),
     # A queued message untouched this long is re-enqueued by the beat task.
     "OUTBOUND_STUCK_AFTER_SECONDS": env.float("HELPDESK_OUTBOUND_STUCK_AFTER_SECONDS", default=60.0),
-    # A claimed send with no outcome after this long is reported, never resent.
-    "OUTBOUND_CLAIM_TIMEOUT_SECONDS": env.float("HELPDESK_OUTBOUND_CLAIM_TIMEOUT_SECONDS", default=600.0),
+    # A claimed send with no outcome after this long is shown as "may have been
+    # sent", never resent blindly. Well past the slowest client timeout (SMTP's
+    # 20 s); a restarting worker node settles its own cut-short sends at once.
+    "OUTBOUND_CLAIM_TIMEOUT_SECONDS": env.float("HELPDESK_OUTBOUND_CLAIM_TIMEOUT_SECONDS", default=120.0),
     "INBOUND_MAX_ATTEMPTS": env.int("HELPDESK_INBOUND_MAX_ATTEMPTS", default=5),
     "INBOUND_STUCK_AFTER_SECONDS": env.float("HELPDESK_INBOUND_STUCK_AFTER_SECONDS", default=30.0),
     # Workers pop pending webhooks this many at a time; a drain task hands
@@ -267,6 +269,9 @@ HELPDESK = {
     # Drains running at once. 1 keeps arrival order and leaves the other worker
     # processes to outbound sends; raise it when workers have cores to spare.
     "INBOUND_DRAINERS": env.int("HELPDESK_INBOUND_DRAINERS", default=1),
+    # A drainer's slot lease, renewed by a heartbeat while it lives: after a
+    # kill -9 the slot is free again within this long.
+    "INBOUND_DRAIN_LEASE_SECONDS": env.float("HELPDESK_INBOUND_DRAIN_LEASE_SECONDS", default=5.0),
     "HTTP_TIMEOUT_SECONDS": env.float("HELPDESK_HTTP_TIMEOUT_SECONDS", default=10.0),
     # Webhook channel lookups are cached this long per process (0 = off).
     "CHANNEL_CACHE_SECONDS": env.float("HELPDESK_CHANNEL_CACHE_SECONDS", default=5.0),

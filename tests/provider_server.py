@@ -34,6 +34,9 @@ class Reply:
     status: int = 200
     body: object = field(default_factory=dict)
     headers: dict = field(default_factory=dict)
+    # Seconds before answering: the request is recorded first, so a test can
+    # kill the sender while the provider holds its message (a crash mid-send).
+    delay: float = 0.0
 
     def encoded(self) -> bytes:
         if isinstance(self.body, bytes):
@@ -65,6 +68,8 @@ class ProviderServer:
                     )
                 )
                 reply = server._next_reply(url.path)
+                if reply.delay:
+                    threading.Event().wait(reply.delay)
                 payload = reply.encoded()
                 self.send_response(reply.status)
                 headers = {"Content-Type": "application/json", **reply.headers}

@@ -4,10 +4,16 @@ Inbound: ``POST /hooks/<key>/`` with ``X-Signature: sha256=<hex HMAC-SHA256 of
 the raw body with the channel secret>`` and one message
 ``{"external_id", "from": {"email"|"phone"|"id", "name"}, "text", "timestamp"}``,
 a batch ``{"messages": [...]}``, or a delivery update
-``{"type": "status", "external_id", "status", "error"}``.
+``{"type": "status", "external_id", "status", "error"}``; ``"message_id"`` (our
+``id`` from the callback) may stand in for, or come with, ``external_id``.
 
 Outbound: our reply is POSTed as JSON to the channel's ``callback_url``, signed
-the same way, so the receiver checks it with the code it already has.
+the same way, so the receiver checks it with the code it already has. The
+``Idempotency-Key`` header is the same on every attempt and every Retry of one
+message: a receiver that keeps it drops a repeat after a send whose answer
+we lost. A channel whose settings say ``"receiver_keeps_idempotency_keys":
+true`` has a send a crash cut short sent again on its own; otherwise the
+agent sees "may have been sent" and decides.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from channels_adapters.base import (
     check_prefixed_signature,
     entries_read,
     hmac_sha256_hex,
+    message_reference,
 )
 from customers.models import IdentityKind
 
@@ -96,13 +103,21 @@ class ApiAdapter(ChannelAdapter):
         kind = data.get("type", "message")
         if kind == "status":
             status = data.get("status")
-            if status not in STATUSES or not data.get("external_id"):
-                raise ParseError(f"A status needs 'external_id' and one of {sorted(STATUSES)}")
+            message_id = data.get("message_id")
+            if isinstance(message_id, str) and message_id.isdigit():
+                message_id = int(message_id)
+            if not isinstance(message_id, int) or isinstance(message_id, bool):
+                message_id = None
+            if status not in STATUSES or not (data.get("external_id") or message_id):
+                raise ParseError(
+                    f"A status needs 'external_id' or 'message_id', and one of {sorted(STATUSES)}"
+                )
             return StatusUpdate(
-                external_id=str(data["external_id"]),
+                external_id=str(data.get("external_id") or ""),
                 status=status,
                 error=str(data.get("error") or ""),
                 timestamp=_timestamp(data.get("timestamp")),
+                message_id=message_id,
             )
         if kind != "message":
             return Ignored(event=str(kind))
@@ -131,6 +146,9 @@ class ApiAdapter(ChannelAdapter):
             timestamp=_timestamp(data.get("timestamp")),
         )
 
+    def dedupes_resends(self, channel):
+        return bool((channel.settings or {}).get("receiver_keeps_idempotency_keys"))
+
     def send(self, channel, message, recipient):
         url = channel.credentials.get("callback_url")
         if not url:
@@ -156,7 +174,7 @@ class ApiAdapter(ChannelAdapter):
             "Content-Type": "application/json",
             SIGNATURE_HEADER: "sha256=" + hmac_sha256_hex(channel.credentials["secret"], body),
             # Lets the receiver drop a repeat of a delivery it already has.
-            "Idempotency-Key": f"helpdesk-message-{message.pk}",
+            "Idempotency-Key": message_reference(message),
         }
         try:
             response = httpx.post(

@@ -6,10 +6,11 @@ addresses as ``whatsapp:+E164`` and adds ``ProfileName``, ``WaId``, and for a
 shared location ``Latitude``/``Longitude``. The sender's number is the
 customer's `phone` identity (E.164), the same one WhatsApp Cloud and calls use.
 
-Status callbacks come to the same URL with ``?event=status`` (we set it as
-``status_callback`` on every send): ``MessageStatus`` sent / delivered / read /
-undelivered / failed (+ ``ErrorCode``). queued, accepted, scheduled and sending
-are Twilio's own steps before "sent" and are ignored on purpose.
+Status callbacks come to the same URL with ``?event=status&message=<our id>``
+(we set it as ``status_callback`` on every send; Twilio signs the query too):
+``MessageStatus`` sent / delivered / read / undelivered / failed (+ ``ErrorCode``).
+Our id settles a send whose answer a crash lost: the callback brings the SID.
+queued, accepted, scheduled and sending are Twilio's own steps before "sent" and are ignored on purpose.
 """
 
 from __future__ import annotations
@@ -69,10 +70,10 @@ class TwilioMessagingAdapter(ChannelAdapter):
         if common.event_name(event) == "status" or (
             data.get("MessageStatus") and data.get("MessageStatus") not in ("received", "receiving")
         ):
-            return [self._status(data)]
+            return [self._status(data, common.query_param(event, "message"))]
         return [self._inbound(data)]
 
-    def _status(self, data):
+    def _status(self, data, message_id: str = ""):
         sid = data.get("MessageSid") or data.get("SmsSid")
         raw = (data.get("MessageStatus") or data.get("SmsStatus") or "").lower()
         if not sid or not raw:
@@ -83,7 +84,12 @@ class TwilioMessagingAdapter(ChannelAdapter):
         error = ""
         if status == "failed":
             error = common.plain_reason(data.get("ErrorCode"), data.get("ErrorMessage", ""))
-        return StatusUpdate(external_id=sid, status=status, error=error)
+        return StatusUpdate(
+            external_id=sid,
+            status=status,
+            error=error,
+            message_id=int(message_id) if message_id.isdigit() else None,
+        )
 
     def _inbound(self, data):
         sid = data.get("MessageSid") or data.get("SmsMessageSid") or data.get("SmsSid")
@@ -133,7 +139,7 @@ class TwilioMessagingAdapter(ChannelAdapter):
         credentials = channel.credentials
         kwargs = {
             "to": self._address(recipient.address),
-            "status_callback": common.hook_url(channel, event="status"),
+            "status_callback": common.hook_url(channel, event="status", message=message.pk),
         }
         if credentials.get("messaging_service_sid"):
             kwargs["messaging_service_sid"] = credentials["messaging_service_sid"]

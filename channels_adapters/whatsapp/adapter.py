@@ -31,6 +31,8 @@ from channels_adapters.base import (
     SendResult,
     StatusUpdate,
     entries_read,
+    message_id_from_reference,
+    message_reference,
 )
 from channels_adapters.meta import tasks as _media_tasks  # noqa: F401 - registers the media fetch
 from channels_adapters.meta.graph import graph_request, plain_reason
@@ -339,6 +341,7 @@ class WhatsAppAdapter(ChannelAdapter):
             status=status,
             error=error,
             timestamp=from_millis(data.get("timestamp")),
+            message_id=message_id_from_reference(data.get("biz_opaque_callback_data")),
         )
 
     # Outbound --------------------------------------------------------------
@@ -415,6 +418,9 @@ class WhatsAppAdapter(ChannelAdapter):
         if not number_id:
             raise PermanentSendError("The channel has no phone_number_id: an admin must fill it in.")
         body = self.message_body(message, recipient)
+        # Echoed in this message's status webhooks: a crash that lost Meta's
+        # answer (the wamid) is settled by the first status that comes back.
+        body["biz_opaque_callback_data"] = message_reference(message)
         answer = graph_request(
             "POST", f"{number_id}/messages", token=channel.credentials.get("access_token", ""), json=body
         )

@@ -11,6 +11,7 @@ from django import template
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 
 register = template.Library()
@@ -38,6 +39,7 @@ STATUS_MARKS = {
     "delivered": ("✓✓", "Delivered"),
     "read": ("✓✓", "Read"),
     "failed": ("⚠", "Failed"),
+    "unknown": ("❓", gettext_lazy("May have been sent")),
 }
 
 
@@ -48,7 +50,7 @@ def channel_badge(kind):
 
 @register.simple_tag
 def delivery_status(status):
-    return _status(status or "")
+    return _status(status or "", get_language())
 
 
 @lru_cache(maxsize=64)
@@ -62,8 +64,9 @@ def _badge(kind: str) -> SafeString:
     )
 
 
-@lru_cache(maxsize=16)
-def _status(status: str) -> SafeString:
+@lru_cache(maxsize=64)
+def _status(status: str, language: str | None = None) -> SafeString:
+    # `language` is part of the cache key: a label rendered in one language is not served in another.
     if not status:
         return SafeString("")
     mark, label = STATUS_MARKS.get(status, ("", status))
@@ -306,7 +309,7 @@ def message_html(m, customer, csrf_token: str) -> str:
         )
     meta = m.meta or {}
     classes = f"msg {m.kind} {m.direction}" + (" bot" if m.author == "bot" else "")
-    classes += " failed" if m.status == "failed" else ""
+    classes += {"failed": " failed", "unknown": " outcome-unknown"}.get(m.status or "", "")
     channel = m.channel
     head = [
         mark_safe('<span class="badge note-badge">Internal note</span>')
@@ -381,6 +384,26 @@ def message_html(m, customer, csrf_token: str) -> str:
                 m.error or "the provider refused the message.",
                 m.pk,
                 csrf_token,
+            )
+        )
+    elif m.status == "unknown":
+        # Not a failure: the provider may have it. Sending again asks first (inbox.js
+        # shows data-confirm; without it the server refuses an unconfirmed resend).
+        body.append(
+            _fmt(
+                '<div class="send-unknown" role="alert"><p><strong>{}</strong> {}</p>'
+                '<form method="post" action="/inbox/message/{}/retry/" data-ajax data-confirm="{}">'
+                '<input type="hidden" name="csrfmiddlewaretoken" value="{}">'
+                '<button type="submit">{}</button></form></div>',
+                _("May have been sent:"),
+                m.error or _("the send was interrupted and its outcome is unknown."),
+                m.pk,
+                _(
+                    "The customer may already have this message. Send it again anyway? "
+                    "They could receive it twice."
+                ),
+                csrf_token,
+                _("Send again…"),
             )
         )
     elif m.status == "queued" and m.error:

@@ -334,6 +334,18 @@
       const form = e.target;
       if (!form.matches("form[data-ajax]")) return;
       e.preventDefault();
+      if (form.dataset.confirm) {
+        // A send that may have reached the customer: resend only on the agent's word.
+        if (!window.confirm(form.dataset.confirm)) return;
+        let confirmed = form.querySelector("input[name=confirmed]");
+        if (!confirmed) {
+          confirmed = document.createElement("input");
+          confirmed.type = "hidden";
+          confirmed.name = "confirmed";
+          form.appendChild(confirmed);
+        }
+        confirmed.value = "yes";
+      }
       form.querySelectorAll("[data-tz-offset]").forEach((i) => (i.value = String(new Date().getTimezoneOffset())));
       const button = form.querySelector("button[type=submit]");
       if (button) button.disabled = true;

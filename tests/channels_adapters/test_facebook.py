@@ -157,7 +157,8 @@ def test_echo_is_recorded_as_ours_and_our_own_send_is_not_repeated(client, chann
     case = Message.objects.get().case
     assert case.waiting_since is not None
     _, [event] = deliver_meta(client, channel, "echo.json")
-    assert event.summary["ignored"] == ["message_echo:own_send"]
+    # The echo of our own API send (metadata "helpdesk:99") is read as its "sent" receipt only.
+    assert event.summary["ignored"] == [] and event.summary["statuses"] == 1
     echo = Message.objects.get(external_id="m_echo_inbox_1")
     assert echo.direction == Direction.OUT and echo.author == Author.AGENT and echo.meta["echo"] is True
     assert echo.identity.address == PSID and echo.thread == case.thread
@@ -437,3 +438,26 @@ def test_survey_scores_are_sent_as_quick_replies(graph, channel):
     sent = graph.requests[0].json()["message"]
     assert [q["title"] for q in sent["quick_replies"]] == ["1", "2", "3", "4", "5"]
     assert sent["quick_replies"][3] == {"content_type": "text", "title": "4", "payload": "4"}
+
+
+def test_the_echo_of_our_send_settles_one_whose_answer_a_crash_lost(client, channel):
+    deliver_meta(client, channel, "text.json")
+    inbound = Message.objects.get()
+    ours = Message.objects.create(
+        thread=inbound.thread,
+        case=inbound.case,
+        channel=channel,
+        identity=inbound.identity,
+        direction=Direction.OUT,
+        author=Author.AGENT,
+        body="On its way",
+        status=DeliveryStatus.UNKNOWN,
+        created_at=inbound.created_at,
+    )
+    body = fixture_bytes("facebook", "echo.json").replace(b'"helpdesk:99"', f'"helpdesk:{ours.pk}"'.encode())
+
+    check_webhook(client, channel, body, headers=meta_headers(body))
+
+    ours.refresh_from_db()
+    assert ours.status == DeliveryStatus.SENT and ours.external_id == "m_echo_api_1"
+    assert not Message.objects.filter(external_id="m_echo_api_1").exclude(pk=ours.pk).exists()

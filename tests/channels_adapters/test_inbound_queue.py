@@ -20,12 +20,19 @@ from tests.factories import ChannelFactory
 pytestmark = pytest.mark.django_db
 
 
+def _queue_clear(client):
+    keys = [services.PENDING_KEY, services.QUEUED_KEY, services.RECHECK_KEY]
+    keys += list(client.scan_iter(match=services.INFLIGHT_KEY.format("*")))
+    keys += list(client.scan_iter(match=services.DRAINER_LOCK.format("*")))
+    client.delete(*keys)
+
+
 @pytest.fixture
 def queue():
     client = redis.Redis.from_url(settings.REDIS_URL)
-    client.delete(services.PENDING_KEY)
+    _queue_clear(client)
     yield client
-    client.delete(services.PENDING_KEY)
+    _queue_clear(client)
 
 
 def drain_tasks_queued(client) -> int:
@@ -166,7 +173,7 @@ def test_an_id_lost_between_redis_and_a_worker_is_redriven(queue, settings):
     channel = ChannelFactory()
     event = store(channel, api_body(1))
     services.inbound_events_enqueue(event_ids=[event.pk])
-    queue.lpop(services.PENDING_KEY)  # a worker popped it, then died
+    queue.delete(services.PENDING_KEY, services.QUEUED_KEY)  # Redis restarted without its data
     InboundEvent.objects.filter(pk=event.pk).update(received_at=timezone.now() - timedelta(minutes=5))
 
     assert services.inbound_events_redrive() == 1
@@ -229,3 +236,170 @@ def test_more_drainers_when_configured(queue, settings):
         assert services.inbound_events_drain() == 1  # the second slot is free
     finally:
         running.release()
+
+
+# Crash recovery --------------------------------------------------------------
+
+_HOLD_A_SLOT = """
+import time, django
+django.setup()
+from channels_adapters import services as s
+slot = s._drainer_lock_take()
+inflight, lock_key = slot.keys
+s._script(s._POP_LUA)(keys=[s.PENDING_KEY, inflight, lock_key], args=[2, slot.token])
+print("holding", flush=True)
+time.sleep(120)
+"""
+
+
+def test_the_slot_of_a_drainer_killed_mid_batch_is_taken_over_within_a_lease(queue, settings):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    lease = 1.0
+    settings.HELPDESK = {**settings.HELPDESK, "INBOUND_DRAIN_LEASE_SECONDS": lease}
+    channel = ChannelFactory()
+    events = [store(channel, api_body(n)) for n in range(5)]
+    services.inbound_events_enqueue(event_ids=[e.pk for e in events])
+    env = {**os.environ, "HELPDESK_INBOUND_DRAIN_LEASE_SECONDS": str(lease)}
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_A_SLOT], env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        time.sleep(lease * 2.5)
+        # Alive past its lease: the heartbeat keeps the slot, the batch stays in its hands.
+        assert services._drainer_lock_take() is None
+        assert pending(queue) == [e.pk for e in events[2:]]
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+
+    killed = time.monotonic()
+    while (slot := services._drainer_lock_take()) is None:
+        assert time.monotonic() - killed < lease + 1, "the dead drainer's slot was not freed"
+        time.sleep(0.05)
+    services._drainer_lock_release(slot)
+    # Taking the slot put the dead drainer's batch back at the head, in order.
+    assert pending(queue) == [e.pk for e in events]
+    assert services.inbound_events_drain() == 5
+    assert pending(queue) == [] and not queue.smembers(services.QUEUED_KEY)
+    assert Message.objects.filter(channel=channel).count() == 5
+    assert set(InboundEvent.objects.values_list("attempts", flat=True)) == {1}
+
+
+def test_redrive_never_queues_an_id_twice(queue):
+    channel = ChannelFactory()
+    events = [store(channel, api_body(n)) for n in range(4)]
+    services.inbound_events_enqueue(event_ids=[e.pk for e in events[:2]])
+    InboundEvent.objects.update(received_at=timezone.now() - timedelta(minutes=5))
+    # A drainer is at work on the first id when beat runs, twice.
+    slot = services._drainer_lock_take()
+    inflight, lock_key = slot.keys
+    services._script(services._POP_LUA)(keys=[services.PENDING_KEY, inflight, lock_key], args=[1, slot.token])
+
+    assert services.inbound_events_redrive() == 4
+    assert services.inbound_events_redrive() == 4
+    services.inbound_events_enqueue(event_ids=[events[3].pk])  # and an admin's reprocess
+
+    assert pending(queue) == [e.pk for e in events[1:]]  # the one in hands is not queued again
+    services._drainer_lock_release(slot)
+    assert services.inbound_events_drain() == 4
+    assert pending(queue) == [] and not queue.smembers(services.QUEUED_KEY)
+    assert set(InboundEvent.objects.values_list("attempts", flat=True)) == {1}
+
+
+def test_a_drain_finding_the_slot_taken_looks_again_once_per_lease(queue, settings):
+    channel = ChannelFactory()
+    queue.rpush(services.PENDING_KEY, store(channel, api_body(1)).pk)
+    dead = queue.lock(services.DRAINER_LOCK.format(0), timeout=30)
+    assert dead.acquire(blocking=False)  # a holder that will never come back
+    before = drain_tasks_queued(queue)
+
+    assert services.inbound_events_drain() == 0
+    assert services.inbound_events_drain() == 0
+
+    # One delayed drain, whatever the number of drains that found the slot taken.
+    assert drain_tasks_queued(queue) == before + 1
+    assert queue.pttl(services.RECHECK_KEY) > 0
+
+
+def test_a_drainer_that_lost_its_lease_cannot_touch_the_new_holders_batch(queue, settings):
+    import time
+
+    settings.HELPDESK = {**settings.HELPDESK, "INBOUND_DRAIN_LEASE_SECONDS": 0.3}
+    channel = ChannelFactory()
+    events = [store(channel, api_body(n)) for n in range(3)]
+    services.inbound_events_enqueue(event_ids=[e.pk for e in events])
+    stalled = services._drainer_lock_take()
+    stalled.stop.set()  # its heartbeat stops, as on a host paused past the lease
+    stalled.heartbeat.join()
+    time.sleep(0.5)
+    fresh = services._drainer_lock_take()
+    assert fresh is not None
+    inflight, lock_key = fresh.keys
+    pop, ack = services._script(services._POP_LUA), services._script(services._ACK_LUA)
+    assert pop(keys=[services.PENDING_KEY, inflight, lock_key], args=[2, fresh.token]) == [
+        str(e.pk).encode() for e in events[:2]
+    ]
+
+    assert pop(keys=[services.PENDING_KEY, inflight, lock_key], args=[2, stalled.token]) is None
+    assert ack(keys=[inflight, services.QUEUED_KEY, lock_key], args=[stalled.token]) == -1
+    assert queue.llen(inflight) == 2 and queue.scard(services.QUEUED_KEY) == 3
+    services._drainer_lock_release(fresh)
+
+
+def test_recover_puts_back_a_batch_left_in_a_slot_nobody_uses_any_more(queue, settings):
+    # Two drainers ran, one died mid-batch, then INBOUND_DRAINERS went back to 1.
+    queue.rpush(services.INFLIGHT_KEY.format(1), 7, 8)
+    queue.sadd(services.QUEUED_KEY, 7, 8)
+    queue.rpush(services.PENDING_KEY, 9)
+    held = queue.lock(services.DRAINER_LOCK.format(0), timeout=30)
+    assert held.acquire(blocking=False)
+    queue.rpush(services.INFLIGHT_KEY.format(0), 6)  # a live drainer's batch stays with it
+    before = drain_tasks_queued(queue)
+
+    assert services.inbound_events_recover() == 2
+
+    assert pending(queue) == [7, 8, 9]
+    assert queue.lrange(services.INFLIGHT_KEY.format(0), 0, -1) == [b"6"]
+    assert drain_tasks_queued(queue) == before + 1
+    held.release()
+
+
+def test_redrive_queues_again_an_id_marked_queued_but_on_no_list(queue):
+    channel = ChannelFactory()
+    orphan, waiting = store(channel, api_body(1)), store(channel, api_body(2))
+    services.inbound_events_enqueue(event_ids=[orphan.pk, waiting.pk])
+    queue.lrem(services.PENDING_KEY, 0, orphan.pk)  # a drainer of the previous version popped it and died
+    InboundEvent.objects.update(received_at=timezone.now() - timedelta(minutes=5))
+
+    assert services.inbound_events_redrive() == 2
+
+    assert pending(queue) == [waiting.pk, orphan.pk]
+    assert services.inbound_events_drain() == 2
+
+
+def test_a_real_worker_takes_over_the_slot_of_a_dead_drainer_within_seconds(live_worker, queue, settings):
+    import time
+
+    from tests.conftest import wait_for
+
+    settings.HELPDESK = {**settings.HELPDESK, "INBOUND_DRAIN_LEASE_SECONDS": 1.0}
+    channel = ChannelFactory()
+    events = [store(channel, api_body(n)) for n in range(3)]
+    dead = queue.lock(services.DRAINER_LOCK.format(0), timeout=1)
+    assert dead.acquire(blocking=False)  # its holder died: no heartbeat will ever renew it
+    queue.rpush(services.INFLIGHT_KEY.format(0), events[0].pk)  # with a batch in its hands
+    queue.sadd(services.QUEUED_KEY, events[0].pk)
+    started = time.monotonic()
+
+    services.inbound_events_enqueue(event_ids=[e.pk for e in events[1:]])  # wakes a drain: slot taken
+
+    wait_for(lambda: not InboundEvent.objects.filter(status="pending").exists(), timeout=10)
+    assert time.monotonic() - started < 5
+    assert Message.objects.filter(channel=channel).count() == 3
+    assert pending(queue) == [] and not queue.smembers(services.QUEUED_KEY)

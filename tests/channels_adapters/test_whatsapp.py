@@ -286,6 +286,8 @@ def test_reply_inside_the_window_is_a_text_message(channel, graph):
         "to": "34612345678",
         "type": "text",
         "text": {"body": "It ships tomorrow.", "preview_url": False},
+        # Echoed in the status webhooks: settles a send a crash cut short.
+        "biz_opaque_callback_data": f"helpdesk-message-{reply.pk}",
     }
 
 
@@ -313,6 +315,7 @@ def test_window_closed_refuses_free_text_but_sends_a_template(channel, graph):
     reply = send_reply(case=inbound.case, author_user=UserFactory(), body="", meta={"template": template})
     assert message_deliver(message_id=reply.pk).outcome == "sent"
     assert graph.requests[0].json() == {
+        "biz_opaque_callback_data": f"helpdesk-message-{reply.pk}",
         "messaging_product": "whatsapp",
         "recipient_type": "individual",
         "to": "34612345678",
@@ -562,6 +565,7 @@ def test_sender_with_only_a_business_scoped_id_is_an_identity_of_its_own(client,
         "recipient": BSUID,
         "type": "text",
         "text": {"body": "Lo miramos ahora mismo.", "preview_url": False},
+        "biz_opaque_callback_data": f"helpdesk-message-{reply.pk}",
     }
 
 
