@@ -135,3 +135,29 @@ async def test_mention_reaches_only_the_mentioned_colleague_who_may_see_the_case
     assert not await sync_to_async(org["bo"].mentions.exists)()
     await carla_socket.disconnect()
     await _close(sockets)
+
+
+async def test_sla_warning_and_screen_pop_follow_the_case(org):
+    from conversations import realtime
+
+    case = await sync_to_async(CaseFactory)(team=org["billing"])
+    sockets = await _sockets(org, "ana", "bo", "boss")
+    await sync_to_async(realtime.publish)("sla.warning", {"case": case.pk}, case=case)
+    await sync_to_async(realtime.publish)("call.incoming", {"case": {"id": case.pk}}, case_id=case.pk)
+    for name, expected in (
+        ("ana", ["sla.warning", "call.incoming"]),
+        ("boss", ["sla.warning", "call.incoming"]),
+    ):
+        assert [e["event"] for e in await _events(sockets[name])] == expected, name
+    assert await _events(sockets["bo"]) == []
+    await _close(sockets)
+
+
+async def test_a_push_nobody_scoped_reaches_only_supervisors(org):
+    from conversations import realtime
+
+    sockets = await _sockets(org, "ana", "boss")
+    await sync_to_async(realtime.publish)("something.new", {"secret": "x"})
+    assert [e["event"] for e in await _events(sockets["boss"])] == ["something.new"]
+    assert await _events(sockets["ana"]) == []
+    await _close(sockets)
