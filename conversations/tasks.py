@@ -3,12 +3,12 @@ import logging
 from celery import shared_task
 from celery.signals import worker_ready
 
-from conversations import services
+from conversations import cases, delivery
 
 
 @shared_task(bind=True, max_retries=None, acks_late=True, ignore_result=True)
 def message_deliver(self, message_id: int):
-    outcome = services.message_deliver(message_id=message_id, worker=self.request.hostname or "")
+    outcome = delivery.message_deliver(message_id=message_id, worker=self.request.hostname or "")
     if outcome.retry_in is not None:
         raise self.retry(countdown=outcome.retry_in)
     return outcome.outcome
@@ -16,12 +16,12 @@ def message_deliver(self, message_id: int):
 
 @shared_task(ignore_result=True)
 def outbound_redrive():
-    return services.outbound_redrive()
+    return delivery.outbound_redrive()
 
 
 @shared_task(ignore_result=True)
 def cases_snooze_wake():
-    return services.cases_snooze_wake()
+    return cases.cases_snooze_wake()
 
 
 @worker_ready.connect
@@ -31,7 +31,7 @@ def _outbound_recover_on_start(sender=None, **kwargs):
     from django.db import connections
 
     try:
-        services.outbound_recover(worker=getattr(sender, "hostname", "") or "")
+        delivery.outbound_recover(worker=getattr(sender, "hostname", "") or "")
     except Exception:  # noqa: BLE001 - the database away must not keep the worker from starting
         logging.getLogger(__name__).exception("Could not recover outbound sends at worker start")
     finally:

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 from channels_adapters.base import OutboundRefused
 from channels_adapters.models import Channel
 from channels_adapters.registry import UnsupportedChannel, adapter_for
-from conversations import selectors, services
+from conversations import cases, delivery, selectors, services
 from conversations.calls import call_log
 from conversations.forms import (
     AssignForm,
@@ -182,7 +182,7 @@ def _thread_context(request, case):
         {
             "shortcut": c.shortcut,
             "title": c.title,
-            "text": services.canned_response_render(canned=c, customer=customer, agent=request.user),
+            "text": cases.canned_response_render(canned=c, customer=customer, agent=request.user),
         }
         for c in selectors.canned_responses_for(user=request.user)
     ]
@@ -231,9 +231,9 @@ def case_detail(request, pk):
     unread_mentions = selectors.mentions_unread_count(user=request.user)
     # Writes only when something is new: reopening a read case costs no write.
     if case.last_message_at and (case.read_at is None or case.read_at < case.last_message_at):
-        services.case_mark_read(case=case, user=request.user)
+        cases.case_mark_read(case=case, user=request.user)
     if unread_mentions:
-        unread_mentions -= services.mentions_mark_read(user=request.user, case=case)
+        unread_mentions -= cases.mentions_mark_read(user=request.user, case=case)
     context["mentions_unread"] = unread_mentions
     return render(request, "inbox/case.html", context)
 
@@ -258,7 +258,7 @@ def _timeline_fragment(request, case):
 @agent_required
 def case_read(request, pk):
     case = _case_or_404(request, pk)
-    services.case_mark_read(case=case, user=request.user)
+    cases.case_mark_read(case=case, user=request.user)
     return JsonResponse({"ok": True})
 
 
@@ -285,7 +285,7 @@ def case_reply(request, pk):
     body = form.cleaned_data["body"]
     try:
         if form.cleaned_data["mode"] == "note":
-            message = services.case_note_add(case=case, author_user=request.user, body=body)
+            message = cases.case_note_add(case=case, author_user=request.user, body=body)
         else:
             channel = None
             if form.cleaned_data.get("channel"):
@@ -297,7 +297,7 @@ def case_reply(request, pk):
             )
     except ValidationError as exc:
         return _answer(request, case, error=" ".join(exc.messages))
-    services.case_mark_read(case=case, user=request.user)
+    cases.case_mark_read(case=case, user=request.user)
     return _answer(request, case, message=message.pk)
 
 
@@ -313,7 +313,7 @@ def case_assign(request, pk):
     if "assignee" not in request.POST:
         assignee = case.assignee
     try:
-        services.assign_case(case=case, assignee=assignee, team=team, by=request.user)
+        cases.assign_case(case=case, assignee=assignee, team=team, by=request.user)
     except ValidationError as exc:
         return _answer(request, case, error=" ".join(exc.messages))
     return _answer(request, case)
@@ -335,7 +335,7 @@ def case_status(request, pk):
         wall = timezone.make_naive(until) if timezone.is_aware(until) else until
         until = wall.replace(tzinfo=UTC) + timedelta(minutes=int(offset))
     try:
-        services.set_case_status(
+        cases.set_case_status(
             case=case, status=form.cleaned_data["status"], by=request.user, snoozed_until=until
         )
     except ValidationError as exc:
@@ -350,7 +350,7 @@ def case_priority(request, pk):
     form = PriorityForm(request.POST)
     if not form.is_valid():
         return _answer(request, case, error=_errors(form))
-    services.case_priority_set(case=case, priority=form.cleaned_data["priority"], by=request.user)
+    cases.case_priority_set(case=case, priority=form.cleaned_data["priority"], by=request.user)
     return _answer(request, case)
 
 
@@ -384,7 +384,7 @@ def case_labels(request, pk):
     form = LabelsForm(request.POST)
     if not form.is_valid():
         return _answer(request, case, error=_errors(form))
-    services.case_labels_set(case=case, labels=form.cleaned_data["labels"], by=request.user)
+    cases.case_labels_set(case=case, labels=form.cleaned_data["labels"], by=request.user)
     return _answer(request, case)
 
 
@@ -396,7 +396,7 @@ def message_retry(request, pk):
         return HttpResponseBadRequest("This message belongs to no case.")
     case = _case_or_404(request, message.case_id)
     try:
-        services.message_retry(
+        delivery.message_retry(
             message=message, by=request.user, confirmed=request.POST.get("confirmed") == "yes"
         )
     except ValidationError as exc:
@@ -454,5 +454,5 @@ def case_merge(request, pk):
 @agent_required
 def mentions(request):
     items = selectors.mentions_for(user=request.user)
-    services.mentions_mark_read(user=request.user)
+    cases.mentions_mark_read(user=request.user)
     return render(request, "inbox/mentions.html", {"mentions": items, "mentions_unread": 0})

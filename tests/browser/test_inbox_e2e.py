@@ -14,8 +14,8 @@ from playwright.sync_api import expect
 
 from channels_adapters.base import hmac_sha256_hex
 from channels_adapters.models import Channel
+from conversations.cases import case_note_add
 from conversations.models import CannedResponse, Case, Message
-from conversations.services import case_note_add
 from tests.browser.conftest import login, off_loop
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -14,8 +14,9 @@ from channels_adapters.email.models import MailboxState
 from channels_adapters.email.threads import reply_address, reply_token, subject_tag
 from channels_adapters.models import InboundEvent
 from channels_adapters.services import inbound_event_process
+from conversations.delivery import message_deliver
 from conversations.models import Case, DeliveryStatus, Direction, Message
-from conversations.services import message_deliver, send_automatic, send_reply
+from conversations.services import send_automatic, send_reply
 from customers.models import Identity
 from customers.services import identity_add
 from tests.channels_adapters.email_support import (

@@ -10,8 +10,9 @@ from django.utils import timezone
 
 from channels_adapters.meta.selectors import window_state
 from channels_adapters.models import Channel, InboundEvent
+from conversations.delivery import message_deliver
 from conversations.models import Author, CaseStatus, DeliveryStatus, Direction, Message
-from conversations.services import message_deliver, send_automatic, send_reply
+from conversations.services import send_automatic, send_reply
 from customers.models import Identity
 from tests.channels_adapters.meta_support import (
     VERIFY_TOKEN,

@@ -5,8 +5,9 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from channels_adapters.models import InboundEvent
+from conversations.delivery import message_deliver
 from conversations.models import Author, DeliveryStatus, Direction, Message
-from conversations.services import message_deliver, send_reply
+from conversations.services import send_reply
 from tests.channels_adapters.meta_support import (
     VERIFY_TOKEN,
     customer_wrote,

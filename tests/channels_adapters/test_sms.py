@@ -6,7 +6,7 @@ from django.conf import settings as django_settings
 from channels_adapters.base import Sender
 from channels_adapters.models import InboundEvent
 from channels_adapters.registry import adapter_for
-from conversations import services
+from conversations import delivery, services
 from conversations.models import DeliveryAttempt, Direction, Message
 from customers.models import Identity
 from tests.channels_adapters.twilio_support import (
@@ -126,7 +126,7 @@ def test_outbound_sms_goes_through_the_real_client_with_a_status_callback(twilio
         path=messages_path(),
     )
     reply = _reply(channel)
-    assert services.message_deliver(message_id=reply.pk).outcome == "sent"
+    assert delivery.message_deliver(message_id=reply.pk).outcome == "sent"
     reply.refresh_from_db()
     assert reply.status == "sent" and reply.external_id == "SMout00000000000000000000000000001"
 
@@ -153,7 +153,7 @@ def test_outbound_media_urls_are_public(twilio, channel, settings):
             {"url": "/media/attachments/label.pdf", "content_type": "application/pdf", "name": "l.pdf"}
         ],
     )
-    services.message_deliver(message_id=reply.pk)
+    delivery.message_deliver(message_id=reply.pk)
     assert form_of(twilio.requests[0])["MediaUrl"] == "https://help.example.com/media/attachments/label.pdf"
 
 
@@ -168,7 +168,7 @@ def test_outbound_media_urls_are_public(twilio, channel, settings):
 def test_twilio_error_reaches_the_agent_in_plain_words(twilio, channel, code, twilio_words, plain):
     twilio.script(twilio_error(code, twilio_words, status=401 if code == 20003 else 400))
     reply = _reply(channel)
-    assert services.message_deliver(message_id=reply.pk).outcome == "failed"
+    assert delivery.message_deliver(message_id=reply.pk).outcome == "failed"
     reply.refresh_from_db()
     assert reply.status == "failed"
     assert plain in reply.error and f"Twilio error {code}" in reply.error
@@ -179,7 +179,7 @@ def test_twilio_error_reaches_the_agent_in_plain_words(twilio, channel, code, tw
 def test_twilio_outage_is_retried_not_failed(twilio, channel):
     twilio.script(Reply(503, {"code": 20500, "message": "Internal Server Error", "status": 503}))
     reply = _reply(channel)
-    outcome = services.message_deliver(message_id=reply.pk)
+    outcome = delivery.message_deliver(message_id=reply.pk)
     assert outcome.outcome == "retry" and outcome.retry_in > 0
     reply.refresh_from_db()
     assert reply.status == "queued" and "HTTP 503" in reply.error
@@ -189,7 +189,7 @@ def test_twilio_outage_is_retried_not_failed(twilio, channel):
 def test_unreachable_twilio_is_retried(channel, settings):
     settings.TWILIO_API_BASE_URL = "http://127.0.0.1:9"  # nothing listens there
     reply = _reply(channel)
-    assert services.message_deliver(message_id=reply.pk).outcome == "retry"
+    assert delivery.message_deliver(message_id=reply.pk).outcome == "retry"
     reply.refresh_from_db()
     assert "Could not reach Twilio" in reply.error
 

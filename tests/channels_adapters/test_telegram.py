@@ -9,7 +9,7 @@ from django.core.files.storage import default_storage
 from channels_adapters.models import InboundEvent
 from channels_adapters.registry import adapter_for
 from channels_adapters.telegram.services import telegram_attachments_fetch
-from conversations import services
+from conversations import delivery, services
 from conversations.attachments import attachment_save
 from conversations.models import Direction, Message
 from customers.models import Customer, Identity
@@ -271,7 +271,7 @@ def test_reply_is_sent_with_send_message(client, channel, bot_api):
     reply = services.send_reply(
         case=_case(client, channel), author_user=UserFactory(), body="It left our bank today."
     )
-    assert services.message_deliver(message_id=reply.pk).outcome == "sent"
+    assert delivery.message_deliver(message_id=reply.pk).outcome == "sent"
     reply.refresh_from_db()
     # No receipts on Telegram: "sent" is the last status a message gets.
     assert reply.status == "sent" and reply.external_id == f"{USER_ID}:201"
@@ -284,7 +284,7 @@ def test_reply_is_sent_with_send_message(client, channel, bot_api):
 def test_long_reply_is_split_at_telegrams_limit(client, channel, bot_api):
     bot_api.script(sent_message(301, text="..."), sent_message(302, text="..."))
     reply = services.send_reply(case=_case(client, channel), author_user=UserFactory(), body="x" * 5000)
-    services.message_deliver(message_id=reply.pk)
+    delivery.message_deliver(message_id=reply.pk)
     assert [len(r.form()["text"]) for r in bot_api.requests] == [4096, 904]
     assert Message.objects.get(pk=reply.pk).external_id == f"{USER_ID}:301"
 
@@ -296,7 +296,7 @@ def test_attachment_is_sent_as_photo_with_caption(client, channel, bot_api):
     reply = services.send_reply(
         case=_case(client, channel), author_user=UserFactory(), body="The label", attachments=[stored]
     )
-    assert services.message_deliver(message_id=reply.pk).outcome == "sent"
+    assert delivery.message_deliver(message_id=reply.pk).outcome == "sent"
     [request] = bot_api.requests
     assert request.path == f"/bot{TOKEN}/sendPhoto"
     assert request.headers["content-type"].startswith("multipart/form-data")
@@ -309,7 +309,7 @@ def test_blocked_bot_reaches_the_agent_in_plain_words(client, channel, bot_api):
         Reply(403, {"ok": False, "error_code": 403, "description": "Forbidden: bot was blocked by the user"})
     )
     reply = services.send_reply(case=_case(client, channel), author_user=UserFactory(), body="Hello?")
-    assert services.message_deliver(message_id=reply.pk).outcome == "failed"
+    assert delivery.message_deliver(message_id=reply.pk).outcome == "failed"
     reply.refresh_from_db()
     assert reply.status == "failed"
     assert "blocked the bot" in reply.error and "bot was blocked by the user" in reply.error
@@ -329,7 +329,7 @@ def test_flood_control_is_retried_after_telegrams_wait(client, channel, bot_api)
         )
     )
     reply = services.send_reply(case=_case(client, channel), author_user=UserFactory(), body="Hello?")
-    outcome = services.message_deliver(message_id=reply.pk)
+    outcome = delivery.message_deliver(message_id=reply.pk)
     assert outcome.outcome == "retry" and outcome.retry_in >= 7
 
 
@@ -361,7 +361,7 @@ def test_register_webhook_refuses_a_secret_telegram_would_reject(bot_api):
 def test_outbound_direction_is_recorded(client, channel, bot_api):
     bot_api.script(sent_message(203, text="ok"))
     reply = services.send_reply(case=_case(client, channel), author_user=UserFactory(), body="ok")
-    services.message_deliver(message_id=reply.pk)
+    delivery.message_deliver(message_id=reply.pk)
     assert Message.objects.get(pk=reply.pk).direction == Direction.OUT
 
 
@@ -374,7 +374,7 @@ def test_survey_scores_are_sent_as_reply_keyboard_buttons(client, channel, bot_a
         body="How did we do? Reply 1-5",
         meta={"quick_replies": [1, 2, 3, 4, 5]},
     )
-    assert services.message_deliver(message_id=reply.pk).outcome == "sent"
+    assert delivery.message_deliver(message_id=reply.pk).outcome == "sent"
     markup = json.loads(bot_api.requests[0].form()["reply_markup"])
     assert [b["text"] for b in markup["keyboard"][0]] == ["1", "2", "3", "4", "5"]
     assert markup["one_time_keyboard"] is True

@@ -9,8 +9,9 @@ from urllib.parse import quote, unquote
 import pytest
 
 from channels_adapters.models import InboundEvent
+from conversations.delivery import message_deliver
 from conversations.models import Author, DeliveryStatus, Direction, Message
-from conversations.services import message_deliver, send_reply
+from conversations.services import send_reply
 from customers.models import Identity
 from tests.channels_adapters.meta_support import (
     CONSUMER_SECRET,

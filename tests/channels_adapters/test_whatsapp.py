@@ -10,8 +10,9 @@ from channels_adapters.base import TransientSendError, hmac_sha256_hex
 from channels_adapters.meta.selectors import window_state
 from channels_adapters.meta.services import whatsapp_media_fetch
 from channels_adapters.models import InboundEvent
+from conversations.delivery import message_deliver
 from conversations.models import Author, DeliveryStatus, Direction, Message
-from conversations.services import message_deliver, send_reply
+from conversations.services import send_reply
 from customers.models import Customer, Identity
 from tests.channels_adapters.meta_support import (
     VERIFY_TOKEN,

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from channels_adapters.base import Sender
 from channels_adapters.models import InboundEvent
-from conversations import services
+from conversations import delivery, services
 from conversations.models import Direction, Message
 from customers.models import Customer, Identity
 from tests.channels_adapters.twilio_support import (
@@ -74,7 +74,7 @@ def test_outbound_whatsapp_uses_the_prefixed_addresses(twilio, channel):
         Reply(201, message_resource("SMwa-out", to="whatsapp:+14155550199", from_="whatsapp:" + OUR_NUMBER))
     )
     reply = services.send_reply(case=_case(channel), author_user=UserFactory(), body="Yes, it left today.")
-    assert services.message_deliver(message_id=reply.pk).outcome == "sent"
+    assert delivery.message_deliver(message_id=reply.pk).outcome == "sent"
     sent = form_of(twilio.requests[0])
     assert sent["To"] == "whatsapp:+14155550199" and sent["From"] == "whatsapp:" + OUR_NUMBER
     assert sent["Body"] == "Yes, it left today."
@@ -103,7 +103,7 @@ def test_template_can_be_sent_after_24_hours(twilio, channel):
                 "template": {"content_sid": "HXb5b62575e6e4ff6129ad7c8efe1f983e", "variables": {"1": "Ana"}}
             },
         )
-        assert services.message_deliver(message_id=reply.pk).outcome == "sent"
+        assert delivery.message_deliver(message_id=reply.pk).outcome == "sent"
     sent = form_of(twilio.requests[0])
     assert sent["ContentSid"] == "HXb5b62575e6e4ff6129ad7c8efe1f983e"
     assert sent["ContentVariables"] == '{"1": "Ana"}'
@@ -115,7 +115,7 @@ def test_window_error_from_twilio_reads_plainly(twilio, channel):
         twilio_error(63016, "Failed to send freeform message because you are outside the allowed window.")
     )
     reply = services.send_reply(case=_case(channel), author_user=UserFactory(), body="Hello")
-    services.message_deliver(message_id=reply.pk)
+    delivery.message_deliver(message_id=reply.pk)
     reply.refresh_from_db()
     assert reply.status == "failed" and "only an approved template can be sent now" in reply.error
 

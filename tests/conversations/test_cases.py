@@ -7,14 +7,9 @@ from django.db import IntegrityError
 from django.utils import timezone
 
 from channels_adapters.base import Sender
+from conversations.cases import assign_case, set_case_status
 from conversations.models import Case, CaseStatus, Message, MessageKind
-from conversations.services import (
-    add_note,
-    assign_case,
-    receive_inbound,
-    send_reply,
-    set_case_status,
-)
+from conversations.services import add_note, receive_inbound, send_reply
 from tests.factories import CaseFactory, ChannelFactory, TeamFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -175,7 +170,7 @@ def test_snooze_needs_a_future_time(agent):
 
 
 def test_snoozed_case_wakes_when_its_time_comes(agent):
-    from conversations.services import cases_snooze_wake
+    from conversations.cases import cases_snooze_wake
 
     due = CaseFactory()
     later = CaseFactory()
@@ -207,7 +202,7 @@ def test_manual_reopen_refused_while_another_case_is_open(agent):
 def test_message_update_keeps_the_previous_text(agent):
     channel = ChannelFactory()
     message = _inbound(channel, "m1", "I ordered 2").message
-    from conversations.services import message_update
+    from conversations.delivery import message_update
 
     updated = message_update(channel=channel, external_id="m1", text="I ordered 3", meta={"x": 1})
     assert updated.body == "I ordered 3"
@@ -218,7 +213,7 @@ def test_message_update_keeps_the_previous_text(agent):
 
 
 def test_watermark_receipt_covers_earlier_sends_to_that_person(agent):
-    from conversations.services import message_status_watermark
+    from conversations.delivery import message_status_watermark
 
     channel = ChannelFactory()
     case = _inbound(channel, "m1").message.case

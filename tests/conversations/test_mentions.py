@@ -2,8 +2,8 @@
 
 import pytest
 
+from conversations.cases import case_note_add
 from conversations.models import Mention
-from conversations.services import case_note_add
 from tests.factories import CaseFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

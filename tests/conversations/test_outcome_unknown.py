@@ -16,7 +16,7 @@ from django.db import connection
 from django.utils import timezone
 
 from channels_adapters.base import Sender, hmac_sha256_hex
-from conversations import services
+from conversations import delivery, services
 from conversations.models import DeliveryAttempt, DeliveryStatus, Direction, Message
 from tests.channels_adapters.meta_support import meta_headers, whatsapp_channel
 from tests.channels_adapters.twilio_support import twilio_channel, twilio_post
@@ -28,7 +28,7 @@ from tests.webhooks import check_webhook
 _SEND_IN_A_PROCESS = """
 import django
 django.setup()
-from conversations.services import message_deliver
+from conversations.delivery import message_deliver
 message_deliver(message_id={message_id}, worker="celery@crashed")
 """
 
@@ -63,7 +63,7 @@ def _unknown(message):
     now = timezone.now() - timedelta(minutes=30)
     Message.objects.filter(pk=message.pk).update(send_claimed_at=now, attempts=1)
     DeliveryAttempt.objects.create(message=message, number=1, started_at=now, worker="celery@gone")
-    assert services.outbound_recover(worker="celery@gone")["interrupted"] == 1
+    assert delivery.outbound_recover(worker="celery@gone")["interrupted"] == 1
     message.refresh_from_db()
     assert message.status == DeliveryStatus.UNKNOWN
     return message
@@ -91,7 +91,7 @@ def test_a_send_killed_mid_request_may_have_been_sent_and_goes_again_only_when_c
         sender.wait()
 
     # The node starts again: no need to wait for the claim timeout.
-    assert services.outbound_recover(worker="celery@crashed")["interrupted"] == 1
+    assert delivery.outbound_recover(worker="celery@crashed")["interrupted"] == 1
     reply.refresh_from_db()
     assert reply.status == DeliveryStatus.UNKNOWN and reply.send_claimed_at is None
     assert "may have received it" in reply.error
@@ -110,7 +110,7 @@ def test_a_send_killed_mid_request_may_have_been_sent_and_goes_again_only_when_c
 
     confirmed = agent_client.post(url, {"confirmed": "yes"}, headers={"X-Requested-With": "fetch"})
     assert confirmed.json()["ok"] is True and no_broker == [reply.pk]
-    assert services.message_deliver(message_id=reply.pk).outcome == "sent"
+    assert delivery.message_deliver(message_id=reply.pk).outcome == "sent"
 
     first, second = provider.requests
     # The same message to the provider: same idempotency key, same id in the body.
@@ -134,7 +134,7 @@ def test_a_claim_past_the_timeout_becomes_unknown_and_only_that_nodes_claims_on_
         DeliveryAttempt.objects.create(message=message, number=1, started_at=started, worker=worker)
     no_broker.clear()
 
-    assert services.outbound_recover(worker="celery@a") == {"requeued": 1, "interrupted": 1, "resent": 0}
+    assert delivery.outbound_recover(worker="celery@a") == {"requeued": 1, "interrupted": 1, "resent": 0}
     assert no_broker == [waiting.pk]  # its task may have died in the killed worker's prefetch
     statuses = dict(Message.objects.filter(direction=Direction.OUT).values_list("pk", "status"))
     # celery@b may still be sending: it is left to the claim timeout.
@@ -163,13 +163,13 @@ def test_a_twilio_status_callback_naming_our_message_settles_an_unknown_outcome(
 def test_a_late_callback_of_the_first_try_stops_a_confirmed_resend(client, no_broker):
     channel = twilio_channel("sms")
     message = _unknown(_reply(channel, address="+14155550199", kind="phone"))
-    services.message_retry(message=message, confirmed=True)
+    delivery.message_retry(message=message, confirmed=True)
 
     twilio_post(client, channel, "status_sent.json", query={"event": "status", "message": message.pk})
 
     message.refresh_from_db()
     assert message.status == DeliveryStatus.SENT
-    assert services.message_deliver(message_id=message.pk).outcome == "skipped"
+    assert delivery.message_deliver(message_id=message.pk).outcome == "skipped"
 
 
 @pytest.mark.django_db
@@ -226,7 +226,7 @@ def test_an_api_status_may_name_our_message_id_and_a_failure_is_definite(client,
     message.refresh_from_db()
     assert message.status == DeliveryStatus.FAILED and message.error == "no such user"
     # A definite failure needs no confirmation.
-    assert services.message_retry(message=message).status == DeliveryStatus.QUEUED
+    assert delivery.message_retry(message=message).status == DeliveryStatus.QUEUED
 
 
 @pytest.mark.django_db
@@ -243,7 +243,7 @@ def test_where_the_receiver_keeps_idempotency_keys_a_cut_short_send_simply_goes_
     no_broker.clear()
 
     with django_capture_on_commit_callbacks(execute=True):
-        assert services.outbound_recover(worker="celery@gone") == {
+        assert delivery.outbound_recover(worker="celery@gone") == {
             "requeued": 0,
             "interrupted": 0,
             "resent": 1,
@@ -252,5 +252,5 @@ def test_where_the_receiver_keeps_idempotency_keys_a_cut_short_send_simply_goes_
     message.refresh_from_db()
     assert message.status == DeliveryStatus.QUEUED and "same idempotency key" in message.error
     assert no_broker == [message.pk]
-    assert services.message_deliver(message_id=message.pk).outcome == "sent"
+    assert delivery.message_deliver(message_id=message.pk).outcome == "sent"
     assert provider.requests[-1].headers["idempotency-key"] == f"helpdesk-message-{message.pk}"

@@ -8,7 +8,7 @@ from celery.signals import task_postrun
 from django.utils import timezone
 
 from channels_adapters.base import Sender, hmac_sha256_hex
-from conversations import services
+from conversations import delivery, services
 from conversations.models import DeliveryAttempt, Direction, Message
 from conversations.services import receive_inbound, send_reply
 from tests.conftest import wait_for
@@ -97,13 +97,13 @@ def test_stuck_queued_message_is_redriven_and_sent_once(live_worker, provider):
     finished = []
     task_postrun.connect(lambda sender=None, **kw: finished.append(sender.name), weak=False)
     # Two beat runs before the worker gets to it: two tasks, one send.
-    assert services.outbound_redrive()["requeued"] == 1
-    assert services.outbound_redrive()["requeued"] == 1
+    assert delivery.outbound_redrive()["requeued"] == 1
+    assert delivery.outbound_redrive()["requeued"] == 1
     wait_for(lambda: finished.count("conversations.tasks.message_deliver") >= 2)
     assert Message.objects.get(pk=stuck.pk).status == "sent"
     assert len(provider.requests) == 1
     assert DeliveryAttempt.objects.filter(message=stuck).count() == 1
-    assert services.outbound_redrive()["requeued"] == 0
+    assert delivery.outbound_redrive()["requeued"] == 0
 
 
 @pytest.mark.django_db(transaction=True)
@@ -125,7 +125,7 @@ def test_concurrent_deliveries_of_one_message_send_once(provider):
 
         barrier.wait()
         try:
-            outcomes.append(services.message_deliver(message_id=reply.pk).outcome)
+            outcomes.append(delivery.message_deliver(message_id=reply.pk).outcome)
         finally:
             connection.close()
 
@@ -155,7 +155,7 @@ def test_interrupted_send_is_reported_never_resent(provider):
         created_at=timezone.now() - timedelta(hours=1),
         send_claimed_at=timezone.now() - timedelta(hours=1),
     )
-    assert services.outbound_redrive()["interrupted"] == 1
+    assert delivery.outbound_redrive()["interrupted"] == 1
     message.refresh_from_db()
     assert message.status == "unknown" and "outcome is unknown" in message.error
     assert provider.requests == []
@@ -174,9 +174,9 @@ def test_echo_arriving_before_the_send_returns_is_folded_into_the_sent_message(p
         external_id="remote-echo-1",
         text="On its way",
     ).message
-    services.message_status_update(channel=channel, external_id="remote-echo-1", status="delivered")
+    delivery.message_status_update(channel=channel, external_id="remote-echo-1", status="delivered")
 
-    assert services.message_deliver(message_id=reply.pk).outcome == "sent"
+    assert delivery.message_deliver(message_id=reply.pk).outcome == "sent"
 
     reply.refresh_from_db()
     assert reply.external_id == "remote-echo-1"

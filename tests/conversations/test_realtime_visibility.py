@@ -7,7 +7,7 @@ real ASGI app: every event kind that carries a case's content is checked both wa
 import pytest
 from asgiref.sync import sync_to_async
 
-from conversations import services
+from conversations import cases
 from tests.factories import CaseFactory, UserFactory
 from tests.ws import agent_socket
 
@@ -41,7 +41,7 @@ async def _close(sockets):
 async def test_note_on_team_a_case_reaches_team_a_and_supervisor_only(org):
     case = await sync_to_async(CaseFactory)(team=org["billing"])
     sockets = await _sockets(org, "ana", "bo", "boss")
-    await sync_to_async(services.case_note_add)(case=case, author_user=org["ana"], body="Refund approved")
+    await sync_to_async(cases.case_note_add)(case=case, author_user=org["ana"], body="Refund approved")
     for name, expected in (("ana", True), ("boss", True), ("bo", False)):
         bodies = [
             e["data"]["message"]["body"]
@@ -55,7 +55,7 @@ async def test_note_on_team_a_case_reaches_team_a_and_supervisor_only(org):
 async def test_case_update_of_team_b_never_reaches_team_a(org):
     case = await sync_to_async(CaseFactory)(team=org["sales"])
     sockets = await _sockets(org, "ana", "bo")
-    await sync_to_async(services.case_priority_set)(case=case, priority=3, by=org["bo"])
+    await sync_to_async(cases.case_priority_set)(case=case, priority=3, by=org["bo"])
     assert not [e for e in await _events(sockets["ana"]) if e["event"] in ("case.updated", "message.created")]
     assert any(e["event"] == "case.updated" for e in await _events(sockets["bo"]))
     await _close(sockets)
@@ -64,7 +64,7 @@ async def test_case_update_of_team_b_never_reaches_team_a(org):
 async def test_unrouted_case_reaches_every_agent(org):
     case = await sync_to_async(CaseFactory)()
     sockets = await _sockets(org, "ana", "bo", "boss")
-    await sync_to_async(services.case_priority_set)(case=case, priority=2, by=org["boss"])
+    await sync_to_async(cases.case_priority_set)(case=case, priority=2, by=org["boss"])
     for name in ("ana", "bo", "boss"):
         assert any(e["event"] == "case.updated" for e in await _events(sockets[name])), name
     await _close(sockets)
@@ -74,7 +74,7 @@ async def test_assignee_outside_the_team_hears_their_case_once(org):
     case = await sync_to_async(CaseFactory)(team=org["billing"])
     sockets = await _sockets(org, "ana", "bo")
     # bo is in Sales but the Billing case is given to him: he may see it now.
-    await sync_to_async(services.assign_case)(case=case, assignee=org["bo"], by=org["boss"])
+    await sync_to_async(cases.assign_case)(case=case, assignee=org["bo"], by=org["boss"])
     updates = [e for e in await _events(sockets["bo"]) if e["event"] == "case.updated"]
     assert len(updates) == 1
     # ana is in the team and the assignee's group is not hers: one copy for her too.
@@ -86,7 +86,7 @@ async def test_supervisor_in_a_team_receives_one_copy(org):
     await sync_to_async(org["billing"].members.add)(org["boss"])
     case = await sync_to_async(CaseFactory)(team=org["billing"], assignee=org["boss"])
     sockets = await _sockets(org, "boss")
-    await sync_to_async(services.case_note_add)(case=case, author_user=org["ana"], body="one copy")
+    await sync_to_async(cases.case_note_add)(case=case, author_user=org["ana"], body="one copy")
     created = [e for e in await _events(sockets["boss"]) if e["event"] == "message.created"]
     assert len(created) == 1
     await _close(sockets)
@@ -114,7 +114,7 @@ async def test_a_client_cannot_widen_its_subscription(org):
         {"type": "inbox.event", "group": "inbox.supervisors"},
     ):
         await sockets["bo"].send_json_to(attempt)
-    await sync_to_async(services.case_note_add)(case=case, author_user=org["ana"], body="secret")
+    await sync_to_async(cases.case_note_add)(case=case, author_user=org["ana"], body="secret")
     assert await _events(sockets["bo"]) == []
     await _close(sockets)
 
@@ -125,7 +125,7 @@ async def test_mention_reaches_only_the_mentioned_colleague_who_may_see_the_case
     case = await sync_to_async(CaseFactory)(team=org["billing"])
     sockets = await _sockets(org, "bo")
     carla_socket, _, _ = await agent_socket(carla)
-    await sync_to_async(services.case_note_add)(
+    await sync_to_async(cases.case_note_add)(
         case=case, author_user=org["ana"], body="@carla and @bo please look"
     )
     mentions = [e for e in await _events(carla_socket) if e["event"] == "mention.created"]

@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from conversations.cases import canned_response_render
 from conversations.models import (
     CannedResponse,
     Case,
@@ -15,7 +16,6 @@ from conversations.models import (
     Message,
     MessageKind,
 )
-from conversations.services import canned_response_render
 from customers.models import Customer, Identity
 from tests.factories import (
     CaseFactory,

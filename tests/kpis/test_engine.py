@@ -118,15 +118,9 @@ def test_bot_note_and_system_lines_do_not_count_through_the_core(
     time_machine, django_capture_on_commit_callbacks
 ):
     from channels_adapters.base import Sender
+    from conversations.cases import assign_case, set_case_status
     from conversations.models import CaseStatus
-    from conversations.services import (
-        add_note,
-        assign_case,
-        receive_inbound,
-        send_automatic,
-        send_reply,
-        set_case_status,
-    )
+    from conversations.services import add_note, receive_inbound, send_automatic, send_reply
     from tests.factories import ChannelFactory, UserFactory
     from tests.kpis.factories import at
 

@@ -5,8 +5,9 @@ from asgiref.sync import async_to_sync
 from channels.layers import channel_layers
 
 from channels_adapters.base import Sender
+from conversations.cases import assign_case
 from conversations.models import Priority
-from conversations.services import assign_case, receive_inbound, send_reply
+from conversations.services import receive_inbound, send_reply
 from conversations.visibility import SUPERVISORS_GROUP
 from kpis.models import BusinessHours, CaseSla, SlaPolicy
 from kpis.selectors import kpi_report

@@ -5,8 +5,10 @@ import pytest
 from django.core import signing
 
 from channels_adapters.base import Sender
+from conversations.cases import set_case_status
+from conversations.delivery import message_deliver
 from conversations.models import Author, Case, CaseStatus, DeliveryStatus, Message
-from conversations.services import message_deliver, receive_inbound, send_reply, set_case_status
+from conversations.services import receive_inbound, send_reply
 from kpis.models import SurveyAnswer, SurveyCampaign, SurveyRequest
 from kpis.selectors import kpi_report
 from kpis.services import (

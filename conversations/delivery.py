@@ -1,0 +1,492 @@
+"""Outbound delivery and what providers tell us about our messages afterwards.
+
+A queued message is claimed under a row lock and handed to its provider at most
+once; every try is a DeliveryAttempt. A send a crash cut short is "unknown"
+(may have been sent) until a status callback naming our message settles it.
+Status callbacks only move a message forward.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy
+
+from channels_adapters.base import (
+    OutboundRefused,
+    PermanentSendError,
+    Sender,
+    TransientSendError,
+)
+from channels_adapters.registry import UnsupportedChannel, adapter_for
+from conversations import realtime
+from conversations.models import (
+    DELIVERY_RANK,
+    DeliveryAttempt,
+    DeliveryStatus,
+    Direction,
+    Message,
+)
+from conversations.services import _conf
+
+logger = logging.getLogger(__name__)
+
+
+_STATUS_TIME_FIELD = {
+    DeliveryStatus.SENT: "sent_at",
+    DeliveryStatus.DELIVERED: "delivered_at",
+    DeliveryStatus.READ: "read_at",
+}
+
+
+def message_status_update(
+    *,
+    channel,
+    external_id: str,
+    status: str,
+    error: str = "",
+    at: datetime | None = None,
+    message_id: int | None = None,
+) -> bool:
+    """A provider's delivery callback. Status only moves forward; returns whether it moved.
+
+    `message_id` is our own id echoed by the provider (Twilio's callback URL,
+    WhatsApp's biz_opaque_callback_data, the API channel): it settles a send
+    whose answer we never got, so an interrupted send is not shown as failed
+    nor sent a second time.
+    """
+    if status == DeliveryStatus.FAILED:
+        allowed_from = [DeliveryStatus.QUEUED, DeliveryStatus.UNKNOWN, DeliveryStatus.SENT]
+    elif status in DELIVERY_RANK and status != DeliveryStatus.UNKNOWN:
+        allowed_from = [s for s, rank in DELIVERY_RANK.items() if rank < DELIVERY_RANK[status]]
+    else:
+        raise ValidationError(f"Unknown delivery status '{status}'.")
+    values = {"status": status}
+    if status == DeliveryStatus.FAILED:
+        values["error"] = error or "The provider reported the message as not delivered."
+    elif status != DeliveryStatus.QUEUED:
+        values[_STATUS_TIME_FIELD[status]] = at or timezone.now()
+    with transaction.atomic():
+        if message_id is not None and _message_reconcile(
+            channel=channel, message_id=message_id, external_id=external_id, values=values
+        ):
+            return True
+        if external_id:
+            target = Q(external_id=external_id)
+        elif message_id is not None:
+            target = Q(pk=message_id, direction=Direction.OUT)
+        else:
+            return False
+        messages = Message.objects.filter(target, channel=channel)
+        updated = messages.filter(status__in=allowed_from).update(**values)
+        if updated:
+            message = messages.get()
+            transaction.on_commit(lambda: realtime.publish_message_updated(message))
+    return bool(updated)
+
+
+def _message_reconcile(*, channel, message_id: int, external_id: str, values: dict) -> bool:
+    """A callback names a message of ours that has no outcome yet: the provider's word is the outcome.
+
+    Only for a send in flight or interrupted (or queued again after one: the
+    provider has it, the resend must not go out). Anything else follows the
+    external id like every callback.
+    """
+    message = (
+        Message.objects.select_for_update()
+        .filter(pk=message_id, channel=channel, direction=Direction.OUT)
+        .first()
+    )
+    if message is None or values["status"] == DeliveryStatus.QUEUED:
+        return False
+    undecided = message.status == DeliveryStatus.UNKNOWN or (
+        message.status == DeliveryStatus.QUEUED
+        and (message.send_claimed_at is not None or values["status"] != DeliveryStatus.FAILED)
+    )
+    if not undecided:
+        return False
+    values = {**values, "send_claimed_at": None, "next_attempt_at": None}
+    if values["status"] != DeliveryStatus.FAILED:
+        values["error"] = ""
+        values.setdefault("sent_at", values.get("delivered_at") or values.get("read_at") or timezone.now())
+    if external_id and not message.external_id:
+        values["external_id"] = external_id
+        _echo_fold(channel_id=channel.pk, external_id=external_id, message_id=message.pk, values=values)
+    Message.objects.filter(pk=message.pk).update(**values)
+    outcome = (
+        DeliveryAttempt.Outcome.FAILED
+        if values["status"] == DeliveryStatus.FAILED
+        else DeliveryAttempt.Outcome.SENT
+    )
+    DeliveryAttempt.objects.filter(
+        message=message, outcome__in=[DeliveryAttempt.Outcome.PENDING, DeliveryAttempt.Outcome.UNKNOWN]
+    ).update(
+        outcome=outcome,
+        finished_at=timezone.now(),
+        error=gettext("Outcome reported by the provider's status callback."),
+    )
+    for field, value in values.items():
+        setattr(message, field, value)
+    transaction.on_commit(lambda: realtime.publish_message_updated(message))
+    return True
+
+
+def message_status_watermark(*, channel, recipient: Sender, status: str, watermark: datetime) -> int:
+    """A receipt that covers everything sent to one person up to a time (Messenger)."""
+    from customers.identity import identity_normalize
+
+    if status not in (DeliveryStatus.DELIVERED, DeliveryStatus.READ):
+        raise ValidationError(f"A watermark receipt cannot mean '{status}'.")
+    address = identity_normalize(recipient.kind, recipient.address)
+    allowed_from = [s for s, rank in DELIVERY_RANK.items() if rank < DELIVERY_RANK[status]]
+    with transaction.atomic():
+        messages = list(
+            Message.objects.filter(
+                channel=channel,
+                direction=Direction.OUT,
+                identity__kind=recipient.kind,
+                identity__address=address,
+                status__in=allowed_from,
+                created_at__lte=watermark,
+            ).exclude(status=DeliveryStatus.QUEUED)
+        )
+        if not messages:
+            return 0
+        Message.objects.filter(pk__in=[m.pk for m in messages]).update(
+            status=status, **{_STATUS_TIME_FIELD[status]: watermark}
+        )
+        for message in messages:
+            message.status = status
+            transaction.on_commit(lambda m=message: realtime.publish_message_updated(m))
+    return len(messages)
+
+
+def message_update(
+    *,
+    channel,
+    external_id: str,
+    text: str | None = None,
+    kind: str | None = None,
+    meta: dict | None = None,
+    attachments: list[dict] | None = None,
+    at: datetime | None = None,
+) -> Message | None:
+    """Later news about a message we have: edits keep the old text, meta is merged."""
+    with transaction.atomic():
+        message = Message.objects.select_for_update().filter(channel=channel, external_id=external_id).first()
+        if message is None:
+            return None
+        merged = {**message.meta, **(meta or {})}
+        if text is not None and text != message.body:
+            merged["edits"] = [
+                *message.meta.get("edits", []),
+                {"text": message.body, "until": (at or timezone.now()).isoformat()},
+            ]
+            message.body = text
+        if kind:
+            message.kind = kind
+        if attachments:
+            message.attachments = [*message.attachments, *attachments]
+        message.meta = merged
+        message.save(update_fields=["body", "kind", "meta", "attachments"])
+        transaction.on_commit(lambda: realtime.publish_message_updated(message))
+    return message
+
+
+# Outbound delivery ---------------------------------------------------------
+
+
+@dataclass
+class DeliveryOutcome:
+    outcome: str  # sent, retry, failed, skipped
+    retry_in: float | None = None
+
+
+def _backoff(attempt: int, retry_after: float | None) -> float:
+    delay = _conf("OUTBOUND_BACKOFF_SECONDS") * (2 ** (attempt - 1))
+    if retry_after:
+        delay = max(delay, retry_after)
+    return min(delay, _conf("OUTBOUND_BACKOFF_MAX_SECONDS"))
+
+
+def message_deliver(*, message_id: int, worker: str = "") -> DeliveryOutcome:
+    """Hand one queued message to its provider, at most once.
+
+    Check-and-mark under a row lock: the claim is committed before the network
+    call, so a second task for the same message (a redrive, a duplicate
+    delivery from the broker) finds it claimed and does nothing. `worker` (the
+    Celery node) is kept on the attempt, so that node's restart knows which
+    sends it cut short.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        message = (
+            Message.objects.select_for_update(of=("self",))
+            .select_related("channel", "identity", "thread")
+            .filter(pk=message_id)
+            .first()
+        )
+        if (
+            message is None
+            or message.direction != Direction.OUT
+            or message.status != DeliveryStatus.QUEUED
+            or message.send_claimed_at is not None
+            or (message.next_attempt_at and message.next_attempt_at > now + timedelta(seconds=1))
+        ):
+            return DeliveryOutcome("skipped")
+        message.send_claimed_at = now
+        message.attempts += 1
+        message.save(update_fields=["send_claimed_at", "attempts"])
+        # Numbers go on across an agent's Retry (which starts `attempts` again).
+        last = DeliveryAttempt.objects.filter(message=message).order_by("-number").first()
+        attempt = DeliveryAttempt.objects.create(
+            message=message, number=(last.number + 1) if last else 1, started_at=now, worker=worker[:200]
+        )
+
+    retry_in = None
+    external_id = None
+    try:
+        adapter = adapter_for(message.channel.kind)
+        if message.identity is None:
+            raise PermanentSendError("The message has no recipient address.")
+        result = adapter.send(message.channel, message, message.identity)
+        outcome, reason, external_id = "sent", "", result.external_id
+    except UnsupportedChannel as exc:
+        outcome, reason = "failed", str(exc)
+    except PermanentSendError as exc:
+        outcome, reason = "failed", exc.reason
+    except OutboundRefused as exc:
+        outcome, reason = "failed", str(exc)
+    except TransientSendError as exc:
+        outcome, reason = "retry", exc.reason
+        retry_in = _backoff(message.attempts, exc.retry_after)
+    except Exception as exc:  # noqa: BLE001 - an adapter bug must not lose the message
+        logger.exception("Unexpected error sending message %s", message_id)
+        outcome, reason = "retry", f"Unexpected error while sending: {exc}"
+        retry_in = _backoff(message.attempts, None)
+    if outcome == "retry" and message.attempts >= _conf("OUTBOUND_MAX_ATTEMPTS"):
+        outcome = "failed"
+        reason = f"Gave up after {message.attempts} attempts. Last error: {reason}"
+        retry_in = None
+
+    finished = timezone.now()
+    values = {"send_claimed_at": None}
+    if outcome == "sent":
+        values.update(status=DeliveryStatus.SENT, external_id=external_id, sent_at=finished, error="")
+    elif outcome == "failed":
+        values.update(status=DeliveryStatus.FAILED, error=reason)
+    else:
+        values.update(
+            error=f"Retrying (attempt {message.attempts} failed): {reason}",
+            next_attempt_at=finished + timedelta(seconds=retry_in),
+        )
+    with transaction.atomic():
+        if outcome == "sent" and external_id:
+            _echo_fold(
+                channel_id=message.channel_id, external_id=external_id, message_id=message_id, values=values
+            )
+        # Still ours: the claim, or an "outcome unknown" given up on this very
+        # attempt (a send slower than the claim timeout) that the real answer settles.
+        # A status callback that settled it already wins: it may be past "sent".
+        Message.objects.filter(pk=message_id).filter(
+            Q(send_claimed_at=now) | Q(status=DeliveryStatus.UNKNOWN, attempts=message.attempts)
+        ).update(**values)
+        DeliveryAttempt.objects.filter(pk=attempt.pk).update(
+            finished_at=finished,
+            outcome={"sent": "sent", "failed": "failed", "retry": "retry"}[outcome],
+            error=reason,
+            duration_ms=int((finished - now).total_seconds() * 1000),
+        )
+        for field, value in values.items():
+            setattr(message, field, value)
+        transaction.on_commit(lambda: realtime.publish_message_updated(message))
+    return DeliveryOutcome(outcome, retry_in)
+
+
+def _echo_fold(*, channel_id: int, external_id: str, message_id: int, values: dict) -> None:
+    """The provider's echo of this very send can arrive before the send returns.
+
+    It was recorded as an echo under the provider's id; it is this message, so it
+    gives way (keeping any receipt it already got) instead of making a duplicate.
+    """
+    echo = (
+        Message.objects.select_for_update()
+        .filter(channel_id=channel_id, external_id=external_id)
+        .exclude(pk=message_id)
+        .first()
+    )
+    if echo is None or not echo.meta.get("echo"):
+        return
+    if DELIVERY_RANK.get(echo.status, 0) > DELIVERY_RANK[DeliveryStatus.SENT]:
+        values["status"] = echo.status
+        for stamp in ("delivered_at", "read_at"):
+            if getattr(echo, stamp, None):
+                values[stamp] = getattr(echo, stamp)
+    echo_id, case_id = echo.pk, echo.case_id
+    echo.delete()
+    transaction.on_commit(
+        lambda: realtime.publish("message.deleted", {"id": echo_id}, case_id=case_id, everyone=True)
+    )
+
+
+def message_retry(*, message: Message, by=None, confirmed: bool = False) -> Message:
+    """An agent retries a failed send: it goes back to the queue as a fresh delivery.
+
+    A send whose outcome is unknown may be on the customer's phone already:
+    it goes again only once the agent confirms. It keeps its id, so the
+    provider's idempotency key (where it has one: the API channel) and our
+    reference in callbacks are those of the first try, and a late callback of
+    that try still settles it.
+    """
+    from conversations.tasks import message_deliver
+
+    with transaction.atomic():
+        current = (
+            Message.objects.select_for_update()
+            .filter(pk=message.pk, direction=Direction.OUT)
+            .values_list("status", flat=True)
+            .first()
+        )
+        if current not in (DeliveryStatus.FAILED, DeliveryStatus.UNKNOWN):
+            raise ValidationError(gettext("Only a failed message can be retried."))
+        if current == DeliveryStatus.UNKNOWN and not confirmed:
+            raise ValidationError(
+                gettext(
+                    "This message may already have reached the customer. "
+                    "Confirm that you want to send it again."
+                )
+            )
+        Message.objects.filter(pk=message.pk).update(
+            status=DeliveryStatus.QUEUED, error="", next_attempt_at=None, attempts=0, send_claimed_at=None
+        )
+        transaction.on_commit(lambda: message_deliver.delay(message.pk))
+    message.refresh_from_db()
+    return message
+
+
+INTERRUPTED = gettext_lazy(
+    "The send was interrupted and its outcome is unknown: the customer may have received it. "
+    "Check with them before sending it again."
+)
+
+
+RESENT = gettext_lazy(
+    "The send was interrupted; sending it again with the same idempotency key, which the receiver "
+    "uses to drop a repeat."
+)
+
+
+def _messages_outcome_unknown(*, message_ids) -> tuple[list[int], list[int]]:
+    """Claimed sends whose worker died: the provider may or may not have them. Never resent blindly.
+
+    Where the receiver drops a repeat by our idempotency key (the channel says
+    so), the send simply goes again; elsewhere the agent decides. Returns
+    (unknown, resent).
+    """
+    from conversations.tasks import message_deliver
+
+    now = timezone.now()
+    with transaction.atomic():
+        messages = list(
+            Message.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("channel")
+            .filter(pk__in=list(message_ids), status=DeliveryStatus.QUEUED, send_claimed_at__isnull=False)
+        )
+        if not messages:
+            return [], []
+        resend = [m for m in messages if _dedupes_resends(m.channel)]
+        unknown = [m for m in messages if m not in resend]
+        for group, status, reason in (
+            (unknown, DeliveryStatus.UNKNOWN, str(INTERRUPTED)),
+            (resend, DeliveryStatus.QUEUED, str(RESENT)),
+        ):
+            ids = [m.pk for m in group]
+            if not ids:
+                continue
+            Message.objects.filter(pk__in=ids).update(
+                status=status, send_claimed_at=None, next_attempt_at=None, error=reason
+            )
+            DeliveryAttempt.objects.filter(
+                message_id__in=ids, outcome=DeliveryAttempt.Outcome.PENDING
+            ).update(outcome=DeliveryAttempt.Outcome.UNKNOWN, finished_at=now, error=reason)
+            for message in group:
+                message.status, message.send_claimed_at, message.error = status, None, reason
+                transaction.on_commit(lambda m=message: realtime.publish_message_updated(m))
+                if status == DeliveryStatus.QUEUED:
+                    transaction.on_commit(lambda pk=message.pk: message_deliver.delay(pk))
+    return [m.pk for m in unknown], [m.pk for m in resend]
+
+
+def _dedupes_resends(channel) -> bool:
+    try:
+        return adapter_for(channel.kind).dedupes_resends(channel)
+    except UnsupportedChannel:
+        return False
+
+
+def outbound_redrive() -> dict:
+    """Beat task body: re-enqueue messages left queued, report sends with no outcome."""
+    from conversations.tasks import message_deliver
+
+    now = timezone.now()
+    stuck_before = now - timedelta(seconds=_conf("OUTBOUND_STUCK_AFTER_SECONDS"))
+    stuck = list(
+        Message.objects.filter(
+            direction=Direction.OUT,
+            status=DeliveryStatus.QUEUED,
+            send_claimed_at__isnull=True,
+            created_at__lt=stuck_before,
+        )
+        .exclude(next_attempt_at__gte=stuck_before)
+        .values_list("pk", flat=True)[:1000]
+    )
+    for pk in stuck:
+        message_deliver.delay(pk)
+    # A claim this old outlived every client timeout: its worker died mid-send.
+    lost = Message.objects.filter(
+        status=DeliveryStatus.QUEUED,
+        send_claimed_at__lt=now - timedelta(seconds=_conf("OUTBOUND_CLAIM_TIMEOUT_SECONDS")),
+    ).values_list("pk", flat=True)[:1000]
+    unknown, resent = _messages_outcome_unknown(message_ids=lost)
+    return {"requeued": len(stuck), "interrupted": len(unknown), "resent": len(resent)}
+
+
+def outbound_recover(*, worker: str, started_at: datetime | None = None) -> dict:
+    """A worker node starts: settle what its previous run left, at once rather than at the next beat.
+
+    Sends that node had claimed before this start were cut short (a node
+    name runs once at a time): outcome unknown now, not after the claim
+    timeout. Queued messages go back to the broker: the tasks a killed worker
+    had reserved (its prefetch, its retries' countdowns) come back only after
+    the broker's visibility timeout. A message still queued on the broker is
+    enqueued twice; the claim sends it once.
+    """
+    from conversations.tasks import message_deliver
+
+    started_at = started_at or timezone.now()
+    cut_short = []
+    if worker:
+        cut_short = DeliveryAttempt.objects.filter(
+            worker=worker[:200], outcome=DeliveryAttempt.Outcome.PENDING, started_at__lt=started_at
+        ).values_list("message_id", flat=True)[:1000]
+    interrupted, resent = _messages_outcome_unknown(message_ids=cut_short)
+    queued = list(
+        Message.objects.filter(
+            direction=Direction.OUT, status=DeliveryStatus.QUEUED, send_claimed_at__isnull=True
+        )
+        .exclude(pk__in=resent)  # queued already
+        .values_list("pk", "next_attempt_at")[:1000]
+    )
+    now = timezone.now()
+    for pk, next_attempt_at in queued:
+        if next_attempt_at and next_attempt_at > now:
+            message_deliver.apply_async((pk,), eta=next_attempt_at)
+        else:
+            message_deliver.delay(pk)
+    return {"requeued": len(queued), "interrupted": len(interrupted), "resent": len(resent)}
