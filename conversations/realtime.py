@@ -33,15 +33,20 @@ def _push_loop() -> asyncio.AbstractEventLoop:
         return _loop
 
 
-def _send(layer, group: str, message: dict) -> None:
+async def _group_send_all(layer, groups: list[str], message: dict) -> list:
+    # The groups' sends overlap: one push costs one crossing into the loop and
+    # about one Redis round trip, however many groups may see the case.
+    return await asyncio.gather(*(layer.group_send(g, message) for g in groups), return_exceptions=True)
+
+
+def _send(layer, groups: list[str], message: dict) -> list:
     in_async_server = getattr(SyncToAsync.threadlocal, "main_event_loop", None) is not None
     if in_async_server or isinstance(layer, InMemoryChannelLayer):
         # The in-memory layer's queues belong to the server's loop; under ASGI
         # async_to_sync already reuses the server's loop and its connections.
-        async_to_sync(layer.group_send)(group, message)
-        return
-    future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), _push_loop())
-    future.result(timeout=_PUSH_TIMEOUT_SECONDS)
+        return async_to_sync(_group_send_all)(layer, groups, message)
+    future = asyncio.run_coroutine_threadsafe(_group_send_all(layer, groups, message), _push_loop())
+    return future.result(timeout=_PUSH_TIMEOUT_SECONDS)
 
 
 def publish(
@@ -88,11 +93,14 @@ def _push(event: str, data: dict, groups: list[str]) -> None:
         return
     # One id for every copy: a browser in two of the groups shows the event once.
     message = {"type": "inbox.event", "id": uuid.uuid4().hex, "event": event, "data": data}
-    for group in groups:
-        try:
-            _send(layer, group, message)
-        except Exception:  # noqa: BLE001 - a lost push must never fail a write
-            logger.exception("Could not push %s to %s", event, group)
+    try:
+        results = _send(layer, groups, message)
+    except Exception:  # noqa: BLE001 - a lost push must never fail a write
+        logger.exception("Could not push %s to %s", event, groups)
+        return
+    for group, result in zip(groups, results, strict=True):
+        if isinstance(result, BaseException):
+            logger.error("Could not push %s to %s", event, group, exc_info=result)
 
 
 def message_payload(message) -> dict:
