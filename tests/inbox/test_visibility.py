@@ -52,6 +52,12 @@ def sales_customer(org, *, name="Sara Sales", open_case=True):
     return customer, case
 
 
+def billing_customer(org):
+    """The acting agent's own customer, with a case of Billing in progress."""
+    mine = CustomerFactory(name="Mine")
+    return mine, CaseFactory(thread=mine.thread, team=org["billing"])
+
+
 def test_new_unrouted_case_shows_other_teams_conversation_but_never_their_notes(client, org):
     customer, _ = sales_customer(org, open_case=False)
     new = CaseFactory(thread=customer.thread)  # unrouted: every agent may open it
@@ -115,8 +121,7 @@ def test_customer_search_matches_addresses_only_of_visible_customers(client, org
 
 def test_merge_of_an_invisible_customer_is_refused_and_changes_nothing(client, org):
     other, their_case = sales_customer(org)
-    mine = CustomerFactory(name="Mine")
-    case = CaseFactory(thread=mine.thread, team=org["billing"])
+    mine, case = billing_customer(org)
     client = login(client, org["ana"])
     assert client.get(f"/inbox/case/{case.pk}/merge/?other={other.pk}").status_code == 404
     assert client.post(f"/inbox/case/{case.pk}/merge/", {"other": other.pk}).status_code == 404
@@ -126,8 +131,7 @@ def test_merge_of_an_invisible_customer_is_refused_and_changes_nothing(client, o
 
 def test_merge_never_folds_away_a_case_in_progress_of_another_team(org):
     other, their_case = sales_customer(org)
-    mine = CustomerFactory(name="Mine")
-    CaseFactory(thread=mine.thread, team=org["billing"])
+    mine, _ = billing_customer(org)
     with pytest.raises(ValidationError, match="in progress with team Sales"):
         merge_customers(survivor=mine, merged=other, merged_by=org["boss"])
     assert Case.objects.filter(pk=their_case.pk, thread__customer=other).exists()
@@ -136,8 +140,7 @@ def test_merge_never_folds_away_a_case_in_progress_of_another_team(org):
 
 def test_merge_keeps_each_resolved_case_with_its_team(org):
     other, their_case = sales_customer(org, open_case=False)
-    mine = CustomerFactory(name="Mine")
-    ours = CaseFactory(thread=mine.thread, team=org["billing"])
+    mine, ours = billing_customer(org)
     merge_customers(survivor=mine, merged=other, merged_by=org["boss"])
     their_case.refresh_from_db()
     assert their_case.thread.customer_id == mine.pk and their_case.team_id == org["sales"].pk
@@ -148,15 +151,13 @@ def test_merge_folds_an_unrouted_case_in_progress(org):
     other = CustomerFactory(name="Walk-in")
     theirs = CaseFactory(thread=other.thread)
     MessageFactory(case=theirs, body="first words")
-    mine = CustomerFactory(name="Mine")
-    ours = CaseFactory(thread=mine.thread, team=org["billing"])
+    mine, ours = billing_customer(org)
     merge_customers(survivor=mine, merged=other, merged_by=org["ana"])
     assert Message.objects.get(body="first words").case_id == ours.pk
 
 
 def test_the_service_refuses_a_merge_by_someone_who_cannot_see_both(org):
     other, _ = sales_customer(org)
-    mine = CustomerFactory(name="Mine")
-    CaseFactory(thread=mine.thread, team=org["billing"])
+    mine, _ = billing_customer(org)
     with pytest.raises(ValidationError, match="only merge customers you can see"):
         merge_customers(survivor=mine, merged=other, merged_by=org["ana"])
