@@ -154,7 +154,11 @@ def message_status_watermark(*, channel, recipient: Sender, status: str, waterma
                 identity__address=address,
                 status__in=allowed_from,
                 created_at__lte=watermark,
-            ).exclude(status=DeliveryStatus.QUEUED)
+            )
+            .exclude(status=DeliveryStatus.QUEUED)
+            # Each receipt's push goes to its case's viewers: the cases come along,
+            # not one query per message after commit.
+            .select_related("case")
         )
         if not messages:
             return 0
@@ -395,7 +399,7 @@ def _messages_outcome_unknown(*, message_ids) -> tuple[list[int], list[int]]:
     with transaction.atomic():
         messages = list(
             Message.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("channel")
+            .select_related("channel", "case")
             .filter(pk__in=list(message_ids), status=DeliveryStatus.QUEUED, send_claimed_at__isnull=False)
         )
         if not messages:
