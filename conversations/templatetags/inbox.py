@@ -4,6 +4,7 @@ import re
 from datetime import datetime
 from functools import lru_cache
 from html import escape as _esc
+from html import unescape as _unescape
 from urllib.parse import urlsplit
 
 import nh3
@@ -81,24 +82,43 @@ def _status(status: str, language: str | None = None) -> SafeString:
 # nh3's serializer always double-quotes attribute values and escapes '"' inside
 # them, and escapes '<' in text, so these patterns only ever match real tags.
 _IMG_TAG = re.compile(r'<img(?:\s+[^\s=>"/]+(?:="[^"]*")?)*\s*/?>')
-_IMG_SRC = re.compile(r'(\s)src="')
+# One attribute of such a tag, walked in order: a value (quoted, never holding
+# '"') is never searched for a name, so text like alt="a src=" stays text.
+_TAG_ATTR = re.compile(r'(\s+)([^\s=>"/]+)(?:="([^"]*)")?')
 REMOTE_SRC_ATTR = "data-remote-src"
 
 
-def _defer_img(match: re.Match) -> str:
-    tag = match.group(0)
-    if ' src="' not in tag:
-        return tag
-    return _IMG_SRC.sub(r'\1referrerpolicy="no-referrer" ' + REMOTE_SRC_ATTR + '="', tag, count=1)
+def email_html_sanitize(value: str, *, stored: dict[str, str] | None = None) -> tuple[str, bool]:
+    """Email HTML through nh3, every remote <img> deferred; also says whether any was.
 
-
-def email_html_sanitize(value: str) -> tuple[str, bool]:
-    """Email HTML through nh3, every <img> deferred; also says whether any was."""
+    `stored` maps the URLs of images we keep (inline `cid:` parts) to the
+    authorized URL they are served from: those show at once, they tell no sender."""
     if not value:
         return "", False
+    stored = stored or {}
     cleaned = nh3.clean(value, link_rel="noopener noreferrer nofollow")
-    deferred, count = _IMG_TAG.subn(_defer_img, cleaned)
-    return deferred, REMOTE_SRC_ATTR in deferred and count > 0
+    deferred_any = False
+
+    def img(match: re.Match) -> str:
+        nonlocal deferred_any
+        done = False
+
+        def attr(a: re.Match) -> str:
+            nonlocal done, deferred_any
+            space, name, quoted = a.group(1), a.group(2), a.group(3)
+            if done or name.lower() != "src" or quoted is None:
+                return a.group(0)
+            done = True
+            local = stored.get(_unescape(quoted))
+            if local is not None:
+                return format_html('{}src="{}"', space, local)
+            deferred_any = True
+            return f'{space}referrerpolicy="no-referrer" {REMOTE_SRC_ATTR}="{quoted}"'
+
+        tag = match.group(0)
+        return "<img" + _TAG_ATTR.sub(attr, tag[len("<img") :])
+
+    return _IMG_TAG.sub(img, cleaned), deferred_any
 
 
 @register.filter
@@ -292,6 +312,17 @@ def _author(m, customer) -> str:
     return "Automation" if m.author == "bot" else "Us"
 
 
+def _stored_image_urls(m) -> dict[str, str]:
+    """Inline images of this email that we store, by the URL its HTML names them by."""
+    from conversations.attachments import attachment_stored, attachment_url
+
+    return {
+        a["url"]: attachment_url(message_id=m.pk, index=i)
+        for i, a in enumerate(m.attachments or [])
+        if attachment_stored(a) and a.get("url")
+    }
+
+
 def message_html(m, customer, csrf_token: str) -> str:
     case = m.case_id or ""
     if m.kind == "system":
@@ -331,7 +362,7 @@ def message_html(m, customer, csrf_token: str) -> str:
         if meta.get("subject"):
             body.append(_fmt('<p class="subject">{}</p>', meta["subject"]))
         if m.html:
-            html, deferred = email_html_sanitize(m.html)
+            html, deferred = email_html_sanitize(m.html, stored=_stored_image_urls(m))
             if deferred:
                 body.append(
                     _fmt(

@@ -53,6 +53,43 @@ def test_remote_images_are_not_requested_until_asked():
     assert "&lt;img src=" in html
 
 
+def test_a_src_inside_another_attributes_value_cannot_break_out_of_it():
+    """alt="a src=" once made the rewrite close alt's quote early: onerror ran."""
+    payload = '<img alt="a src=" src="https://t.example/x.gif onerror=alert(1) src=https://t.example/y.gif ">'
+    html, deferred = email_html_sanitize(payload)
+
+    from html.parser import HTMLParser
+
+    seen = []
+
+    class Tags(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            seen.append(dict(attrs))
+
+    Tags().feed(html)
+    [attrs] = seen
+    assert deferred
+    assert set(attrs) == {"alt", "referrerpolicy", "data-remote-src"}
+    assert attrs["alt"] == "a src="
+
+
+def test_inline_images_we_store_show_from_the_authorized_view(client, settings, tmp_path):
+    from conversations.attachments import attachment_save
+
+    settings.MEDIA_ROOT = str(tmp_path)
+    stored = {**attachment_save(content=b"GIF89a", name="logo.gif"), "content_id": "logo@x"}
+    case = CaseFactory()
+    message = MessageFactory(
+        case=case, body="", html=f'<p>Hi</p><img src="{stored["url"]}">', attachments=[stored]
+    )
+    client.force_login(UserFactory())
+
+    page = client.get(f"/inbox/case/{case.pk}/").content.decode()
+
+    assert f'src="/inbox/attachment/{message.pk}/0/"' in page
+    assert "data-load-images" not in page
+
+
 def test_a_sender_cannot_plant_their_own_deferred_image_attribute():
     html, deferred = email_html_sanitize(
         '<p data-remote-src="https://x.example/">Hi</p><img alt="no source">'
