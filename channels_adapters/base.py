@@ -192,12 +192,16 @@ def message_reference(message: Message) -> str:
     return f"{REFERENCE_PREFIX}{message.pk}"
 
 
-def message_id_from_reference(reference) -> int | None:
+def message_id_from_reference(reference, *, prefix: str = REFERENCE_PREFIX) -> int | None:
+    """Our message id back from what a provider echoes (`prefix` + id, or the id), else None."""
+    if isinstance(reference, int) and not isinstance(reference, bool):
+        return reference if reference > 0 else None
     value = str(reference or "")
-    if not value.startswith(REFERENCE_PREFIX):
+    if not value.startswith(prefix):
         return None
-    number = value[len(REFERENCE_PREFIX) :]
-    return int(number) if number.isdigit() else None
+    number = value[len(prefix) :]
+    # isdigit alone accepts "²", which int() refuses.
+    return int(number) if number.isascii() and number.isdigit() else None
 
 
 def hmac_sha256_hex(secret: str, body: bytes) -> str:

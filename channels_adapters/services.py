@@ -237,14 +237,20 @@ def _drainer_lock_take() -> _Slot | None:
         if not lock.acquire(blocking=False):
             continue
         slot = _Slot(number=number, lock=lock)
+        inflight, lock_key = slot.keys
+        try:
+            recovered = _script(_RECOVER_LUA)(keys=[inflight, PENDING_KEY, lock_key], args=[slot.token])
+        except Exception:
+            # No heartbeat runs yet: give the slot back now rather than hold it
+            # renewed for as long as this process lives.
+            _drainer_lock_release(slot)
+            raise
+        if recovered and recovered > 0:
+            logger.warning("Drainer slot %s taken over: %s ids of a dead drainer back", number, recovered)
         slot.heartbeat = threading.Thread(
             target=_drainer_lock_renew, args=(slot,), name=f"inbound-drainer-{number}", daemon=True
         )
         slot.heartbeat.start()
-        inflight, lock_key = slot.keys
-        recovered = _script(_RECOVER_LUA)(keys=[inflight, PENDING_KEY, lock_key], args=[slot.token])
-        if recovered and recovered > 0:
-            logger.warning("Drainer slot %s taken over: %s ids of a dead drainer back", number, recovered)
         return slot
     return None
 
@@ -397,17 +403,22 @@ def inbound_events_process(*, event_ids: list[int]) -> list[InboundEvent]:
     outcomes: dict[str, list[InboundEvent]] = {}
     now = timezone.now()
     unreadable: list[InboundEvent] = []
+    undecryptable: set[int] = set()  # channels found unreadable in this batch: asked and logged once
     for event in events:
         event.attempts += 1
         try:
+            if event.channel_id in undecryptable:
+                raise EncryptionKeyError("known unreadable")
             channel = channel_get(pk=event.channel_id)
         except EncryptionKeyError:
             # A deployment without the right FIELD_ENCRYPTION_KEYS: nothing is wrong
             # with the event. It stays as it was, this try is not counted, and the
             # re-drive finds it once the key is fixed (/readyz says so meanwhile).
-            logger.error(
-                "Channel %s's credentials cannot be decrypted; event %s waits", event.channel_id, event.pk
-            )
+            if event.channel_id not in undecryptable:
+                undecryptable.add(event.channel_id)
+                logger.error(
+                    "Channel %s's credentials cannot be decrypted; its events wait", event.channel_id
+                )
             unreadable.append(event)
             continue
         if channel is None:

@@ -155,7 +155,9 @@ def message_status_watermark(*, channel, recipient: Sender, status: str, waterma
                 status__in=allowed_from,
                 created_at__lte=watermark,
             )
-            .exclude(status=DeliveryStatus.QUEUED)
+            # A watermark only covers what reached the provider: never a send still
+            # queued, nor one a crash cut short ("may have been sent").
+            .exclude(status__in=[DeliveryStatus.QUEUED, DeliveryStatus.UNKNOWN])
             # Each receipt's push goes to its case's viewers: the cases come along,
             # not one query per message after commit.
             .select_related("case")

@@ -38,6 +38,7 @@ from channels_adapters.base import (
     check_prefixed_signature,
     entries_read,
     hmac_sha256_hex,
+    message_id_from_reference,
     message_reference,
 )
 from customers.models import IdentityKind
@@ -103,11 +104,7 @@ class ApiAdapter(ChannelAdapter):
         kind = data.get("type", "message")
         if kind == "status":
             status = data.get("status")
-            message_id = data.get("message_id")
-            if isinstance(message_id, str) and message_id.isdigit():
-                message_id = int(message_id)
-            if not isinstance(message_id, int) or isinstance(message_id, bool):
-                message_id = None
+            message_id = message_id_from_reference(data.get("message_id"), prefix="")
             if status not in STATUSES or not (data.get("external_id") or message_id):
                 raise ParseError(
                     f"A status needs 'external_id' or 'message_id', and one of {sorted(STATUSES)}"

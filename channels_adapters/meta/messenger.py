@@ -25,6 +25,7 @@ from channels_adapters.base import (
     SendResult,
     StatusUpdate,
     entries_read,
+    message_id_from_reference,
 )
 from channels_adapters.meta.graph import graph_request
 from channels_adapters.meta.selectors import (
@@ -211,11 +212,11 @@ class MessengerAdapter(ChannelAdapter):
             return MessageUpdate(external_id=mid, meta={"deleted_by_customer": True}, timestamp=at)
         echo = bool(message.get("is_echo"))
         if echo and self._own_send(channel, message):
-            ours = str(message.get("metadata") or "")[len(ECHO_MARK) :]
-            if str(message.get("metadata") or "").startswith(ECHO_MARK) and ours.isdigit():
+            ours = message_id_from_reference(message.get("metadata"), prefix=ECHO_MARK)
+            if ours is not None:
                 # The echo of our send names it (metadata): Meta has it. That settles a
                 # send whose answer a crash lost; for any other it changes nothing.
-                return StatusUpdate(external_id=mid, status="sent", timestamp=at, message_id=int(ours))
+                return StatusUpdate(external_id=mid, status="sent", timestamp=at, message_id=ours)
             return Ignored("message_echo:own_send")
         text = str(message.get("text") or "")
         meta: dict = {}

@@ -30,6 +30,7 @@ from channels_adapters.base import (
     Sender,
     SendResult,
     StatusUpdate,
+    message_id_from_reference,
 )
 from channels_adapters.twilio import common
 from customers.models import IdentityKind
@@ -88,7 +89,7 @@ class TwilioMessagingAdapter(ChannelAdapter):
             external_id=sid,
             status=status,
             error=error,
-            message_id=int(message_id) if message_id.isdigit() else None,
+            message_id=message_id_from_reference(message_id, prefix=""),
         )
 
     def _inbound(self, data):
