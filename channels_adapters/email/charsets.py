@@ -31,7 +31,6 @@ _LABELS = {
 }
 # Python codec name -> the superset mail readers decode it as (WHATWG Encoding Standard).
 _SUPERSETS = {
-    "latin_1": "cp1252",
     "iso8859-1": "cp1252",
     "ascii": "ascii",  # kept strict on purpose: 8-bit "us-ascii" is usually UTF-8, tried next
     "iso8859-9": "cp1254",

@@ -95,8 +95,9 @@ class _QuoteStart(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.source = source
         self.lines = [0]
-        for line in source.splitlines(keepends=True):
-            self.lines.append(self.lines[-1] + len(line))
+        # getpos() counts "\n" only; splitlines() would also break at \x0c, \u2028...
+        for line in source.split("\n"):
+            self.lines.append(self.lines[-1] + len(line) + 1)
         self.found: int | None = None
 
     def _offset(self) -> int:

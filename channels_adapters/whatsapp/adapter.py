@@ -97,8 +97,10 @@ def _sender(data: dict, contacts: dict, person: str) -> tuple[Sender, dict]:
     phone = str(data.get(person) or "").lstrip("+")
     bsuid = str(data.get(f"{person}_user_id") or "")
     info = contacts.get(phone) or contacts.get(bsuid) or {}
-    if not info and len(contacts) == 1:
-        info = next(iter(contacts.values()))
+    # One contact is filed under both its phone and its BSUID: count people, not keys.
+    people = {id(c): c for c in contacts.values()}
+    if not info and len(people) == 1:
+        info = next(iter(people.values()))
     bsuid = bsuid or info.get("user_id", "")
     name = info.get("name") or info.get("username") or ""
     meta: dict = {}
