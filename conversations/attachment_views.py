@@ -1,8 +1,6 @@
 """Stored attachments, served only to the agents allowed to see their message."""
 
 from asgiref.sync import sync_to_async
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
 from django.core.handlers.asgi import ASGIRequest
 from django.http import FileResponse, Http404
@@ -12,8 +10,8 @@ from django.views.decorators.http import require_GET
 
 from conversations.attachments import attachment_inline, attachment_stored
 from conversations.models import Message
+from conversations.views import agent_required
 from conversations.visibility import message_visible
-from helpdesk.roles import user_is_agent
 
 CHUNK_BYTES = 64 * 1024
 
@@ -28,11 +26,8 @@ async def _chunks(handle):
 
 
 @require_GET
-@login_required
+@agent_required
 def attachment_download(request, message_id: int, index: int):
-    if not user_is_agent(request.user):
-        # As every inbox page (conversations.views.agent_required): 403 for a logged-in non-agent.
-        raise PermissionDenied(_("The inbox is for agents, supervisors and admins."))
     message = get_object_or_404(Message.objects.select_related("case"), pk=message_id)
     # 404, not 403, for a message the user may not see: the URL says nothing about it.
     if not message_visible(user=request.user, message=message):
@@ -59,6 +54,7 @@ def attachment_download(request, message_id: int, index: int):
     # Even shown inline, the file is a document of its own: no script, no
     # requests, no access to the helpdesk's origin.
     response["Content-Security-Policy"] = "default-src 'none'; img-src 'self'; media-src 'self'; sandbox"
-    response["Cache-Control"] = "private, max-age=3600"
+    # Not kept by the browser: who may see the case can change (it moves to another team).
+    response["Cache-Control"] = "private, no-store"
     response["Referrer-Policy"] = "no-referrer"
     return response

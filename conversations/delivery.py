@@ -69,7 +69,7 @@ def message_status_update(
         raise ValidationError(f"Unknown delivery status '{status}'.")
     values = {"status": status}
     if status == DeliveryStatus.FAILED:
-        values["error"] = error or "The provider reported the message as not delivered."
+        values["error"] = error or gettext("The provider reported the message as not delivered.")
     elif status != DeliveryStatus.QUEUED:
         values[_STATUS_TIME_FIELD[status]] = at or timezone.now()
     with transaction.atomic():
@@ -260,7 +260,7 @@ def message_deliver(*, message_id: int, worker: str = "") -> DeliveryOutcome:
     try:
         adapter = adapter_for(message.channel.kind)
         if message.identity is None:
-            raise PermanentSendError("The message has no recipient address.")
+            raise PermanentSendError(gettext("The message has no recipient address."))
         result = adapter.send(message.channel, message, message.identity)
         outcome, reason, external_id = "sent", "", result.external_id
     except UnsupportedChannel as exc:
@@ -274,11 +274,14 @@ def message_deliver(*, message_id: int, worker: str = "") -> DeliveryOutcome:
         retry_in = _backoff(message.attempts, exc.retry_after)
     except Exception as exc:  # noqa: BLE001 - an adapter bug must not lose the message
         logger.exception("Unexpected error sending message %s", message_id)
-        outcome, reason = "retry", f"Unexpected error while sending: {exc}"
+        outcome, reason = "retry", gettext("Unexpected error while sending: %(error)s") % {"error": exc}
         retry_in = _backoff(message.attempts, None)
     if outcome == "retry" and message.attempts >= _conf("OUTBOUND_MAX_ATTEMPTS"):
         outcome = "failed"
-        reason = f"Gave up after {message.attempts} attempts. Last error: {reason}"
+        reason = gettext("Gave up after %(attempts)s attempts. Last error: %(error)s") % {
+            "attempts": message.attempts,
+            "error": reason,
+        }
         retry_in = None
 
     finished = timezone.now()
@@ -289,7 +292,8 @@ def message_deliver(*, message_id: int, worker: str = "") -> DeliveryOutcome:
         values.update(status=DeliveryStatus.FAILED, error=reason)
     else:
         values.update(
-            error=f"Retrying (attempt {message.attempts} failed): {reason}",
+            error=gettext("Retrying (attempt %(attempt)s failed): %(error)s")
+            % {"attempt": message.attempts, "error": reason},
             next_attempt_at=finished + timedelta(seconds=retry_in),
         )
     with transaction.atomic():

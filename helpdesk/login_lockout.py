@@ -12,6 +12,7 @@ from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
 from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from rest_framework import exceptions
 from rest_framework.authentication import BasicAuthentication
 
@@ -24,11 +25,19 @@ def cooloff_minutes() -> int:
 def lockout_message() -> str:
     minutes = cooloff_minutes()
     if minutes:
-        return _(
-            "Too many failed login attempts. This account is locked for %(minutes)d minutes; "
-            "try again later or ask an admin to unlock it."
+        return ngettext(
+            "Too many failed login attempts. Signing in as this user from here is locked for "
+            "%(minutes)d minute; try again later or ask an admin to unlock it.",
+            "Too many failed login attempts. Signing in as this user from here is locked for "
+            "%(minutes)d minutes; try again later or ask an admin to unlock it.",
+            minutes,
         ) % {"minutes": minutes}
-    return str(_("Too many failed login attempts. This account is locked until an admin unlocks it."))
+    return str(
+        _(
+            "Too many failed login attempts. Signing in as this user from here is locked until "
+            "an admin unlocks it."
+        )
+    )
 
 
 def client_ip(request) -> str | None:

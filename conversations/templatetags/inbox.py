@@ -25,7 +25,7 @@ CHANNEL_BADGES = {
     "instagram": ("IG", "Instagram"),
     "whatsapp": ("WA", "WhatsApp"),
     "whatsapp_twilio": ("WA", "WhatsApp"),
-    "whatsapp_bsuid": ("WA", "WhatsApp user ID"),
+    "whatsapp_bsuid": ("WA", gettext_lazy("WhatsApp user ID")),
     "twitter": ("X", "X / Twitter"),
     "sms": ("SMS", "SMS"),
     "voice": ("☎", "Phone"),
@@ -35,18 +35,18 @@ CHANNEL_BADGES = {
 }
 
 STATUS_MARKS = {
-    "queued": ("🕓", "Queued"),
-    "sent": ("✓", "Sent"),
-    "delivered": ("✓✓", "Delivered"),
-    "read": ("✓✓", "Read"),
-    "failed": ("⚠", "Failed"),
+    "queued": ("🕓", gettext_lazy("Queued")),
+    "sent": ("✓", gettext_lazy("Sent")),
+    "delivered": ("✓✓", gettext_lazy("Delivered")),
+    "read": ("✓✓", gettext_lazy("Read")),
+    "failed": ("⚠", gettext_lazy("Failed")),
     "unknown": ("❓", gettext_lazy("May have been sent")),
 }
 
 
 @register.simple_tag
 def channel_badge(kind):
-    return _badge(kind or "")
+    return _badge(kind or "", get_language())
 
 
 @register.simple_tag
@@ -55,7 +55,8 @@ def delivery_status(status):
 
 
 @lru_cache(maxsize=64)
-def _badge(kind: str) -> SafeString:
+def _badge(kind: str, language: str | None = None) -> SafeString:
+    # `language` is part of the cache key, as for _status: some names are translated.
     # A handful of kinds, rendered once each and reused for every message.
     if not kind:
         return format_html('<span class="badge ch-none" title="{0}" aria-label="{0}">•</span>', "Internal")
@@ -312,6 +313,25 @@ def _author(m, customer) -> str:
     return "Automation" if m.author == "bot" else "Us"
 
 
+def _retry_form(m, csrf_token: str, *, css: str, title, reason, button, confirm=None) -> str:
+    """A message's send problem in words, with the button that queues it again."""
+    from django.urls import reverse
+
+    return _fmt(
+        '<div class="{}" role="alert"><p><strong>{}</strong> {}</p>'
+        '<form method="post" action="{}" data-ajax{}>'
+        '<input type="hidden" name="csrfmiddlewaretoken" value="{}">'
+        '<button type="submit">{}</button></form></div>',
+        css,
+        title,
+        reason,
+        reverse("inbox:message_retry", args=[m.pk]),
+        format_html(' data-confirm="{}"', confirm) if confirm else "",
+        csrf_token,
+        button,
+    )
+
+
 def _stored_image_urls(m) -> dict[str, str]:
     """Inline images of this email that we store, by the URL its HTML names them by."""
     from conversations.attachments import attachment_stored, attachment_url
@@ -407,34 +427,30 @@ def message_html(m, customer, csrf_token: str) -> str:
         body.append(_fmt('<p class="revoked-note" role="note">🗑 {}</p>', label))
     if m.status == "failed":
         body.append(
-            _fmt(
-                '<div class="send-error" role="alert"><p><strong>Not sent:</strong> {}</p>'
-                '<form method="post" action="/inbox/message/{}/retry/" data-ajax>'
-                '<input type="hidden" name="csrfmiddlewaretoken" value="{}">'
-                '<button type="submit">Retry</button></form></div>',
-                m.error or "the provider refused the message.",
-                m.pk,
+            _retry_form(
+                m,
                 csrf_token,
+                css="send-error",
+                title=_("Not sent:"),
+                reason=m.error or _("the provider refused the message."),
+                button=_("Retry"),
             )
         )
     elif m.status == "unknown":
         # Not a failure: the provider may have it. Sending again asks first (inbox.js
         # shows data-confirm; without it the server refuses an unconfirmed resend).
         body.append(
-            _fmt(
-                '<div class="send-unknown" role="alert"><p><strong>{}</strong> {}</p>'
-                '<form method="post" action="/inbox/message/{}/retry/" data-ajax data-confirm="{}">'
-                '<input type="hidden" name="csrfmiddlewaretoken" value="{}">'
-                '<button type="submit">{}</button></form></div>',
-                _("May have been sent:"),
-                m.error or _("the send was interrupted and its outcome is unknown."),
-                m.pk,
-                _(
+            _retry_form(
+                m,
+                csrf_token,
+                css="send-unknown",
+                title=_("May have been sent:"),
+                reason=m.error or _("the send was interrupted and its outcome is unknown."),
+                button=_("Send again…"),
+                confirm=_(
                     "The customer may already have this message. Send it again anyway? "
                     "They could receive it twice."
                 ),
-                csrf_token,
-                _("Send again…"),
             )
         )
     elif m.status == "queued" and m.error:
