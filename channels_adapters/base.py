@@ -14,9 +14,11 @@ import math
 import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING, ClassVar
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.text import Truncator
 from django.utils.translation import gettext
 
 if TYPE_CHECKING:
@@ -228,9 +230,27 @@ def check_prefixed_signature(header_value: str | None, expected_hex: str, prefix
 # every parsed item is fitted here, before anything is written, whichever
 # adapter made it. The original of anything shortened is kept in meta.
 
-NAME_MAX = 200  # Customer.name, Identity.display_name
-ADDRESS_MAX = 320  # Identity.address
-EXTERNAL_ID_MAX = 255  # Message.external_id
+
+@lru_cache(maxsize=8)
+def column_max(label: str, field: str) -> int:
+    """A column's length, read from the model (one place says how long a name may be)."""
+    from django.apps import apps
+
+    return apps.get_model(label)._meta.get_field(field).max_length
+
+
+def name_max() -> int:  # Customer.name and Identity.display_name are as long
+    return column_max("customers.Customer", "name")
+
+
+def address_max() -> int:
+    return column_max("customers.Identity", "address")
+
+
+def external_id_max() -> int:
+    return column_max("conversations.Message", "external_id")
+
+
 # Addresses that are opaque ids may be hashed; an email or phone number that
 # long is nobody's, and identity validation says so.
 _VALIDATED_KINDS = ("email", "phone")
@@ -268,23 +288,23 @@ def _sender_fit(sender: Sender | None, meta: dict, role: str) -> Sender | None:
     if sender is None:
         return None
     address, name = text_clean(str(sender.address)), text_clean(str(sender.name or ""))
-    if sender.kind not in _VALIDATED_KINDS and len(address) > ADDRESS_MAX:
+    if sender.kind not in _VALIDATED_KINDS and len(address) > address_max():
         meta[f"{role}_address_full"] = address
-        address = stable_id(address, ADDRESS_MAX)
-    if len(name) > NAME_MAX:
+        address = stable_id(address, address_max())
+    if len(name) > name_max():
         meta[f"{role}_name_full"] = name
-        name = name[: NAME_MAX - 1] + "…"
+        name = Truncator(name).chars(name_max())
     return Sender(kind=sender.kind, address=address, name=name)
 
 
 def external_id_stored(external_id) -> str:
     """The provider's id as Message.external_id holds it: look-ups by a raw id use this."""
-    return stable_id(text_clean(str(external_id or "")), EXTERNAL_ID_MAX)
+    return stable_id(text_clean(str(external_id or "")), external_id_max())
 
 
 def _external_id_fit(external_id, meta: dict) -> str:
     value = text_clean(str(external_id or ""))
-    if len(value) > EXTERNAL_ID_MAX:
+    if len(value) > external_id_max():
         meta["external_id_full"] = value
     return external_id_stored(value)
 
