@@ -465,13 +465,12 @@ def _event_apply(event: InboundEvent) -> tuple[list[str], bool, dict]:
     from conversations.services import receive_inbound, record_echo
 
     summary = {"messages": 0, "duplicates": 0, "statuses": 0, "updates": 0, "ignored": []}
-    try:
-        adapter = adapter_for(event.channel.kind)
-    except UnsupportedChannel as exc:  # the channel's kind changed after the event was stored
-        return [f"payload: {exc}"], False, summary
     failed: list[dict] = []
     try:
-        items = sorted(adapter.parse(event.channel, event), key=_sort_key)
+        items = sorted(adapter_for(event.channel.kind).parse(event.channel, event), key=_sort_key)
+    except UnsupportedChannel as exc:  # the channel's kind changed after the event was stored
+        items = []
+        failed.append({"item": "payload", "reason": str(exc), "transient": False})
     except ParseError as exc:
         items = []
         reason = gettext("Could not read the payload: %(reason)s") % {"reason": exc}
