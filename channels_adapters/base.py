@@ -111,6 +111,8 @@ class MessageUpdate:
     meta: dict = field(default_factory=dict)
     attachments: list[dict] = field(default_factory=list)
     timestamp: datetime | None = None
+    # What the provider called it ("edit", "revoke"): named when the original is unknown.
+    event: str = "update"
 
 
 @dataclass

@@ -527,7 +527,7 @@ def _event_apply(event: InboundEvent) -> tuple[list[str], bool, dict]:
                 )
                 summary["statuses"] += 1
             elif isinstance(item, MessageUpdate):
-                message_update(
+                updated = message_update(
                     channel=event.channel,
                     external_id=item.external_id,
                     text=item.text,
@@ -536,7 +536,15 @@ def _event_apply(event: InboundEvent) -> tuple[list[str], bool, dict]:
                     attachments=item.attachments,
                     at=item.timestamp,
                 )
-                summary["updates"] += 1
+                if updated is None:
+                    # The original has not arrived (or was never ours): nothing is made up
+                    # in its place, and a reprocess once it is here applies the update.
+                    summary["ignored"].append(
+                        f"{item.event} of unknown message {item.external_id}: kept in this event, "
+                        "reprocess it once the original has arrived"
+                    )
+                else:
+                    summary["updates"] += 1
             elif isinstance(item, Ignored):
                 summary["ignored"].append(item.event)
         except Exception as exc:  # noqa: BLE001 - recorded on the event; the rest of the batch lands

@@ -44,7 +44,7 @@ from channels_adapters.meta.webhooks import (
     verify_signature,
     verify_token_handshake,
 )
-from channels_adapters.whatsapp import selectors, services
+from channels_adapters.whatsapp import services
 from customers.models import IdentityKind
 
 MEDIA_TYPES = ("image", "audio", "video", "document", "sticker")
@@ -291,12 +291,6 @@ class WhatsAppAdapter(ChannelAdapter):
             # Meta documents that edits may come as "unsupported" for a while, with no
             # original id and no new text: nothing to apply, nothing to show.
             return Ignored(f"{kind} without the original message id (wamid {data.get('id')})")
-        known = channel is None or selectors.whatsapp_message_known(channel=channel, external_id=original)
-        if not known:
-            return Ignored(
-                f"{kind} of unknown message {original}: kept in this event, reprocess it once the "
-                "original has arrived"
-            )
         by = "agent" if echo else "customer"
         when = at.isoformat() if at else None
         if kind == "revoke":
@@ -306,6 +300,7 @@ class WhatsAppAdapter(ChannelAdapter):
                 external_id=original,
                 meta={"revoked": True, "revoked_at": when, "revoked_by": by, "revoke_id": str(data["id"])},
                 timestamp=at,
+                event="revoke",
             )
         inner = content.get("message") if isinstance(content.get("message"), dict) else {}
         inner_kind = str(inner.get("type") or "")
@@ -320,6 +315,7 @@ class WhatsAppAdapter(ChannelAdapter):
             text=text,
             meta={"edited_at": when, "edited_by": by, "edit_id": str(data["id"])},
             timestamp=at,
+            event="edit",
         )
 
     def _status(self, data: dict):
