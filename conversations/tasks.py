@@ -1,7 +1,7 @@
 import logging
 
 from celery import shared_task
-from celery.signals import worker_ready
+from celery.signals import celeryd_init, worker_ready
 
 from conversations import cases, delivery
 
@@ -24,6 +24,19 @@ def cases_snooze_wake():
     return cases.cases_snooze_wake()
 
 
+# When this node began starting: its pool may claim sends before worker_ready
+# fires, and those are not the ones a crash cut short.
+_node_started_at = None
+
+
+@celeryd_init.connect
+def _remember_node_start(**kwargs):
+    global _node_started_at
+    from django.utils import timezone
+
+    _node_started_at = timezone.now()
+
+
 @worker_ready.connect
 def _outbound_recover_on_start(sender=None, **kwargs):
     # The node is starting again, maybe after a kill -9: its sends cut short
@@ -31,7 +44,7 @@ def _outbound_recover_on_start(sender=None, **kwargs):
     from django.db import connections
 
     try:
-        delivery.outbound_recover(worker=getattr(sender, "hostname", "") or "")
+        delivery.outbound_recover(worker=getattr(sender, "hostname", "") or "", started_at=_node_started_at)
     except Exception:  # noqa: BLE001 - the database away must not keep the worker from starting
         logging.getLogger(__name__).exception("Could not recover outbound sends at worker start")
     finally:
