@@ -17,7 +17,12 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -c "import django, celery, channels, psycopg, pytest_django"
 	touch $@
 
-setup: $(VENV)/.installed
+# Translations are compiled here rather than committed (needs GNU gettext's msgfmt).
+MO_FILES := $(patsubst %.po,%.mo,$(wildcard locale/*/LC_MESSAGES/django.po))
+$(MO_FILES): %.mo: %.po | $(VENV)/.installed
+	$(BIN)/python manage.py compilemessages --ignore=.venv --ignore='$(VENV)'
+
+setup: $(VENV)/.installed $(MO_FILES)
 
 # Embedded default: SQLite, in-memory channel layer, eager Celery, demo data.
 run: setup

@@ -311,6 +311,10 @@ REST_FRAMEWORK = {
 }
 
 LANGUAGE_CODE = "en-us"
+# The languages a web-chat visitor can be answered in (the frame activates one
+# per visitor); compiled catalogs are built by `make setup`, not committed.
+LANGUAGES = [("en", "English"), ("es", "Español")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
