@@ -684,11 +684,15 @@
     if (err) errorOf(err);
   }
 
+  function pageInfo() {
+    return state.host.page ? { url: state.host.page, title: state.host.title } : null;
+  }
+
   async function deliver(clientId) {
     const item = state.pending.get(clientId);
     if (!item) return;
     clearTimeout(item.timer);
-    if (!item.file && wsSend({ action: "message", client_id: clientId, text: item.text, page: state.host.page })) {
+    if (!item.file && wsSend({ action: "message", client_id: clientId, text: item.text, page: pageInfo() })) {
       item.via = "ws";
       // No echo in time: the same client_id over HTTP cannot make a second message.
       item.timer = setTimeout(() => postMessageItem(clientId), WS_ACK_MS);
@@ -710,11 +714,17 @@
       if (state.host.page) body.append("page", state.host.page);
     } else {
       body = { client_id: clientId, text: item.text };
-      if (state.host.page) body.page = state.host.page;
+      if (state.host.page) body.page = pageInfo();
     }
     try {
       const data = await api("POST", "messages", body);
       if (data && data.message) addMessage({ ...data.message, client_id: data.message.client_id || clientId });
+      if (data && data.case !== undefined) {
+        noteCase(data.case);
+      } else if (!state.case) {
+        // The first message opens the case: learn its number.
+        catchUp();
+      }
     } catch (err) {
       failPending(clientId, err);
     }
@@ -837,6 +847,10 @@
       state.visitor = (data && data.visitor) || { ...state.visitor, ...body, prechat_done: true };
       hideError();
       showComposer();
+      // A socket authenticated before the form still holds the visitor as they
+      // were (no details yet), and the server refuses its messages: start it again.
+      closeSocket();
+      connect();
     } catch (err) {
       let shown = false;
       for (const [name, messages] of Object.entries(err.fields || {})) {
@@ -868,10 +882,21 @@
 
   // Session ---------------------------------------------------------------------------
 
-  function applyState(data) {
-    if (data.case !== undefined) {
-      state.case = data.case;
+  function noteCase(c) {
+    const first = !state.case && c;
+    state.case = c;
+    renderHeader();
+    if (first && wsReady && !socketHadCase) {
+      // The server's socket keeps the visitor as they were at "auth": before
+      // their first message they had no conversation, and its typing and read
+      // receipts would go nowhere. A fresh auth picks the new case up.
+      closeSocket();
+      connect();
     }
+  }
+
+  function applyState(data) {
+    if (data.case !== undefined) noteCase(data.case);
     if (typeof data.seen_up_to === "number" && data.seen_up_to > state.seenUpTo) state.seenUpTo = data.seen_up_to;
     for (const message of data.messages || []) addMessage(message);
     renderSeen();
@@ -955,6 +980,7 @@
 
   let ws = null;
   let wsReady = false;
+  let socketHadCase = false;
   let wsFailures = 0;
   let reconnectTimer = null;
   let pingTimer = null;
@@ -1036,7 +1062,8 @@
         setConnection(false);
         stopPolling();
         if (data.visitor) state.visitor = data.visitor;
-        if (data.case !== undefined) state.case = data.case;
+        socketHadCase = !!data.case;
+        if (data.case) state.case = data.case;
         renderHeader();
         clearInterval(pingTimer);
         pingTimer = setInterval(() => wsSend({ action: "ping" }), 25000);
@@ -1046,6 +1073,7 @@
         break;
       case "message.created":
         if (data.message) addMessage(data.message);
+        if (data.case !== undefined) noteCase(data.case);
         break;
       case "agent.typing":
         if (data.typing) showAgentTyping();
@@ -1058,15 +1086,25 @@
         }
         break;
       case "case":
-        state.case = data.case || null;
-        renderHeader();
+        noteCase(data.case || null);
         break;
-      case "error":
-        for (const [clientId, item] of state.pending) {
-          if (item.via === "ws") failPending(clientId, null);
+      case "error": {
+        // Refused over the socket: that message is not stored, so its HTTP
+        // fallback must not fire either.
+        const item = data.client_id && state.pending.get(data.client_id);
+        if (item && data.code === "prechat_required" && state.visitor && state.visitor.prechat_done && !item.retried) {
+          // The socket predates the pre-chat form (see the prechat submit): over HTTP
+          // the server reads the visitor afresh.
+          item.retried = true;
+          clearTimeout(item.timer);
+          postMessageItem(data.client_id);
+          break;
         }
-        showError(data.message || t("error_generic"), data.code === "rate_limited" ? 6000 : 0);
+        if (item) failPending(data.client_id, null);
+        const retry = Number(data.retry_after) || 0;
+        showError(data.message || t("error_generic"), retry ? Math.max(3, retry) * 1000 : 0);
         break;
+      }
       case "pong":
         break;
     }

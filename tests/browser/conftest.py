@@ -49,6 +49,8 @@ def asgi_server(django_db_setup, django_db_blocker):
         "DATABASE_CONN_MAX_AGE": "0",
         "DJANGO_DEBUG": "true",
         "DJANGO_ALLOWED_HOSTS": "*",
+        # Absolute links the server hands out (the web chat's frame URL) point at this server.
+        "HELPDESK_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
         "LOG_LEVEL": "WARNING",
     }
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)

@@ -1,0 +1,485 @@
+"""End to end in Chromium: the chat bubble on a customer's website, talking to the inbox.
+
+The host page is served from a second local origin (its own port), as a shop's
+site would be, and embeds the chat with the one-line snippet of docs/webchat.md.
+"""
+
+import io
+import os
+import re
+import struct
+import threading
+import zlib
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+from django.core.management import call_command
+from playwright.sync_api import expect
+
+from channels_adapters.base import hmac_sha256_hex
+from channels_adapters.models import Channel, ChannelKind
+from conversations.models import Message
+from customers.models import Customer
+from tests.browser.conftest import login, off_loop
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+_ROOT = Path(__file__).resolve().parents[2]
+DOCS = _ROOT / ("docs" if os.environ.get("HELPDESK_UPDATE_SCREENSHOTS") else "test-results")
+DOCS.mkdir(exist_ok=True)
+RESULTS = _ROOT / "test-results"
+RESULTS.mkdir(exist_ok=True)
+
+IDENTITY_SECRET = "e2e-identity-secret-0123456789abcdef"
+COLOR = "#0a7d5a"
+
+# The host's own CSS, as hostile as a theme can be: none of it may reach the widget.
+HOSTILE_CSS = """
+* { font-size: 40px !important; box-sizing: content-box !important; }
+button { background: #ff00ff !important; width: 300px !important; border: 9px solid red !important; }
+iframe { display: none !important; }
+div { position: static !important; }
+"""
+
+
+class HostSite:
+    """A tiny web server on another port: the company's website, another origin."""
+
+    def __init__(self):
+        self.pages: dict[str, str] = {}
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 - http.server's spelling
+                body = site.pages.get(self.path.split("?")[0])
+                if body is None:
+                    self.send_error(404)
+                    return
+                data = body.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass  # keep pytest's output for the tests
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def host_site():
+    site = HostSite().start()
+    yield site
+    site.stop()
+
+
+@pytest.fixture
+def other_site():
+    site = HostSite().start()
+    yield site
+    site.stop()
+
+
+def seed():
+    off_loop(call_command, "seed_demo", stdout=io.StringIO())
+
+
+def webchat_channel(*origins, **settings) -> Channel:
+    return Channel.objects.create(
+        kind=ChannelKind.WEBCHAT,
+        name="Shop website",
+        credentials={"identity_secret": IDENTITY_SECRET},
+        settings={
+            "allowed_origins": list(origins),
+            "color": COLOR,
+            "greeting": "Hi! Ask us anything.",
+            **settings,
+        },
+    )
+
+
+def host_page(server: str, channel: Channel, before: str = "", title: str = "Teapot shop") -> str:
+    return f"""<!doctype html>
+<html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title><style>{HOSTILE_CSS}</style></head>
+<body><h1>{title}</h1><p>Our finest teapots.</p>
+{before}
+<script src="{server}/widget/{channel.key}.js" async></script>
+</body></html>"""
+
+
+def widget(page, channel):
+    return page.locator(f"#helpdesk-widget-{channel.key}")
+
+
+def launcher(page, channel):
+    return widget(page, channel).locator("button.launcher")
+
+
+def chat(page, channel):
+    return page.frame_locator(f"#helpdesk-widget-{channel.key} iframe")
+
+
+def open_chat(page, channel, *, state="chat"):
+    launcher(page, channel).click()
+    frame = chat(page, channel)
+    expect(frame.locator(f"body[data-state='{state}']")).to_be_attached()
+    return frame
+
+
+def composer(frame, label="Message"):
+    return frame.get_by_label(label, exact=True)
+
+
+def send(frame, text, label="Message"):
+    composer(frame, label).fill(text)
+    composer(frame, label).press("Enter")
+    bubble = frame.locator(".msg.mine", has_text=text)
+    expect(bubble).to_be_visible()
+    # Stored: the bubble carries the server's id once the server has it.
+    expect(bubble).to_have_attribute("data-id", re.compile(r"^\d+$"))
+    return bubble
+
+
+def eventually(page, predicate, timeout_ms=10000):
+    """Wait for something only Python can see (frames a page heard), letting Playwright's loop run."""
+    for _ in range(timeout_ms // 100):
+        if predicate():
+            return
+        page.wait_for_timeout(100)
+    assert predicate(), "condition not met in time"
+
+
+def tiny_png(width=24, height=16, rgb=(10, 125, 90)) -> bytes:
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    raw = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_visitor_and_agent_talk_live_with_typing_seen_and_history_after_reload(
+    asgi_server, browser_contexts, host_site, live_worker
+):
+    seed()
+    channel = webchat_channel(host_site.url)
+    host_site.pages["/"] = host_page(asgi_server, channel)
+
+    agent_context = browser_contexts()
+    inbox = agent_context.new_page()
+    login(inbox, asgi_server, "agent1", "agent1-demo-pass")
+    inbox.evaluate("window.__sameDocument = true")
+
+    visitor = browser_contexts().new_page()
+    visitor.goto(host_site.url + "/")
+    button = launcher(visitor, channel)
+    expect(button).to_have_attribute("aria-label", "Chat with us")
+    expect(button).to_have_attribute("aria-expanded", "false")
+    # The host page's CSS does not reach into the widget.
+    assert button.evaluate("b => getComputedStyle(b).backgroundColor") == "rgb(10, 125, 90)"
+    assert button.evaluate("b => getComputedStyle(b).width") == "60px"
+    # Keyboard: the launcher is reachable and opens with Enter.
+    button.focus()
+    visitor.keyboard.press("Enter")
+    expect(button).to_have_attribute("aria-expanded", "true")
+    frame = chat(visitor, channel)
+    expect(frame.locator("body[data-state='chat']")).to_be_attached()
+    expect(frame.locator("#greeting")).to_have_text("Hi! Ask us anything.")
+    expect(composer(frame)).to_be_focused()
+
+    send(frame, "Hi, is the blue teapot back in stock? https://shop.example/teapots/blue.")
+    link = frame.locator(".msg.mine a")
+    expect(link).to_have_attribute("href", "https://shop.example/teapots/blue")
+    expect(link).to_have_attribute("rel", "noopener noreferrer nofollow")
+    expect(link).to_have_attribute("target", "_blank")
+
+    # The agent's inbox shows it live, without a reload.
+    row = inbox.locator(".case-row", has_text="blue teapot back in stock")
+    expect(row).to_be_visible()
+    assert inbox.evaluate("window.__sameDocument") is True
+    message = Message.objects.get(body__startswith="Hi, is the blue teapot")
+    assert message.channel_id == channel.pk and message.direction == "in"
+    case = message.case
+    # The visitor is told their case number.
+    expect(frame.locator("#case-number")).to_have_text(f"Your case #{case.pk}")
+
+    thread = agent_context.new_page()
+    # What the agent's socket hears: the inbox has no "customer is typing" line to look at yet.
+    heard = []
+    thread.on("websocket", lambda ws: ws.on("framereceived", lambda payload: heard.append(str(payload))))
+    thread.goto(f"{asgi_server}/inbox/case/{case.pk}/")
+    thread.wait_for_selector("body[data-live='1']")
+    expect(thread.locator("#timeline")).to_contain_text("blue teapot back in stock")
+
+    # The agent has had the message on screen: the visitor sees "Seen".
+    expect(frame.locator(".msg.mine .seen")).to_have_text("Seen")
+
+    # Visitor typing reaches the agent's browser.
+    assert not any("visitor.typing" in payload for payload in heard)
+    composer(frame).press_sequentially("And the lid")
+    eventually(thread, lambda: any("visitor.typing" in payload for payload in heard))
+    composer(frame).fill("")
+
+    # Agent typing reaches the visitor.
+    reply = thread.get_by_label("Message", exact=True)
+    reply.press_sequentially("Yes! It is back")
+    expect(frame.locator("#typing")).to_be_visible()
+    expect(frame.locator("#typing")).to_contain_text("Agent is typing…")
+
+    reply.fill("Yes! It is back in stock since this morning.")
+    reply.press("Control+Enter")
+    ours = frame.locator(".msg.ours", has_text="back in stock since this morning")
+    expect(ours).to_be_visible(timeout=20000)
+    expect(frame.locator("#typing")).to_be_hidden()
+    expect(ours.locator(".author")).not_to_be_empty()
+
+    # A reload keeps the whole conversation (the token lives in the frame's storage).
+    visitor.reload()
+    frame = open_chat(visitor, channel)
+    expect(frame.locator(".msg.mine", has_text="blue teapot back in stock")).to_be_visible()
+    expect(frame.locator(".msg.ours", has_text="back in stock since this morning")).to_be_visible()
+    assert frame.locator(".msg").count() == 2
+    visitor.set_viewport_size({"width": 1280, "height": 800})
+    visitor.screenshot(path=str(DOCS / "webchat.png"))
+
+
+def test_unread_badge_and_close_from_the_panel(asgi_server, browser_contexts, host_site, live_worker):
+    seed()
+    channel = webchat_channel(host_site.url)
+    host_site.pages["/"] = host_page(asgi_server, channel)
+    visitor = browser_contexts().new_page()
+    visitor.goto(host_site.url + "/")
+    frame = open_chat(visitor, channel)
+    send(frame, "Do you ship to Portugal?")
+    # Closed from the panel's own button: the launcher takes the focus back.
+    frame.get_by_role("button", name="Close chat").click()
+    expect(launcher(visitor, channel)).to_have_attribute("aria-expanded", "false")
+    expect(launcher(visitor, channel)).to_be_focused()
+
+    case = Message.objects.get(body="Do you ship to Portugal?").case
+    agent = browser_contexts().new_page()
+    login(agent, asgi_server, "agent1", "agent1-demo-pass")
+    agent.goto(f"{asgi_server}/inbox/case/{case.pk}/")
+    agent.wait_for_selector("body[data-live='1']")
+    reply = agent.get_by_label("Message", exact=True)
+    reply.fill("We do, in 3 to 5 days.")
+    reply.press("Control+Enter")
+
+    badge = widget(visitor, channel).locator(".badge")
+    expect(badge).to_have_text("1", timeout=20000)
+    expect(launcher(visitor, channel)).to_have_attribute("aria-label", "Chat with us (1)")
+    launcher(visitor, channel).click()
+    expect(badge).to_be_hidden()
+    expect(frame.locator(".msg.ours", has_text="in 3 to 5 days")).to_be_visible()
+    # Read on screen: a reload does not badge it again.
+    visitor.reload()
+    expect(launcher(visitor, channel)).to_be_visible()
+    expect(frame.locator(".msg.ours", has_text="in 3 to 5 days")).to_be_attached()
+    expect(widget(visitor, channel).locator(".badge")).to_be_hidden()
+
+
+def test_attachment_image_is_previewed_and_a_refused_type_is_not_sent(
+    asgi_server, browser_contexts, host_site
+):
+    seed()
+    channel = webchat_channel(host_site.url)
+    host_site.pages["/"] = host_page(asgi_server, channel)
+    visitor = browser_contexts().new_page()
+    visitor.goto(host_site.url + "/")
+    frame = open_chat(visitor, channel)
+
+    frame.locator("#file").set_input_files(
+        files=[{"name": "setup.exe", "mimeType": "application/x-msdownload", "buffer": b"MZ" + b"\0" * 64}]
+    )
+    expect(frame.locator("#banner")).to_contain_text("That type of file can't be sent here.")
+    assert not Message.objects.filter(channel=channel).exists()
+
+    frame.locator("#file").set_input_files(
+        files=[{"name": "crack.png", "mimeType": "image/png", "buffer": tiny_png()}]
+    )
+    image = frame.locator(".msg.mine .attachment.image img")
+    expect(image).to_be_visible()
+    expect(image).to_have_attribute("alt", "Image: crack.png")
+    # Really fetched from the signed link, and decoded.
+    expect(image).to_have_js_property("naturalWidth", 24)
+    stored = Message.objects.get(channel=channel)
+    assert [a["name"] for a in stored.attachments] == ["crack.png"]
+    # The link is signed: without its signature the file is not served.
+    src = image.get_attribute("src")
+    assert "t=" in src
+    unsigned = httpx.get(src.split("?")[0])
+    assert unsigned.status_code in (403, 404)
+
+
+def test_prechat_email_links_to_the_customer_without_showing_their_history(
+    asgi_server, browser_contexts, host_site
+):
+    seed()
+    ana = Customer.objects.get(name="Ana Silva")
+    channel = webchat_channel(
+        host_site.url, prechat={"name": "optional", "email": "required", "phone": "off"}
+    )
+    host_site.pages["/"] = host_page(asgi_server, channel)
+    visitor = browser_contexts().new_page()
+    visitor.goto(host_site.url + "/")
+    frame = open_chat(visitor, channel, state="prechat")
+    expect(composer(frame)).to_be_hidden()
+    expect(frame.get_by_label("Name (optional)")).to_be_visible()
+    expect(frame.get_by_label("Phone")).to_have_count(0)
+
+    frame.get_by_role("button", name="Start chat").click()
+    expect(frame.locator("#prechat-email-error")).to_have_text("This field is required.")
+    frame.get_by_label("Email").fill("not-an-email")
+    frame.get_by_role("button", name="Start chat").click()
+    expect(frame.locator("#prechat-email-error")).to_have_text("Enter a valid email address.")
+
+    frame.get_by_label("Name (optional)").fill("Ana")
+    frame.get_by_label("Email").fill("ana.silva@example.com")
+    frame.get_by_role("button", name="Start chat").click()
+    expect(frame.locator("body[data-state='chat']")).to_be_attached()
+    send(frame, "Still waiting for that jar")
+
+    message = Message.objects.get(body="Still waiting for that jar")
+    assert message.thread.customer_id == ana.pk
+    # Ana's older messages (Facebook, WhatsApp, the call) are not the visitor's to see.
+    older = list(ana.thread.messages.exclude(pk=message.pk).exclude(body="").values_list("body", flat=True))
+    assert older
+    expect(frame.locator(".msg")).to_have_count(1)
+    visitor.reload()
+    frame = open_chat(visitor, channel)
+    expect(frame.locator(".msg")).to_have_count(1)
+    text = frame.locator("#messages").inner_text()
+    for body in older:
+        assert body[:30] not in text
+
+
+def verified_page(server, channel, user, hash_):
+    import json
+
+    preset = (
+        f"<script>window.HelpdeskWidget = {{user: {json.dumps(user)}, hash: {json.dumps(hash_)}}};</script>"
+    )
+    return host_page(server, channel, before=preset)
+
+
+def test_verified_visitor_sees_their_history_on_another_device_and_a_forged_hash_is_refused(
+    asgi_server, browser_contexts, host_site
+):
+    seed()
+    channel = webchat_channel(host_site.url)
+    user = {"identifier": "42", "email": "lee@example.com", "name": "Lee Park"}
+    good = hmac_sha256_hex(IDENTITY_SECRET, b"42")
+    host_site.pages["/"] = verified_page(asgi_server, channel, user, good)
+    host_site.pages["/anonymous"] = host_page(asgi_server, channel)
+    host_site.pages["/forged"] = verified_page(asgi_server, channel, user, hmac_sha256_hex("guess", b"42"))
+
+    laptop = browser_contexts().new_page()
+    laptop.goto(host_site.url + "/")
+    frame = open_chat(laptop, channel)
+    send(frame, "My order 9001 has the wrong lid")
+    message = Message.objects.get(body="My order 9001 has the wrong lid")
+    assert message.identity.address == f"{channel.key}:u:42"
+
+    # Another device: anonymous first, then the site logs Lee in with setUser.
+    phone = browser_contexts().new_page()
+    phone.goto(host_site.url + "/anonymous")
+    frame = open_chat(phone, channel)
+    expect(frame.locator(".msg")).to_have_count(0)
+    phone.evaluate(
+        "([user, hash]) => window.HelpdeskWidget.setUser(user, hash)",
+        [user, good],
+    )
+    expect(frame.locator(".msg.mine", has_text="wrong lid")).to_be_visible()
+
+    # A forged hash: refused, and nothing of Lee's shows.
+    mallory = browser_contexts().new_page()
+    mallory.goto(host_site.url + "/forged")
+    launcher(mallory, channel).click()
+    frame = chat(mallory, channel)
+    expect(frame.locator("#banner")).to_be_visible()
+    expect(frame.locator("body[data-state='blocked']")).to_be_attached()
+    expect(composer(frame)).to_be_hidden()
+    assert "wrong lid" not in frame.locator("body").inner_text()
+
+
+def test_a_site_not_on_the_list_gets_no_chat(asgi_server, browser_contexts, host_site, other_site):
+    seed()
+    channel = webchat_channel(host_site.url)
+    other_site.pages["/"] = host_page(asgi_server, channel, title="Copycat shop")
+    # A page that skips the loader and frames the panel directly, lying about its origin.
+    frame_url = f"{asgi_server}/widget/{channel.key}/frame/?origin={host_site.url}&lang=en"
+    other_site.pages["/framed"] = (
+        f'<!doctype html><title>x</title><iframe id="direct" src="{frame_url}"></iframe>'
+    )
+
+    page = browser_contexts().new_page()
+    loader_status = []
+    page.on(
+        "response", lambda r: loader_status.append(r.status) if r.url.endswith(f"{channel.key}.js") else None
+    )
+    page.goto(other_site.url + "/")
+    page.wait_for_load_state("networkidle")
+    assert loader_status == [403]
+    expect(widget(page, channel)).to_have_count(0)
+
+    page.goto(other_site.url + "/framed")
+    page.wait_for_load_state("networkidle")
+    expect(page.frame_locator("#direct").locator("#composer")).to_have_count(0)
+
+    # The same frame asked for by the allowed origin does render.
+    assert httpx.get(frame_url).status_code == 200
+    refused = httpx.get(f"{asgi_server}/widget/{channel.key}/frame/?origin={other_site.url}&lang=en")
+    assert refused.status_code == 403
+
+
+def test_phone_layout_fills_the_screen_and_speaks_spanish(asgi_server, browser_contexts, host_site):
+    seed()
+    channel = webchat_channel(host_site.url)
+    host_site.pages["/"] = host_page(asgi_server, channel)
+    context = browser_contexts(
+        viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, locale="es-ES"
+    )
+    visitor = context.new_page()
+    full_screen = {"x": 0, "y": 0, "width": 390, "height": 844}
+    visitor.goto(host_site.url + "/")
+    expect(launcher(visitor, channel)).to_have_attribute("aria-label", "Chatea con nosotros")
+    frame = open_chat(visitor, channel)
+    expect(frame.locator("html")).to_have_attribute("lang", "es")
+    expect(composer(frame, "Mensaje")).to_have_attribute("placeholder", "Escribe tu mensaje…")
+
+    iframe = widget(visitor, channel).locator("iframe")
+    # Once the opening slide has finished.
+    eventually(visitor, lambda: {k: round(v) for k, v in iframe.bounding_box().items()} == full_screen)
+    assert {k: round(v) for k, v in iframe.bounding_box().items()} == full_screen
+    # Full screen: the launcher steps aside and the panel's own close button is there.
+    expect(launcher(visitor, channel)).to_be_hidden()
+    send(frame, "Hola, ¿tenéis la tetera azul?", label="Mensaje")
+    frame_width = frame.locator("body").evaluate("b => [document.documentElement.scrollWidth, innerWidth]")
+    assert frame_width[0] <= frame_width[1] == 390
+    composer_box = composer(frame, "Mensaje").bounding_box()
+    assert composer_box["y"] + composer_box["height"] <= 844
+    assert visitor.evaluate("document.documentElement.scrollWidth") <= 390
+    visitor.screenshot(path=str(RESULTS / "webchat-phone.png"))
+
+    frame.get_by_role("button", name="Cerrar el chat").click()
+    expect(launcher(visitor, channel)).to_be_visible()
