@@ -1137,10 +1137,13 @@
     if (pollAbort) return;
     const run = ++pollRun;
     let failures = 0;
+    // The first look answers at once: it tells whether HTTP gets through at all.
+    let wait = "";
     while (run === pollRun && !wsReady) {
       pollAbort = new AbortController();
       try {
-        const data = await api("GET", "messages?after=" + state.lastId + "&wait=25", undefined, pollAbort.signal);
+        const data = await api("GET", "messages?after=" + state.lastId + wait, undefined, pollAbort.signal);
+        wait = "&wait=25";
         failures = 0;
         if (run !== pollRun) break;
         setConnection(false);

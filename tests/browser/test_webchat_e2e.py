@@ -483,3 +483,41 @@ def test_phone_layout_fills_the_screen_and_speaks_spanish(asgi_server, browser_c
 
     frame.get_by_role("button", name="Cerrar el chat").click()
     expect(launcher(visitor, channel)).to_be_visible()
+
+
+def test_without_websockets_the_panel_falls_back_to_long_polling(
+    asgi_server, browser_contexts, host_site, live_worker
+):
+    seed()
+    channel = webchat_channel(host_site.url)
+    host_site.pages["/"] = host_page(asgi_server, channel)
+    context = browser_contexts()
+    # A network that eats WebSockets (some corporate proxies do).
+    refused_sockets = []
+
+    def refuse(ws):
+        refused_sockets.append(ws.url)
+        ws.close(code=1011, reason="blocked")
+
+    context.route_web_socket(re.compile(r"/ws/widget/"), refuse)
+    polls = []
+    context.on("request", lambda r: polls.append(r.url) if "/api/messages?after=" in r.url else None)
+    visitor = context.new_page()
+    visitor.goto(host_site.url + "/")
+    frame = open_chat(visitor, channel)
+    send(frame, "Is anyone there? My network is strict.")
+    eventually(visitor, lambda: any("wait=25" in url for url in polls))
+    assert len(refused_sockets) >= 2
+    expect(frame.locator("#connection")).to_be_hidden()
+
+    case = Message.objects.get(body__startswith="Is anyone there?").case
+    agent = browser_contexts().new_page()
+    login(agent, asgi_server, "agent1", "agent1-demo-pass")
+    agent.goto(f"{asgi_server}/inbox/case/{case.pk}/")
+    agent.wait_for_selector("body[data-live='1']")
+    reply = agent.get_by_label("Message", exact=True)
+    reply.fill("Yes, we hear you loud and clear.")
+    reply.press("Control+Enter")
+    # Delivered by the long-poll that was waiting, well before its 25 s were up.
+    expect(frame.locator(".msg.ours", has_text="loud and clear")).to_be_visible(timeout=15000)
+    assert frame.locator(".msg.mine", has_text="Is anyone there?").count() == 1
