@@ -14,6 +14,7 @@ from django.http import Http404, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from channels_adapters.base import OutboundRefused
@@ -111,9 +112,6 @@ def _reply_options(case, identities, messages):
     """Channels the customer can be answered on, with the channel's rule (24-hour
     window) checked now so the agent sees it before typing."""
     thread = case.thread
-    kinds = {}
-    for identity in identities:
-        kinds.setdefault(identity.kind, identity)
     default_id = next(
         (
             m.channel_id
@@ -131,7 +129,15 @@ def _reply_options(case, identities, messages):
             adapter = adapter_for(channel.kind)
         except UnsupportedChannel:
             continue
-        recipient = next((kinds[k] for k in adapter.identity_kinds if k in kinds), None)
+        reachable = [i for i in identities if adapter.reaches(channel, i)]
+        recipient = next(
+            (
+                _latest_identity(reachable, k)
+                for k in adapter.identity_kinds
+                if any(i.kind == k for i in reachable)
+            ),
+            None,
+        )
         if recipient is None:
             continue
         rule = ""
@@ -139,18 +145,32 @@ def _reply_options(case, identities, messages):
             adapter.check_outbound(channel, thread=thread, recipient=recipient, meta={})
         except OutboundRefused as exc:
             rule = str(exc)
-        options.append(
-            {
-                "channel": channel,
-                "recipient": recipient,
-                "rule": rule,
-                "templates": channel.kind in ("whatsapp", "whatsapp_twilio"),
-                "default": channel.pk == default_id,
-            }
-        )
+        option = {
+            "channel": channel,
+            "recipient": recipient,
+            "rule": rule,
+            "templates": channel.kind in ("whatsapp", "whatsapp_twilio"),
+            "default": channel.pk == default_id,
+            "present": adapter.recipient_present(channel, recipient),
+        }
+        if option["present"] is False and not rule:
+            option["rule"] = _("The visitor has left the website: they will read this when they come back.")
+        options.append(option)
+    default = next((o for o in options if o["default"]), None)
+    if default is not None and default["present"] is False:
+        # The customer left the chat: answer where they are (the email they gave).
+        fallback = services.reply_fallback(channel=default["channel"], recipient=default["recipient"])
+        target = next((o for o in options if fallback and o["channel"].pk == fallback[0].pk), None)
+        if target is not None:
+            default["default"], target["default"] = False, True
     if options and not any(o["default"] for o in options):
         options[0]["default"] = True
     return options
+
+
+def _latest_identity(identities, kind):
+    """The customer's newest address of this kind (the visitor's current chat session)."""
+    return max((i for i in identities if i.kind == kind), key=lambda i: (i.created_at, i.pk))
 
 
 def _csat_answers(customer):

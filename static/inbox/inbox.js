@@ -407,7 +407,7 @@
       const now = Date.now();
       if (now - lastTyping > 2500 && textarea.value.trim()) {
         lastTyping = now;
-        sendSocket({ action: "typing", case: caseId });
+        sendSocket({ action: "typing", case: caseId, to_customer: !noteMode() });
       }
     });
 
