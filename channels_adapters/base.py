@@ -193,6 +193,11 @@ class ChannelAdapter:
     def seen(self, channel: Channel, *, recipient: Identity, up_to: int) -> None:
         """Show the customer that an agent has read their messages up to message `up_to`."""
 
+    def customer_details(self, channel: Channel, *, identity: Identity, meta: dict) -> dict | None:
+        """What the agent's sidebar shows about the customer on this channel, from their
+        latest message's meta: {"title": str, "rows": [(label, value, link or "")]}."""
+        return None
+
     def dedupes_resends(self, channel: Channel) -> bool:
         """Whether the provider drops a repeat of a message by our reference (an idempotency key
         it keeps). Then a send a crash cut short simply goes again; elsewhere the agent decides."""

@@ -168,6 +168,21 @@ def _reply_options(case, identities, messages):
     return options
 
 
+def _channel_details(messages):
+    """The sidebar box of the channel the customer last wrote on, where it has one
+    (a website visitor's page, browser and time zone)."""
+    latest = next(
+        (m for m in reversed(messages) if m.direction == Direction.IN and m.channel and m.identity), None
+    )
+    if latest is None:
+        return None
+    try:
+        adapter = adapter_for(latest.channel.kind)
+    except UnsupportedChannel:
+        return None
+    return adapter.customer_details(latest.channel, identity=latest.identity, meta=latest.meta or {})
+
+
 def _latest_identity(identities, kind):
     """The customer's newest address of this kind (the visitor's current chat session)."""
     return max((i for i in identities if i.kind == kind), key=lambda i: (i.created_at, i.pk))
@@ -216,6 +231,7 @@ def _thread_context(request, case):
         "identities": identities,
         "cases": selectors.thread_cases(thread=thread, user=request.user),
         "reply_options": _reply_options(case, identities, messages),
+        "channel_details": _channel_details(messages),
         "canned": canned,
         "agents": agents,
         "mention_names": [a.get_username() for a in agents if a.pk != request.user.pk],

@@ -52,6 +52,11 @@ class WebchatAdapter(ChannelAdapter):
     def recipient_present(self, channel, identity) -> bool | None:
         return visitor_present(address=identity.address)
 
+    def customer_details(self, channel, *, identity, meta):
+        from channels_adapters.webchat.selectors import visitor_details
+
+        return visitor_details(identity=identity, meta=meta)
+
     def send(self, channel, message, recipient):
         visitor = visitor_from_address(recipient.address)
         if visitor is not None:

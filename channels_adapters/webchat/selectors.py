@@ -8,6 +8,8 @@ the visitor never does. Every read of the visitor side goes through
 
 from __future__ import annotations
 
+import re
+
 from django.core import signing
 from django.db.models import Max, QuerySet
 from django.urls import reverse
@@ -180,3 +182,67 @@ def availability(*, config: WidgetConfig, now=None) -> dict:
             "zone": hours.time_zone if hours else "UTC",
         },
     }
+
+
+_BROWSERS = (
+    ("Edge", re.compile(r"Edg(?:e|A|iOS)?/(\d+)")),
+    ("Opera", re.compile(r"OPR/(\d+)")),
+    ("Samsung Internet", re.compile(r"SamsungBrowser/(\d+)")),
+    ("Firefox", re.compile(r"(?:Firefox|FxiOS)/(\d+)")),
+    ("Chrome", re.compile(r"(?:Chrome|CriOS)/(\d+)")),
+    ("Safari", re.compile(r"Version/(\d+).*Safari/")),
+)
+_SYSTEMS = (
+    ("iOS", re.compile(r"iPhone|iPad|iPod")),
+    ("Android", re.compile(r"Android")),
+    ("Windows", re.compile(r"Windows")),
+    ("macOS", re.compile(r"Mac OS X|Macintosh")),
+    ("ChromeOS", re.compile(r"CrOS")),
+    ("Linux", re.compile(r"Linux")),
+)
+
+
+def user_agent_summary(user_agent: str) -> str:
+    """ "Chrome 131 on Windows": enough for an agent, without a user-agent database."""
+    if not user_agent:
+        return ""
+    browser = next(
+        (f"{name} {match.group(1)}" for name, pattern in _BROWSERS if (match := pattern.search(user_agent))),
+        "",
+    )
+    system = next((name for name, pattern in _SYSTEMS if pattern.search(user_agent)), "")
+    if browser and system:
+        return gettext("%(browser)s on %(system)s") % {"browser": browser, "system": system}
+    return browser or system or user_agent[:80]
+
+
+def visitor_details(*, identity: Identity, meta: dict) -> dict:
+    """The sidebar's "Website visitor" box: where they are now, on what, from where."""
+    from channels_adapters.webchat.presence import presence_get
+
+    chat = (meta or {}).get("webchat") or {}
+    present = presence_get(address=identity.address)
+    page = (present or {}).get("url") or (chat.get("page") or {}).get("url") or ""
+    rows = [
+        (
+            gettext("Status"),
+            gettext("On the website now") if present else gettext("Has left the website"),
+            "",
+        )
+    ]
+    if page:
+        rows.append((gettext("Page"), page, page if page.startswith(("https://", "http://")) else ""))
+    if chat.get("user_agent"):
+        rows.append((gettext("Browser"), user_agent_summary(chat["user_agent"]), ""))
+    if chat.get("time_zone"):
+        rows.append((gettext("Time zone"), chat["time_zone"], ""))
+    rows.append(
+        (
+            gettext("Identity"),
+            gettext("Verified by the website")
+            if chat.get("verified")
+            else gettext("Not verified (details typed by the visitor)"),
+            "",
+        )
+    )
+    return {"title": gettext("Website visitor"), "rows": rows, "present": bool(present)}
