@@ -178,6 +178,26 @@ class ChannelAdapter:
     def send(self, channel: Channel, message: Message, recipient: Identity) -> SendResult:
         raise NotImplementedError
 
+    def reaches(self, channel: Channel, identity: Identity) -> bool:
+        """Whether this channel can write to this address (a web-chat visitor only on their site's chat)."""
+        return identity.kind in self.identity_kinds
+
+    def recipient_present(self, channel: Channel, identity: Identity) -> bool | None:
+        """Whether the customer is there now, for channels that know (a web-chat visitor
+        on the page); None where the question has no answer (a phone, a mailbox)."""
+        return None
+
+    def typing(self, channel: Channel, *, recipient: Identity, name: str, typing: bool = True) -> None:
+        """Show the customer that an agent is writing, where the channel can."""
+
+    def seen(self, channel: Channel, *, recipient: Identity, up_to: int) -> None:
+        """Show the customer that an agent has read their messages up to message `up_to`."""
+
+    def customer_details(self, channel: Channel, *, identity: Identity, meta: dict) -> dict | None:
+        """What the agent's sidebar shows about the customer on this channel, from their
+        latest message's meta: {"title": str, "rows": [(label, value, link or "")]}."""
+        return None
+
     def dedupes_resends(self, channel: Channel) -> bool:
         """Whether the provider drops a repeat of a message by our reference (an idempotency key
         it keeps). Then a send a crash cut short simply goes again; elsewhere the agent decides."""

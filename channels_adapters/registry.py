@@ -9,6 +9,7 @@ from channels_adapters.sms.adapter import SmsAdapter
 from channels_adapters.telegram.adapter import TelegramAdapter
 from channels_adapters.twitter.adapter import TwitterAdapter
 from channels_adapters.voice.adapter import VoiceAdapter
+from channels_adapters.webchat.adapter import WebchatAdapter
 from channels_adapters.whatsapp.adapter import WhatsAppAdapter
 from channels_adapters.whatsapp_twilio.adapter import WhatsAppTwilioAdapter
 
@@ -25,6 +26,7 @@ ADAPTERS: dict[str, ChannelAdapter] = {
         VoiceAdapter(),
         TelegramAdapter(),
         EmailAdapter(),
+        WebchatAdapter(),
     )
 }
 

@@ -36,6 +36,11 @@ def attachment_download(request, message_id: int, index: int):
     record = attachment_stored(attachments[index]) if index < len(attachments) else None
     if record is None:
         raise Http404(_("No such attachment."))
+    return attachment_response(request, record)
+
+
+def attachment_response(request, record: dict):
+    """A stored attachment as a response that can never run as a page of ours."""
     try:
         handle = default_storage.open(record["path"], "rb")
     except (FileNotFoundError, OSError) as exc:

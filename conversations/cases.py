@@ -121,6 +121,9 @@ def case_mark_read(*, case: Case, user) -> None:
         unique_fields=["case", "user"],
         update_fields=["read_at"],
     )
+    from conversations.relay import case_seen_relay
+
+    case_seen_relay(case_id=case.pk)
 
 
 def case_priority_set(*, case: Case, priority: int, by=None) -> Case:

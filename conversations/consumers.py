@@ -3,7 +3,7 @@ from collections import deque
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from conversations import realtime, visibility
+from conversations import realtime, relay, visibility
 from helpdesk.roles import user_is_agent
 
 # Event ids remembered per socket to drop the second copy of a push that reached
@@ -62,6 +62,11 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
             "name": self.user.get_full_name() or self.user.get_username(),
         }
         await database_sync_to_async(realtime.publish)("agent.typing", data, case=case)
+        if content.get("to_customer"):
+            # A reply being written (not a note): the customer may see "typing…" too.
+            await database_sync_to_async(relay.case_typing_relay)(
+                case_id=case.pk, name=self.user.first_name or data["name"]
+            )
 
     async def inbox_event(self, event):
         event_id = event.get("id")

@@ -70,6 +70,11 @@ def publish(
     _push(event, data, groups)
 
 
+def publish_to_groups(event: str, data: dict, groups: list[str]) -> None:
+    """For a channel's own listeners (a web-chat visitor's sockets): groups the caller owns."""
+    _push(event, data, groups)
+
+
 def _groups(*, case, case_id, user_id, everyone) -> list[str]:
     from conversations import visibility
 

@@ -211,7 +211,7 @@ def _reply_channel(thread: Thread):
     return latest.channel if latest else None
 
 
-def _recipient(*, thread: Thread, channel, identity_kinds) -> Identity:
+def _recipient(*, thread: Thread, channel, adapter) -> Identity:
     """The customer's address on this channel: the one they last used on it, else any."""
     latest = (
         Message.objects.filter(thread=thread, channel=channel, direction=Direction.IN, identity__isnull=False)
@@ -221,14 +221,43 @@ def _recipient(*, thread: Thread, channel, identity_kinds) -> Identity:
     )
     if latest is not None and latest.identity.customer_id == thread.customer_id:
         return latest.identity
-    identities = {i.kind: i for i in Identity.objects.filter(customer_id=thread.customer_id)}
-    for kind in identity_kinds:
+    identities = {}
+    for identity in Identity.objects.filter(customer_id=thread.customer_id).order_by("-created_at"):
+        if adapter.reaches(channel, identity):
+            identities.setdefault(identity.kind, identity)
+    for kind in adapter.identity_kinds:
         if kind in identities:
             return identities[kind]
     raise ValidationError(
         f"This customer has no address {channel.name} can reach "
-        f"(it needs one of: {', '.join(identity_kinds)})."
+        f"(it needs one of: {', '.join(adapter.identity_kinds)})."
     )
+
+
+def reply_fallback(*, channel, recipient: Identity):
+    """(email channel, email address) to answer on instead, when the customer has left
+    `channel` (a web-chat visitor who closed the page) and gave us an email; else None."""
+    from channels_adapters.models import Channel, ChannelKind
+
+    try:
+        adapter = adapter_for(channel.kind)
+    except UnsupportedChannel:
+        return None
+    if adapter.recipient_present(channel, recipient) is not False:
+        return None
+    email = (
+        Identity.objects.filter(customer_id=recipient.customer_id, kind="email")
+        .order_by("-created_at")
+        .first()
+    )
+    if email is None:
+        return None
+    emails = Channel.objects.filter(kind=ChannelKind.EMAIL, is_active=True).defer("credentials")
+    preferred = (channel.settings or {}).get("email_channel") if isinstance(channel.settings, dict) else None
+    target = (
+        emails.filter(pk=preferred).first() if str(preferred or "").isdigit() else None
+    ) or emails.order_by("name").first()
+    return (target, email) if target else None
 
 
 def send_reply(
@@ -283,6 +312,7 @@ def _queue_outbound(*, case, author, author_user, body, channel, identity, attac
     if not body and not attachments and not (meta or {}).get("template"):
         raise ValidationError("A reply needs text or an attachment.")
     thread = case.thread
+    chosen = channel is not None
     channel = channel or _reply_channel(thread) or case.origin_channel
     if channel is None:
         raise ValidationError("This customer has never written on a channel we can answer on.")
@@ -292,10 +322,16 @@ def _queue_outbound(*, case, author, author_user, body, channel, identity, attac
         adapter = adapter_for(channel.kind)
     except UnsupportedChannel as exc:
         raise ValidationError(str(exc)) from exc
-    recipient = identity or _recipient(thread=thread, channel=channel, identity_kinds=adapter.identity_kinds)
+    recipient = identity or _recipient(thread=thread, channel=channel, adapter=adapter)
+    if not chosen and identity is None:
+        # Nobody picked the channel: a customer who has left it is answered where they are.
+        fallback = reply_fallback(channel=channel, recipient=recipient)
+        if fallback is not None:
+            channel, recipient = fallback
+            adapter = adapter_for(channel.kind)
     if recipient.customer_id != thread.customer_id:
         raise ValidationError("That address belongs to another customer.")
-    if recipient.kind not in adapter.identity_kinds:
+    if recipient.kind not in adapter.identity_kinds or not adapter.reaches(channel, recipient):
         raise ValidationError(f"{channel.name} cannot reach a {recipient.kind} address.")
     try:
         adapter.check_outbound(channel, thread=thread, recipient=recipient, meta=meta or {})

@@ -14,6 +14,7 @@ from django.http import Http404, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from channels_adapters.base import OutboundRefused
@@ -111,9 +112,6 @@ def _reply_options(case, identities, messages):
     """Channels the customer can be answered on, with the channel's rule (24-hour
     window) checked now so the agent sees it before typing."""
     thread = case.thread
-    kinds = {}
-    for identity in identities:
-        kinds.setdefault(identity.kind, identity)
     default_id = next(
         (
             m.channel_id
@@ -131,7 +129,15 @@ def _reply_options(case, identities, messages):
             adapter = adapter_for(channel.kind)
         except UnsupportedChannel:
             continue
-        recipient = next((kinds[k] for k in adapter.identity_kinds if k in kinds), None)
+        reachable = [i for i in identities if adapter.reaches(channel, i)]
+        recipient = next(
+            (
+                _latest_identity(reachable, k)
+                for k in adapter.identity_kinds
+                if any(i.kind == k for i in reachable)
+            ),
+            None,
+        )
         if recipient is None:
             continue
         rule = ""
@@ -139,18 +145,47 @@ def _reply_options(case, identities, messages):
             adapter.check_outbound(channel, thread=thread, recipient=recipient, meta={})
         except OutboundRefused as exc:
             rule = str(exc)
-        options.append(
-            {
-                "channel": channel,
-                "recipient": recipient,
-                "rule": rule,
-                "templates": channel.kind in ("whatsapp", "whatsapp_twilio"),
-                "default": channel.pk == default_id,
-            }
-        )
+        option = {
+            "channel": channel,
+            "recipient": recipient,
+            "rule": rule,
+            "templates": channel.kind in ("whatsapp", "whatsapp_twilio"),
+            "default": channel.pk == default_id,
+            "present": adapter.recipient_present(channel, recipient),
+        }
+        if option["present"] is False and not rule:
+            option["rule"] = _("The visitor has left the website: they will read this when they come back.")
+        options.append(option)
+    default = next((o for o in options if o["default"]), None)
+    if default is not None and default["present"] is False:
+        # The customer left the chat: answer where they are (the email they gave).
+        fallback = services.reply_fallback(channel=default["channel"], recipient=default["recipient"])
+        target = next((o for o in options if fallback and o["channel"].pk == fallback[0].pk), None)
+        if target is not None:
+            default["default"], target["default"] = False, True
     if options and not any(o["default"] for o in options):
         options[0]["default"] = True
     return options
+
+
+def _channel_details(messages):
+    """The sidebar box of the channel the customer last wrote on, where it has one
+    (a website visitor's page, browser and time zone)."""
+    latest = next(
+        (m for m in reversed(messages) if m.direction == Direction.IN and m.channel and m.identity), None
+    )
+    if latest is None:
+        return None
+    try:
+        adapter = adapter_for(latest.channel.kind)
+    except UnsupportedChannel:
+        return None
+    return adapter.customer_details(latest.channel, identity=latest.identity, meta=latest.meta or {})
+
+
+def _latest_identity(identities, kind):
+    """The customer's newest address of this kind (the visitor's current chat session)."""
+    return max((i for i in identities if i.kind == kind), key=lambda i: (i.created_at, i.pk))
 
 
 def _csat_answers(customer):
@@ -196,6 +231,7 @@ def _thread_context(request, case):
         "identities": identities,
         "cases": selectors.thread_cases(thread=thread, user=request.user),
         "reply_options": _reply_options(case, identities, messages),
+        "channel_details": _channel_details(messages),
         "canned": canned,
         "agents": agents,
         "mention_names": [a.get_username() for a in agents if a.pk != request.user.pk],

@@ -275,6 +275,44 @@ HELPDESK = {
     "HTTP_TIMEOUT_SECONDS": env.float("HELPDESK_HTTP_TIMEOUT_SECONDS", default=10.0),
     # Webhook channel lookups are cached this long per process (0 = off).
     "CHANNEL_CACHE_SECONDS": env.float("HELPDESK_CHANNEL_CACHE_SECONDS", default=5.0),
+    # Website chat (docs/webchat.md).
+    "WEBCHAT_MAX_MESSAGE_CHARS": env.int("HELPDESK_WEBCHAT_MAX_MESSAGE_CHARS", default=5000),
+    "WEBCHAT_MAX_ATTACHMENT_BYTES": env.int(
+        "HELPDESK_WEBCHAT_MAX_ATTACHMENT_BYTES", default=10 * 1024 * 1024
+    ),
+    "WEBCHAT_ATTACHMENT_TYPES": env.list(
+        "HELPDESK_WEBCHAT_ATTACHMENT_TYPES",
+        default=[
+            "image/png",
+            "image/jpeg",
+            "image/gif",
+            "image/webp",
+            "application/pdf",
+            "text/plain",
+            "text/csv",
+            "application/msword",
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+            "application/vnd.ms-excel",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        ],
+    ),
+    # A visitor with no socket or poll for this long has left: replies are offered by email.
+    "WEBCHAT_OFFLINE_AFTER_SECONDS": env.int("HELPDESK_WEBCHAT_OFFLINE_AFTER_SECONDS", default=180),
+    "WEBCHAT_TOKEN_MAX_AGE_DAYS": env.int("HELPDESK_WEBCHAT_TOKEN_MAX_AGE_DAYS", default=365),
+    # Per window (seconds): what one visitor and one IP address may do before a 429.
+    "WEBCHAT_RATE_LIMITS": {
+        "message": {
+            "window": 60,
+            "per_visitor": env.int("HELPDESK_WEBCHAT_MESSAGES_PER_MINUTE", default=20),
+            "per_ip": env.int("HELPDESK_WEBCHAT_MESSAGES_PER_MINUTE_PER_IP", default=120),
+        },
+        "session": {
+            "window": 60,
+            "per_visitor": 0,
+            "per_ip": env.int("HELPDESK_WEBCHAT_SESSIONS_PER_MINUTE_PER_IP", default=60),
+        },
+        "prechat": {"window": 60, "per_visitor": 10, "per_ip": 60},
+    },
 }
 
 # Login brute force (django-axes, helpdesk/login_lockout.py): after

@@ -9,6 +9,7 @@ from helpdesk.views import healthz, readyz
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("hooks/<slug:key>/", webhook, name="webhook"),
+    path("widget/", include("channels_adapters.webchat.urls")),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
     path("", include("kpis.urls")),  # api/v1/kpis/, dashboard/, survey/

@@ -137,6 +137,34 @@ def business_deadline(*, start: datetime, minutes: int, hours: BusinessHours | N
     raise ValidationError("These business hours leave no working time to meet the SLA.")
 
 
+def business_hours_now(*, hours: BusinessHours | None, at: datetime) -> tuple[bool, datetime | None]:
+    """Whether the team works at `at`, and if not, when it opens next (None: never, or no hours)."""
+    if hours is None or not any(hours.weekly.values()):
+        return True, None
+    tz = ZoneInfo(hours.time_zone)
+    holidays = set(hours.holidays or [])
+    cursor = at.astimezone(tz)
+    day = cursor.date()
+    for _ in range(370):
+        if day.isoformat() not in holidays:
+            for opens, closes in sorted(hours.weekly.get(DAY_NAMES[day.weekday()], [])):
+                begin, end = _clock(day, opens, tz), _clock(day, closes, tz)
+                if end <= cursor:
+                    continue
+                if begin <= cursor:
+                    return True, None
+                return False, begin
+        day += timedelta(days=1)
+    return False, None
+
+
+def business_hours_for(*, team_id: int | None) -> BusinessHours | None:
+    """The team's hours, else the company's default (the row without a team)."""
+    return (
+        BusinessHours.objects.filter(team_id=team_id).first() if team_id else None
+    ) or BusinessHours.objects.filter(team__isnull=True).first()
+
+
 # Every new case asks for its policy; the few active ones are cached per
 # process (kpis.receivers clears them on save and delete).
 sla_policies_cache = ProcessCache(ttl_seconds=lambda: _conf("SLA_POLICY_CACHE_SECONDS"))

@@ -55,6 +55,7 @@ class Rule:
     args: callable = None
     data: callable = None
     query: callable = None
+    headers: dict = field(default_factory=dict)
     expect: dict = field(default_factory=dict)
 
 
@@ -73,6 +74,13 @@ PUBLIC = dict.fromkeys(ROLES, "ok")
 
 def case_args(w):
     return {"pk": w["case"].pk}
+
+
+NOBODY_DENIED = dict.fromkeys(ROLES, "denied")
+
+
+def webchat_args(w):
+    return {"key": w["webchat"].key}
 
 
 def case_rule(method="post", data=None, query=None):
@@ -112,6 +120,26 @@ RULES: dict[str, Rule] = {
     "inbox:message_retry": Rule(method="post", args=lambda w: {"pk": w["message"].pk}, expect=CASE_OF_TEAM_A),
     # A stored file of an internal note on team A's case (another team never sees notes).
     "inbox:attachment": Rule(args=lambda w: {"message_id": w["note"].pk, "index": 0}, expect=CASE_OF_TEAM_A),
+    # The website chat's visitor side: an agent's session opens nothing there. The loader
+    # and the frame refuse a site not on the channel's list; the visitor API wants a
+    # visitor token (tests/channels_adapters/test_webchat.py has the rest).
+    "webchat:loader": Rule(
+        args=webchat_args, headers={"Referer": "https://evil.example/page"}, expect=NOBODY_DENIED
+    ),
+    "webchat:frame": Rule(
+        args=webchat_args, query=lambda w: {"origin": "https://evil.example"}, expect=NOBODY_DENIED
+    ),
+    # Public by design: any visitor of an allowed site starts a session (the body decides).
+    "webchat:session": Rule(method="post", args=webchat_args, expect=PUBLIC),
+    "webchat:messages": Rule(args=webchat_args, expect=NOBODY_DENIED),
+    "webchat:prechat": Rule(method="post", args=webchat_args, expect=NOBODY_DENIED),
+    "webchat:typing": Rule(method="post", args=webchat_args, expect=NOBODY_DENIED),
+    "webchat:read": Rule(method="post", args=webchat_args, expect=NOBODY_DENIED),
+    "webchat:attachment": Rule(
+        args=lambda w: {"key": w["webchat"].key, "message_id": w["note"].pk, "index": 0},
+        query=lambda w: {"t": "forged"},
+        expect=dict.fromkeys(ROLES, "hidden"),
+    ),
 }
 
 
@@ -151,6 +179,7 @@ def world(settings, tmp_path):
         "note": note,
         "walk_in": walk_in,
         "channel": ChannelFactory(),
+        "webchat": ChannelFactory(kind="webchat", settings={"allowed_origins": ["https://shop.example"]}),
     }
 
 
@@ -183,11 +212,11 @@ def test_permission_matrix(client, world, name, role):
     url = reverse(name, kwargs=rule.args(world) if rule.args else None)
     query = rule.query(world) if rule.query else {}
     if rule.method == "get":
-        response = client.get(url, query)
+        response = client.get(url, query, headers=rule.headers)
     else:
         if query:
             url += "?" + "&".join(f"{k}={v}" for k, v in query.items())
-        response = client.post(url, rule.data(world) if rule.data else {})
+        response = client.post(url, rule.data(world) if rule.data else {}, headers=rule.headers)
     assert _outcome(response) == rule.expect[role], (name, role, response.status_code)
 
 
@@ -211,4 +240,5 @@ def test_every_websocket_route_is_known():
     """A new WebSocket route needs its own visibility tests (test_realtime_visibility)."""
     from helpdesk.routing import websocket_urlpatterns
 
-    assert [str(p.pattern) for p in websocket_urlpatterns] == ["ws/agent/"]
+    # The visitor's socket: tests/channels_adapters/test_webchat.py.
+    assert [str(p.pattern) for p in websocket_urlpatterns] == ["ws/agent/", "ws/widget/<slug:key>/"]

@@ -311,9 +311,13 @@
 
     const collision = document.getElementById("collision");
     let collisionTimer = null;
+    let customerTypingTimer = null;
     handlers.push((event, data) => {
       const message = data.message || {};
-      if (event === "message.created" && Number(message.thread) === threadId) refreshTimeline();
+      if (event === "message.created" && Number(message.thread) === threadId) {
+        if (message.direction === "in") document.getElementById("customer-typing").hidden = true;
+        refreshTimeline();
+      }
       else if (event === "message.updated" && Number(message.thread) === threadId) refreshMessage(message.id);
       else if (event === "case.updated" && data.case && Number(data.case.thread) === threadId) {
         if (Number(data.case.id) === caseId) refreshPanel();
@@ -321,6 +325,12 @@
       } else if (event === "customer.merged" &&
                  (Number(data.merged) === customerId || Number(data.survivor) === customerId)) {
         location.reload();
+      } else if (event === "visitor.typing" && Number(data.case) === caseId) {
+        const typing = document.getElementById("customer-typing");
+        typing.textContent = typing.dataset.text;
+        typing.hidden = !data.typing;
+        clearTimeout(customerTypingTimer);
+        customerTypingTimer = setTimeout(() => (typing.hidden = true), 6000);
       } else if (event === "agent.typing" && Number(data.case) === caseId && Number(data.user) !== me) {
         collision.textContent = (data.name || "A colleague") + " is replying…";
         collision.hidden = false;
@@ -407,7 +417,7 @@
       const now = Date.now();
       if (now - lastTyping > 2500 && textarea.value.trim()) {
         lastTyping = now;
-        sendSocket({ action: "typing", case: caseId });
+        sendSocket({ action: "typing", case: caseId, to_customer: !noteMode() });
       }
     });
 
