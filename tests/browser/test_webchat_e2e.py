@@ -519,3 +519,62 @@ def test_without_websockets_the_panel_falls_back_to_long_polling(
     # Delivered by the long-poll that was waiting, well before its 25 s were up.
     expect(frame.locator(".msg.ours", has_text="loud and clear")).to_be_visible(timeout=15000)
     assert frame.locator(".msg.mine", has_text="Is anyone there?").count() == 1
+
+
+def test_a_visitor_who_left_is_answered_by_email_and_reads_it_in_the_chat_on_return(
+    asgi_server, browser_contexts, host_site, live_worker
+):
+    from django.core.cache import cache
+
+    from channels_adapters.webchat.presence import presence_get
+    from tests.channels_adapters.email_support import SmtpServer, email_channel
+
+    seed()
+    smtp = SmtpServer().start()
+    try:
+        mailbox = email_channel(smtp_port=smtp.port)
+        channel = webchat_channel(
+            host_site.url, prechat={"name": "optional", "email": "required"}, email_channel=mailbox.pk
+        )
+        host_site.pages["/"] = host_page(asgi_server, channel)
+        context = browser_contexts()
+        visitor = context.new_page()
+        visitor.goto(host_site.url + "/")
+        frame = open_chat(visitor, channel, state="prechat")
+        frame.get_by_label("Email").fill("rosa@example.com")
+        frame.get_by_role("button", name="Start chat").click()
+        expect(frame.locator("body[data-state='chat']")).to_be_attached()
+        send(frame, "Please send me the invoice for order 5150")
+        message = Message.objects.get(body__startswith="Please send me the invoice")
+        address = message.identity.address
+
+        # The visitor closes the tab; HELPDESK_WEBCHAT_OFFLINE_AFTER_SECONDS later
+        # their presence has run out (removed here instead of waiting minutes).
+        visitor.close()
+        assert presence_get(address=address) is not None
+        cache.delete(f"webchat:presence:{address}")
+
+        agent = browser_contexts().new_page()
+        login(agent, asgi_server, "agent1", "agent1-demo-pass")
+        agent.goto(f"{asgi_server}/inbox/case/{message.case_id}/")
+        agent.wait_for_selector("body[data-live='1']")
+        # The reply box defaults to the email the visitor gave.
+        expect(agent.get_by_label("Send on")).to_have_value(str(mailbox.pk))
+        reply = agent.get_by_label("Message", exact=True)
+        reply.fill("Here it is, Rosa: invoice 5150 is attached to your account.")
+        reply.press("Control+Enter")
+        eventually(agent, lambda: len(smtp.received) == 1, timeout_ms=20000)
+        mail = smtp.received[0]
+        assert mail.rcpt_tos == ["rosa@example.com"]
+        assert "invoice 5150 is attached" in mail.message.get_body(("plain",)).get_content()
+
+        # One thread for the agent: the emailed answer follows the chat.
+        answer = Message.objects.get(body__startswith="Here it is, Rosa")
+        assert answer.thread_id == message.thread_id and answer.channel_id == mailbox.pk
+        # Back on the site, the visitor's chat is still theirs.
+        visitor = context.new_page()
+        visitor.goto(host_site.url + "/")
+        frame = open_chat(visitor, channel)
+        expect(frame.locator(".msg.mine", has_text="invoice for order 5150")).to_be_visible()
+    finally:
+        smtp.stop()
