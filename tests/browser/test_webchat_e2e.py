@@ -578,3 +578,42 @@ def test_a_visitor_who_left_is_answered_by_email_and_reads_it_in_the_chat_on_ret
         expect(frame.locator(".msg.mine", has_text="invoice for order 5150")).to_be_visible()
     finally:
         smtp.stop()
+
+
+def test_the_satisfaction_survey_shows_as_score_buttons_and_a_click_answers_it(
+    asgi_server, browser_contexts, host_site, live_worker
+):
+    from kpis.models import SurveyAnswer
+
+    seed()
+    channel = webchat_channel(host_site.url, survey={"csat": {"enabled": True}})
+    host_site.pages["/"] = host_page(asgi_server, channel)
+    visitor = browser_contexts().new_page()
+    visitor.goto(host_site.url + "/")
+    frame = open_chat(visitor, channel)
+    send(frame, "How do I descale the kettle?")
+    case = Message.objects.get(body="How do I descale the kettle?").case
+
+    agent = browser_contexts().new_page()
+    login(agent, asgi_server, "agent1", "agent1-demo-pass")
+    agent.goto(f"{asgi_server}/inbox/case/{case.pk}/")
+    agent.wait_for_selector("body[data-live='1']")
+    reply = agent.get_by_label("Message", exact=True)
+    reply.fill("Vinegar and water, half and half, then rinse twice.")
+    reply.press("Control+Enter")
+    expect(frame.locator(".msg.ours", has_text="Vinegar and water")).to_be_visible(timeout=20000)
+    agent.get_by_label("Status").select_option("resolved")
+    agent.locator("form", has=agent.get_by_label("Status")).get_by_role("button", name="Set").click()
+
+    survey = frame.locator(".msg.ours .survey")
+    expect(survey).to_be_visible(timeout=20000)
+    expect(survey.get_by_role("button")).to_have_count(5)
+    survey.get_by_role("button", name="Score 5 of 5").click()
+    expect(frame.locator(".msg.mine .bubble", has_text=re.compile(r"^5$"))).to_be_visible()
+    expect(survey.get_by_role("button", name="Score 4 of 5")).to_be_disabled()
+    eventually(visitor, lambda: SurveyAnswer.objects.filter(request__case=case).exists(), timeout_ms=15000)
+    assert SurveyAnswer.objects.get(request__case=case).score == 5
+    # Answered: after a reload the buttons cannot send a second score.
+    visitor.reload()
+    frame = open_chat(visitor, channel)
+    expect(frame.locator(".msg.ours .survey").get_by_role("button", name="Score 1 of 5")).to_be_disabled()
