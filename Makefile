@@ -17,10 +17,15 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -c "import django, celery, channels, psycopg, pytest_django"
 	touch $@
 
-# Translations are compiled here rather than committed (needs GNU gettext's msgfmt).
+# Translations are compiled here rather than committed. compilemessages needs GNU
+# gettext's msgfmt; without it `make run` still works, in English only.
 MO_FILES := $(patsubst %.po,%.mo,$(wildcard locale/*/LC_MESSAGES/django.po))
 $(MO_FILES): %.mo: %.po | $(VENV)/.installed
-	$(BIN)/python manage.py compilemessages --ignore=.venv --ignore='$(VENV)'
+	@if command -v msgfmt >/dev/null 2>&1; then \
+		$(BIN)/python manage.py compilemessages --ignore=.venv --ignore='$(VENV)'; \
+	else \
+		echo "msgfmt (GNU gettext) not found: translations not compiled, the site speaks English only"; \
+	fi
 
 setup: $(VENV)/.installed $(MO_FILES)
 

@@ -10,22 +10,15 @@ from django.utils.translation import gettext
 
 def widget_strings() -> dict[str, str]:
     return {
-        # Panel chrome
-        "title": gettext("Chat"),
-        "close": gettext("Close chat"),
-        "minimize": gettext("Minimize chat"),
+        # Panel chrome (the buttons' labels are in frame.html)
         "case_number": gettext("Your case #%(number)s"),
         "online": gettext("We're online"),
         "offline": gettext("We're away right now"),
         "offline_notice": gettext(
             "We're away right now. Leave us a message and we'll answer as soon as we're back."
         ),
-        "messages_label": gettext("Conversation"),
         # Composer
         "placeholder": gettext("Type your message…"),
-        "message_label": gettext("Message"),
-        "send": gettext("Send"),
-        "attach": gettext("Attach a file"),
         "chars_left": gettext("%(count)s characters left"),
         "too_long": gettext("Your message is too long (at most %(max)s characters)."),
         "file_too_large": gettext("That file is too large (at most %(max)s)."),
@@ -34,13 +27,11 @@ def widget_strings() -> dict[str, str]:
         "attachment": gettext("Attachment"),
         "image_alt": gettext("Image: %(name)s"),
         # Message list
-        "you": gettext("You"),
         "us": gettext("Support"),
         "seen": gettext("Seen"),
         "sending": gettext("Sending…"),
         "not_sent": gettext("Not sent. Tap to retry."),
         "agent_typing": gettext("Agent is typing…"),
-        "named_typing": gettext("%(name)s is typing…"),
         "empty": gettext("Send us a message: we're here to help."),
         # Pre-chat form
         "prechat_intro": gettext("Before we start, tell us a little about you."),
@@ -61,5 +52,4 @@ def widget_strings() -> dict[str, str]:
         "error_network": gettext("We couldn't reach the chat. Check your connection."),
         "error_session": gettext("The chat could not start on this page."),
         "reconnecting": gettext("Connection lost, retrying…"),
-        "dismiss": gettext("Dismiss"),
     }

@@ -43,6 +43,7 @@
     composer: $("composer"),
     text: $("text"),
     send: $("send"),
+    counter: $("counter"),
     attach: $("attach"),
     file: $("file")
   };
@@ -600,6 +601,10 @@
     el.text.style.height = "auto";
     el.text.style.height = Math.min(el.text.scrollHeight, 120) + "px";
     el.send.disabled = !el.text.value.trim();
+    // Counted only near the limit: a number under every message is noise.
+    const left = maxChars ? maxChars - el.text.value.length : Infinity;
+    el.counter.hidden = left > Math.min(200, maxChars / 10);
+    el.counter.textContent = el.counter.hidden ? "" : t("chars_left", { count: Math.max(0, left) });
   }
 
   el.text.addEventListener("keydown", (event) => {

@@ -80,6 +80,14 @@ class HostSite:
         self.server.server_close()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    # Every visitor here comes from 127.0.0.1: one test's sessions and messages
+    # must not spend the next one's per-address budget.
+    _clear_rate_limits()
+    yield
+
+
 @pytest.fixture
 def host_site():
     site = HostSite().start()
@@ -451,6 +459,9 @@ def test_a_site_not_on_the_list_gets_no_chat(asgi_server, browser_contexts, host
 
 
 def test_phone_layout_fills_the_screen_and_speaks_spanish(asgi_server, browser_contexts, host_site):
+    assert (_ROOT / "locale/es/LC_MESSAGES/django.mo").exists(), (
+        "The Spanish catalog is not compiled: run `make setup` (it needs GNU gettext's msgfmt)."
+    )
     seed()
     channel = webchat_channel(host_site.url)
     host_site.pages["/"] = host_page(asgi_server, channel)
@@ -486,6 +497,9 @@ def test_phone_layout_fills_the_screen_and_speaks_spanish(asgi_server, browser_c
 def test_without_websockets_the_panel_falls_back_to_long_polling(
     asgi_server, browser_contexts, host_site, live_worker
 ):
+    assert (_ROOT / "locale/es/LC_MESSAGES/django.mo").exists(), (
+        "The Spanish catalog is not compiled: run `make setup` (it needs GNU gettext's msgfmt)."
+    )
     seed()
     channel = webchat_channel(host_site.url)
     host_site.pages["/"] = host_page(asgi_server, channel)
@@ -521,7 +535,7 @@ def test_without_websockets_the_panel_falls_back_to_long_polling(
     assert frame.locator(".msg.mine", has_text="Is anyone there?").count() == 1
 
 
-def test_a_visitor_who_left_is_answered_by_email_and_reads_it_in_the_chat_on_return(
+def test_a_visitor_who_left_is_answered_by_email_on_the_same_thread(
     asgi_server, browser_contexts, host_site, live_worker
 ):
     from django.core.cache import cache
@@ -550,11 +564,14 @@ def test_a_visitor_who_left_is_answered_by_email_and_reads_it_in_the_chat_on_ret
 
         # The visitor closes the tab; HELPDESK_WEBCHAT_OFFLINE_AFTER_SECONDS later
         # their presence has run out (removed here instead of waiting minutes).
+        agent = browser_contexts().new_page()
+        before = presence_get(address=address)["seen_at"]
         visitor.close()
-        assert presence_get(address=address) is not None
+        # The socket's goodbye refreshes presence (a reload is not leaving): wait for it,
+        # then let it run out.
+        eventually(agent, lambda: presence_get(address=address)["seen_at"] > before)
         cache.delete(f"webchat:presence:{address}")
 
-        agent = browser_contexts().new_page()
         login(agent, asgi_server, "agent1", "agent1-demo-pass")
         agent.goto(f"{asgi_server}/inbox/case/{message.case_id}/")
         agent.wait_for_selector("body[data-live='1']")
@@ -617,3 +634,49 @@ def test_the_satisfaction_survey_shows_as_score_buttons_and_a_click_answers_it(
     visitor.reload()
     frame = open_chat(visitor, channel)
     expect(frame.locator(".msg.ours .survey").get_by_role("button", name="Score 1 of 5")).to_be_disabled()
+
+
+def test_the_servers_refusal_is_shown_and_the_message_can_be_retried(
+    asgi_server, browser_contexts, host_site
+):
+    seed()
+    channel = webchat_channel(host_site.url)
+    host_site.pages["/"] = host_page(asgi_server, channel)
+    visitor = browser_contexts().new_page()
+    visitor.goto(host_site.url + "/")
+    frame = open_chat(visitor, channel)
+    banner = frame.locator("#banner")
+    # Past the per-visitor limit (fixed one-minute windows: at most two within this loop).
+    for n in range(45):
+        composer(frame).fill(f"flood {n}")
+        composer(frame).press("Enter")
+        bubble = frame.locator(
+            ".msg.mine", has=frame.locator(".bubble", has_text=re.compile(rf"^flood {n}$"))
+        )
+        expect(bubble.and_(frame.locator("[data-id], .failed"))).to_have_count(1)
+        if "failed" in (bubble.get_attribute("class") or ""):
+            break
+    else:
+        pytest.fail("the server never refused a message")
+    expect(banner).to_contain_text("You are sending too fast")
+    expect(bubble).to_contain_text("Not sent. Tap to retry.")
+    stored = Message.objects.filter(channel=channel).count()
+    assert stored == n
+    # Retried (by keyboard) once the window has passed: stored once, not twice.
+    off_loop(_clear_rate_limits)
+    bubble.focus()
+    visitor.keyboard.press("Enter")
+    retried = frame.locator(
+        ".msg.mine[data-id]", has=frame.locator(".bubble", has_text=re.compile(rf"^flood {n}$"))
+    )
+    expect(retried).to_have_count(1)
+    assert Message.objects.filter(channel=channel).count() == n + 1
+
+
+def _clear_rate_limits():
+    import redis
+    from django.conf import settings
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    for key in client.scan_iter("*webchat:rate:*"):
+        client.delete(key)
