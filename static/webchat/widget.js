@@ -130,6 +130,12 @@
         break;
       }
       case "helpdesk:user":
+        if (state.host.user && !data.user) {
+          // Signed out on the site (a shared computer): the next person must not
+          // inherit the verified conversation kept under this token.
+          state.token = null;
+          store.remove(STORAGE_KEY);
+        }
         state.host.user = data.user || null;
         state.host.hash = data.hash || null;
         if (sessionRun && identity() !== sentIdentity) startSession();

@@ -84,7 +84,8 @@
   }
 
   function build() {
-    host = document.createElement("div");
+    // A tag of our own, not a div: a theme's `div {…}` rules cannot hide or move it.
+    host = document.createElement("helpdesk-chat");
     host.id = HOST_ID;
     host.setAttribute("data-open", "0");
     // Open mode only so tests and assistive tools can see in; isolation comes
@@ -93,7 +94,7 @@
     var side = CONFIG.position === "left" ? "left" : "right";
     var style = document.createElement("style");
     style.textContent =
-      ":host{all:initial;position:fixed;z-index:2147483000;bottom:0;" + side + ":0;}" +
+      ":host{all:initial;display:block;position:fixed;z-index:2147483000;bottom:0;" + side + ":0;}" +
       "*{box-sizing:border-box;}" +
       ".launcher{position:fixed;bottom:20px;" + side + ":20px;width:60px;height:60px;border-radius:50%;" +
       "border:0;padding:0;margin:0;cursor:pointer;background:var(--hw-color);color:#fff;" +

@@ -40,7 +40,7 @@ HOSTILE_CSS = """
 * { font-size: 40px !important; box-sizing: content-box !important; }
 button { background: #ff00ff !important; width: 300px !important; border: 9px solid red !important; }
 iframe { display: none !important; }
-div { position: static !important; }
+div { display: none !important; position: static !important; }
 """
 
 
@@ -416,6 +416,14 @@ def test_verified_visitor_sees_their_history_on_another_device_and_a_forged_hash
         [user, good],
     )
     expect(frame.locator(".msg.mine", has_text="wrong lid")).to_be_visible()
+    # Signed out on the site: the next person at this phone starts a conversation of their own.
+    phone.evaluate("() => window.HelpdeskWidget.setUser(null)")
+    expect(frame.locator(".msg")).to_have_count(0)
+    phone.reload()
+    frame = open_chat(phone, channel)
+    send(frame, "Someone else now")
+    expect(frame.locator(".msg")).to_have_count(1)
+    assert Message.objects.get(body="Someone else now").identity.address.startswith(f"{channel.key}:v:")
 
     # A forged hash: refused, and nothing of Lee's shows.
     mallory = browser_contexts().new_page()
