@@ -265,7 +265,7 @@ def test_visitor_and_agent_talk_live_with_typing_seen_and_history_after_reload(
     expect(frame.locator(".msg.mine", has_text="blue teapot back in stock")).to_be_visible()
     expect(frame.locator(".msg.ours", has_text="back in stock since this morning")).to_be_visible()
     assert frame.locator(".msg").count() == 2
-    visitor.set_viewport_size({"width": 1280, "height": 800})
+    expect(widget(visitor, channel).locator(".panel.open")).to_have_css("opacity", "1")
     visitor.screenshot(path=str(DOCS / "webchat.png"))
 
 
