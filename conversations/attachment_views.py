@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
-from conversations.attachments import attachment_inline, attachment_stored
+from conversations.attachments import attachment_inline, attachment_of
 from conversations.models import Message
 from conversations.views import agent_required
 from conversations.visibility import message_visible
@@ -32,8 +32,7 @@ def attachment_download(request, message_id: int, index: int):
     # 404, not 403, for a message the user may not see: the URL says nothing about it.
     if not message_visible(user=request.user, message=message):
         raise Http404(_("No such attachment."))
-    attachments = message.attachments or []
-    record = attachment_stored(attachments[index]) if index < len(attachments) else None
+    record = attachment_of(message, index)
     if record is None:
         raise Http404(_("No such attachment."))
     return attachment_response(request, record)

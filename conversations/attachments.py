@@ -72,5 +72,11 @@ def attachment_stored(attachment) -> dict | None:
     return None
 
 
+def attachment_of(message, index: int) -> dict | None:
+    """The stored attachment at `index` of a message, else None."""
+    attachments = message.attachments or []
+    return attachment_stored(attachments[index]) if 0 <= index < len(attachments) else None
+
+
 def attachment_inline(content_type: str) -> bool:
     return (content_type or "").split(";")[0].strip().lower() in INLINE_TYPES

@@ -79,6 +79,21 @@ def _refuse_origin() -> WidgetRefused:
     )
 
 
+def _refuse_unverified() -> WidgetRefused:
+    return WidgetRefused(
+        _("Please sign in on the website to chat with us."), code="verification_required", status=403
+    )
+
+
+def _visitor_from_token(channel, token: str) -> Visitor:
+    try:
+        return token_read(token, channel_key=channel.key)
+    except TokenInvalid as exc:
+        raise WidgetRefused(
+            _("Your chat session is not valid. Please reload the page."), code="invalid_token", status=401
+        ) from exc
+
+
 def _rate(action: str, *, visitor: Visitor | None, ip: str) -> None:
     try:
         rate.rate_check(action=action, visitor_address=visitor.address if visitor else None, ip=ip)
@@ -94,19 +109,12 @@ def _rate(action: str, *, visitor: Visitor | None, ip: str) -> None:
 
 def visitor_authenticate(*, channel, token: str) -> Session:
     """The visitor a bearer token names, if the token is ours, of this channel, and its site still allowed."""
-    try:
-        visitor = token_read(token, channel_key=channel.key)
-    except TokenInvalid as exc:
-        raise WidgetRefused(
-            _("Your chat session is not valid. Please reload the page."), code="invalid_token", status=401
-        ) from exc
+    visitor = _visitor_from_token(channel, token)
     config = widget_config(channel)
     if not origin_allowed(config, visitor.origin):
         raise _refuse_origin()
     if config.require_verification and not visitor.verified:
-        raise WidgetRefused(
-            _("Please sign in on the website to chat with us."), code="verification_required", status=403
-        )
+        raise _refuse_unverified()
     return Session(visitor=visitor, identity=visitor_identity(visitor=visitor), config=config)
 
 
@@ -132,13 +140,7 @@ def visitor_session_start(
     _rate("session", visitor=None, ip=ip)
     visitor = None
     if token:
-        try:
-            visitor = token_read(token, channel_key=channel.key)
-        except TokenInvalid as exc:
-            raise WidgetRefused(
-                _("Your chat session is not valid. Please reload the page."), code="invalid_token", status=401
-            ) from exc
-        visitor = replace(visitor, origin=origin)
+        visitor = replace(_visitor_from_token(channel, token), origin=origin)
     user = user if isinstance(user, dict) else {}
     identifier = str(user.get("identifier") or user.get("id") or "").strip()
     if user_hash or identifier:
@@ -163,9 +165,7 @@ def visitor_session_start(
     if visitor is None:
         visitor = visitor_new(channel_key=channel.key, origin=origin)
     if config.require_verification and not visitor.verified:
-        raise WidgetRefused(
-            _("Please sign in on the website to chat with us."), code="verification_required", status=403
-        )
+        raise _refuse_unverified()
     identity = visitor_identity(visitor=visitor)
     if visitor.verified and any(user.get(k) for k in ("email", "phone", "name")):
         # The host site vouches for its user's profile: link it as the pre-chat form would.

@@ -39,7 +39,7 @@ from channels_adapters.webchat.services import (
 )
 from channels_adapters.webchat.tokens import token_issue
 from conversations.attachment_views import attachment_response
-from conversations.attachments import attachment_stored
+from conversations.attachments import attachment_of
 from conversations.models import Message
 from helpdesk.login_lockout import client_ip
 
@@ -431,8 +431,7 @@ def attachment(request, key: str, message_id: int, index: int):
         or selectors.attachment_from_token(token=request.GET["t"], visitor_group=visitor.group) is None
     ):
         raise Http404(_("No such attachment."))
-    attachments = message.attachments or []
-    record = attachment_stored(attachments[index]) if index < len(attachments) else None
+    record = attachment_of(message, index)
     if record is None:
         raise Http404(_("No such attachment."))
     return attachment_response(request, record)

@@ -336,3 +336,44 @@ def test_whatever_a_visitor_sends_is_stored_clean_or_refused_clearly(
             assert response.json()["error"]["message"], "a refusal says why"
     for message in Message.objects.all()[before:]:
         assert "\x00" not in message.body and len(message.body) <= 5000
+
+
+def test_a_visitor_who_left_is_answered_by_email_and_their_email_answer_lands_on_the_same_case(
+    client, settings, tmp_path
+):
+    from tests.channels_adapters.email_support import SmtpServer, build_mail, email_channel, raw_headers
+    from tests.webhooks import check_webhook
+
+    settings.MEDIA_ROOT = str(tmp_path)
+    smtp = SmtpServer().start()
+    try:
+        chat = webchat_channel(prechat={"email": "optional"})
+        mailbox = email_channel(smtp_port=smtp.port)
+        frame = Frame(client, chat)
+        frame.start()
+        frame.post("prechat", {"email": "visitor@example.org"})
+        frame.send("Can you email me the invoice?")
+        case = Case.objects.get()
+        cache.clear()  # the visitor closed the tab a while ago
+
+        reply = services.send_reply(case=case, author_user=UserFactory(), body="Here is your invoice.")
+        assert reply.channel == mailbox
+        assert message_deliver(message_id=reply.pk).outcome == "sent"
+        reply.refresh_from_db()
+        [mail] = smtp.received
+        assert mail.rcpt_tos == ["visitor@example.org"] and "Here is your invoice." in mail.raw.decode()
+
+        answer = build_mail(
+            sender="Visitor <visitor@example.org>",
+            subject="Re: " + str(mail.message["Subject"]),
+            message_id="<visitor-answer-1@example.org>",
+            body="Thanks, got it.",
+            headers={"In-Reply-To": reply.external_id, "References": reply.external_id},
+        )
+        check_webhook(
+            client, mailbox, answer, headers=raw_headers(mailbox, answer), content_type="message/rfc822"
+        )
+        back = Message.objects.get(external_id="<visitor-answer-1@example.org>")
+        assert back.case_id == case.pk and back.thread_id == case.thread_id
+    finally:
+        smtp.stop()

@@ -5,6 +5,7 @@ Safe to run twice: a second run finds the demo admin and stops.
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
@@ -38,6 +39,7 @@ PEOPLE = [
     ("agent2", "Blair", "Agent", roles.AGENTS, "agent2-demo-pass"),
 ]
 
+WEBCHAT_DEMO_KEY = "demo-website-chat"
 CHANNELS = [
     ("api", "Shop backend (API)", {"secret": "demo-api-secret", "callback_url": "http://127.0.0.1:9/"}),
     ("email", "support@demo.example", {"address": "support@demo.example"}),
@@ -123,10 +125,25 @@ class Command(BaseCommand):
         return users
 
     def _channels(self):
-        return {
+        channels = {
             kind: Channel.objects.create(kind=kind, name=name, credentials=creds, monthly_cost=50)
             for kind, name, creds in CHANNELS
         }
+        # The chat bubble, embedded by static/webchat/demo.html (a fixed key for that page).
+        site = settings.PUBLIC_BASE_URL
+        channels["webchat"] = Channel.objects.create(
+            kind="webchat",
+            key=WEBCHAT_DEMO_KEY,
+            name="Website chat",
+            credentials={"identity_secret": "demo-identity-secret"},
+            settings={
+                "allowed_origins": sorted({site, "http://localhost:8000", "http://127.0.0.1:8000"}),
+                "greeting": {"es": "¡Hola! ¿En qué podemos ayudarte?", "en": "Hi! How can we help you?"},
+                "prechat": {"name": "optional", "email": "optional", "phone": "off"},
+                "survey": {"csat": {"enabled": True}},
+            },
+        )
+        return channels
 
     def _history(self, *, identity, channel, opened, lines, agent, resolved=True, reopen=0):
         """A past case with exact timestamps: what a few weeks of use leave behind."""
