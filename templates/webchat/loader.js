@@ -27,8 +27,7 @@
     user: preset.user || null,
     hash: preset.hash || null,
     open: false,
-    unread: 0,
-    frameReady: false
+    unread: 0
   };
 
   var host, root, launcher, badge, iframe, panel;
@@ -57,7 +56,10 @@
     var count = state.open ? 0 : state.unread;
     badge.textContent = count > 99 ? "99+" : String(count);
     badge.hidden = count === 0;
-    launcher.setAttribute("aria-label", count ? CONFIG.label + " (" + count + ")" : CONFIG.label);
+    // Open, the launcher's click closes the panel: its name says so.
+    var label = state.open ? CONFIG.close_label || CONFIG.label : CONFIG.label;
+    launcher.setAttribute("aria-label", count ? label + " (" + count + ")" : label);
+    launcher.title = label;
   }
 
   function setOpen(open, fromFrame) {
@@ -174,7 +176,6 @@
     if (!data || typeof data !== "object") return;
     switch (data.type) {
       case "helpdesk:ready":
-        state.frameReady = true;
         sendInit();
         break;
       case "helpdesk:unread":

@@ -210,6 +210,7 @@ def test_visitor_and_agent_talk_live_with_typing_seen_and_history_after_reload(
     button.focus()
     visitor.keyboard.press("Enter")
     expect(button).to_have_attribute("aria-expanded", "true")
+    expect(button).to_have_attribute("aria-label", "Close the chat")
     frame = chat(visitor, channel)
     expect(frame.locator("body[data-state='chat']")).to_be_attached()
     expect(frame.locator("#greeting")).to_have_text("Hi! Ask us anything.")
