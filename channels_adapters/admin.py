@@ -5,9 +5,10 @@ from django.contrib import admin, messages
 from django.utils.html import format_html
 
 from channels_adapters.base import SendError
-from channels_adapters.models import Channel, InboundEvent, MailboxState
+from channels_adapters.models import Channel, ChannelKind, InboundEvent, MailboxState
 from channels_adapters.registry import ADAPTERS
 from channels_adapters.services import inbound_event_reprocess
+from channels_adapters.webchat.config import embed_snippet
 
 MASK = "••••••"
 _SECRET_WORDS = ("secret", "token", "password", "key", "auth")
@@ -72,7 +73,12 @@ class ChannelForm(forms.ModelForm):
         cleaned = super().clean()
         adapter = ADAPTERS.get(cleaned.get("kind"))
         credentials = cleaned.get("credentials_json")
+        if adapter and isinstance(cleaned.get("settings"), dict):
+            errors = adapter.settings_errors(cleaned["settings"])
+            if errors:
+                self.add_error("settings", [f"{key}: {sentence}" for key, sentence in errors.items()])
         if adapter and credentials is not None:
+            credentials = cleaned["credentials_json"] = adapter.credentials_complete(credentials)
             missing = [k for k in adapter.credential_keys if not credentials.get(k)]
             if missing and cleaned.get("is_active"):
                 self.add_error("credentials_json", f"An active channel needs: {', '.join(missing)}.")
@@ -115,6 +121,12 @@ class ChannelAdmin(admin.ModelAdmin):
     def webhook(self, obj):
         if not obj.pk:
             return "Shown once the channel is saved."
+        if obj.kind == ChannelKind.WEBCHAT:
+            # A website chat has no provider calling us: the site embeds this line instead.
+            return format_html(
+                "Paste this line into the website's pages, before &lt;/body&gt;:<br><code>{}</code>",
+                embed_snippet(obj),
+            )
         return format_html("<code>{}</code>", obj.webhook_url)
 
 

@@ -198,6 +198,14 @@ class ChannelAdapter:
         latest message's meta: {"title": str, "rows": [(label, value, link or "")]}."""
         return None
 
+    def settings_errors(self, settings: dict) -> dict[str, str]:
+        """Mistakes in a channel's settings an admin is about to save: {key: sentence}."""
+        return {}
+
+    def credentials_complete(self, credentials: dict) -> dict:
+        """The credentials with what we can make ourselves filled in (a web chat's own secret)."""
+        return credentials
+
     def dedupes_resends(self, channel: Channel) -> bool:
         """Whether the provider drops a repeat of a message by our reference (an idempotency key
         it keeps). Then a send a crash cut short simply goes again; elsewhere the agent decides."""

@@ -10,6 +10,8 @@ inbox offers the company's email channel once they are gone).
 
 from __future__ import annotations
 
+import secrets
+
 from django.dispatch import receiver
 
 from channels_adapters.base import ChannelAdapter, ParseError, SendResult, SignatureError
@@ -56,6 +58,17 @@ class WebchatAdapter(ChannelAdapter):
         from channels_adapters.webchat.selectors import visitor_details
 
         return visitor_details(identity=identity, meta=meta)
+
+    def settings_errors(self, settings):
+        from channels_adapters.webchat.config import widget_settings_errors
+
+        return widget_settings_errors(settings)
+
+    def credentials_complete(self, credentials):
+        # Only the host site's server needs it (to sign its user ids): ours to make.
+        if not credentials.get("identity_secret"):
+            return {**credentials, "identity_secret": secrets.token_urlsafe(32)}
+        return credentials
 
     def send(self, channel, message, recipient):
         visitor = visitor_from_address(recipient.address)

@@ -125,3 +125,40 @@ def limits() -> dict:
         "max_attachment_bytes": _conf("WEBCHAT_MAX_ATTACHMENT_BYTES"),
         "accepted_types": list(_conf("WEBCHAT_ATTACHMENT_TYPES")),
     }
+
+
+def widget_settings_errors(raw) -> dict[str, str]:
+    """What is wrong with settings an admin typed, in words (the admin form shows them)."""
+    if not isinstance(raw, dict):
+        return {"settings": gettext("Settings must be a JSON object.")}
+    errors = {}
+    origins = raw.get("allowed_origins", [])
+    if not isinstance(origins, list) or not all(isinstance(o, str) for o in origins):
+        errors["allowed_origins"] = gettext('A list of origins, like ["https://shop.example.com"].')
+    else:
+        bad = [o for o in origins if not re.match(r"^https?://(\*\.)?[A-Za-z0-9.-]+(:\d+)?/?$", o.strip())]
+        if bad:
+            errors["allowed_origins"] = gettext(
+                "Not an origin (scheme://host[:port], no path): %(origins)s"
+            ) % {"origins": ", ".join(bad)}
+    if "color" in raw and not _COLOR.match(str(raw["color"] or "")):
+        errors["color"] = gettext("A colour like #1f6feb.")
+    if "position" in raw and raw["position"] not in ("left", "right"):
+        errors["position"] = gettext('"left" or "right".')
+    if "language" in raw and raw["language"] not in LANGUAGES:
+        errors["language"] = gettext("One of: %(languages)s.") % {"languages": ", ".join(LANGUAGES)}
+    prechat = raw.get("prechat", {})
+    if not isinstance(prechat, dict) or any(
+        k not in PRECHAT_FIELDS or v not in PRECHAT_MODES for k, v in prechat.items()
+    ):
+        errors["prechat"] = gettext('Fields name, email, phone, each "off", "optional" or "required".')
+    if "require_verification" in raw and not isinstance(raw["require_verification"], bool):
+        errors["require_verification"] = gettext("true or false.")
+    greeting = raw.get("greeting", "")
+    if not isinstance(greeting, str | dict):
+        errors["greeting"] = gettext('A sentence, or {"es": "...", "en": "..."}.')
+    return errors
+
+
+def embed_snippet(channel) -> str:
+    return f'<script src="{settings.PUBLIC_BASE_URL}/widget/{channel.key}.js" async></script>'

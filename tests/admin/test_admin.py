@@ -123,3 +123,33 @@ def test_seed_demo_builds_cross_channel_history():
     # Running it again changes nothing.
     call_command("seed_demo", stdout=io.StringIO())
     assert Customer.objects.filter(name="Ana Silva").count() == 1
+
+
+def _webchat_form(**settings):
+    return {
+        "kind": "webchat",
+        "name": "Website chat",
+        "is_active": "on",
+        "monthly_cost": "0",
+        "settings": json.dumps(settings),
+        "credentials_json": json.dumps({"identity_secret": ""}),
+    }
+
+
+def test_a_website_chat_is_created_with_its_own_secret_and_shows_its_snippet(admin_client):
+    form = _webchat_form(allowed_origins=["https://shop.example.com"], color="#ff6600")
+    response = admin_client.post("/admin/channels_adapters/channel/add/", form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    channel = Channel.objects.get()
+    assert len(channel.credentials["identity_secret"]) >= 32
+    page = admin_client.get(f"/admin/channels_adapters/channel/{channel.pk}/change/").content.decode()
+    assert f"/widget/{channel.key}.js" in page and "async&gt;&lt;/script&gt;" in page
+
+
+def test_mistyped_website_chat_settings_are_refused_in_words(admin_client):
+    form = _webchat_form(allowed_origins=["shop.example.com/path"], color="orange", prechat={"email": "yes"})
+    response = admin_client.post("/admin/channels_adapters/channel/add/", form)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "allowed_origins: Not an origin" in page and "color: A colour like" in page and "prechat:" in page
+    assert not Channel.objects.exists()
