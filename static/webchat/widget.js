@@ -1178,6 +1178,7 @@
 
   el.body.dataset.open = state.open ? "1" : "0";
   el.greeting.textContent = config.greeting || "";
+  el.prechatSubmit.textContent = t("prechat_start");
   document.documentElement.style.setProperty("--accent", /^#[0-9a-f]{3,8}$/i.test(config.color || "") ? config.color : "#1f6feb");
   renderHeader();
   updateCounter();

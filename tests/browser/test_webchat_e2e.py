@@ -215,6 +215,14 @@ def test_visitor_and_agent_talk_live_with_typing_seen_and_history_after_reload(
     expect(frame.locator("body[data-state='chat']")).to_be_attached()
     expect(frame.locator("#greeting")).to_have_text("Hi! Ask us anything.")
     expect(composer(frame)).to_be_focused()
+    # Every control has a name a screen reader can say.
+    unnamed = frame.locator("body").evaluate(
+        """() => [...document.querySelectorAll('input, textarea, button, select')]
+            .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+                          && !el.textContent.trim())
+            .map(el => el.outerHTML)"""
+    )
+    assert unnamed == []
 
     send(frame, "Hi, is the blue teapot back in stock? https://shop.example/teapots/blue.")
     link = frame.locator(".msg.mine a")
