@@ -502,9 +502,11 @@
     if (availability) {
       el.availability.hidden = false;
       el.availability.classList.toggle("away", !availability.open);
-      el.availabilityText.textContent = availability.text || t(availability.open ? "online" : "offline");
+      // Away: the header says so briefly and the notice above the messages says
+      // when we are back (the server's sentence), so the visitor knows to leave one.
+      el.availabilityText.textContent = availability.open ? availability.text || t("online") : t("offline");
       el.offline.hidden = !!availability.open;
-      el.offline.textContent = availability.open ? "" : t("offline_notice");
+      el.offline.textContent = availability.open ? "" : availability.text || t("offline_notice");
     } else {
       el.availability.hidden = true;
     }

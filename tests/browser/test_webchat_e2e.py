@@ -722,3 +722,40 @@ def test_the_servers_sentences_reach_a_spanish_visitor_in_spanish(asgi_server, b
     frame = open_chat(visitor, channel)
     expect(frame.locator("#availability-text")).not_to_be_empty()
     assert frame.locator("#availability-text").inner_text() != "We usually reply in a few minutes."
+
+
+def test_outside_business_hours_the_panel_says_we_are_away_and_still_takes_a_message(
+    asgi_server, browser_contexts, host_site
+):
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    from django.utils import timezone
+
+    from kpis.models import BusinessHours
+    from tests.factories import TeamFactory
+
+    seed()
+    team = TeamFactory(name="Weekend crew")
+    # Open 09:00-17:00 every day, but today and tomorrow are holidays: closed now,
+    # whatever the time the test runs, and back the day after tomorrow at 09:00.
+    today = timezone.now().astimezone(ZoneInfo("Europe/Madrid")).date()
+    BusinessHours.objects.create(
+        name="Office",
+        team=team,
+        time_zone="Europe/Madrid",
+        weekly={day: [["09:00", "17:00"]] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
+        holidays=[today.isoformat(), (today + timedelta(days=1)).isoformat()],
+    )
+    channel = webchat_channel(host_site.url, team=team.pk)
+    host_site.pages["/"] = host_page(asgi_server, channel)
+    visitor = browser_contexts().new_page()
+    visitor.goto(host_site.url + "/")
+    frame = open_chat(visitor, channel)
+    expect(frame.locator("#availability")).to_have_class(re.compile(r"\baway\b"))
+    expect(frame.locator("#availability-text")).to_have_text("We're away right now")
+    notice = frame.locator("#offline-notice")
+    expect(notice).to_contain_text("We're back")
+    expect(notice).to_contain_text("09:00 (Europe/Madrid). Leave a message.")
+    send(frame, "Call me back when you are in, please")
+    assert Message.objects.filter(body="Call me back when you are in, please", channel=channel).exists()
