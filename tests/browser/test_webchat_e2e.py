@@ -285,19 +285,27 @@ def test_unread_badge_and_close_from_the_panel(asgi_server, browser_contexts, ho
     visitor = browser_contexts().new_page()
     visitor.goto(host_site.url + "/")
     frame = open_chat(visitor, channel)
-    send(frame, "Do you ship to Portugal?")
+    # Shift+Enter is a new line; Enter sends.
+    composer(frame).fill("Do you ship")
+    composer(frame).press("Shift+Enter")
+    composer(frame).press_sequentially("to Portugal?")
+    expect(composer(frame)).to_have_value("Do you ship\nto Portugal?")
+    expect(frame.locator(".msg")).to_have_count(0)
+    composer(frame).press("Enter")
+    expect(frame.locator(".msg.mine[data-id] .bubble")).to_have_text("Do you ship\nto Portugal?")
+    expect(composer(frame)).to_have_value("")
     # Closed from the panel's own button: the launcher takes the focus back.
     frame.get_by_role("button", name="Close chat").click()
     expect(launcher(visitor, channel)).to_have_attribute("aria-expanded", "false")
     expect(launcher(visitor, channel)).to_be_focused()
 
-    case = Message.objects.get(body="Do you ship to Portugal?").case
+    case = Message.objects.get(body="Do you ship\nto Portugal?").case
     agent = browser_contexts().new_page()
     login(agent, asgi_server, "agent1", "agent1-demo-pass")
     agent.goto(f"{asgi_server}/inbox/case/{case.pk}/")
     agent.wait_for_selector("body[data-live='1']")
     reply = agent.get_by_label("Message", exact=True)
-    reply.fill("We do, in 3 to 5 days.")
+    reply.fill('We do, in 3 to 5 days. <img src=x onerror="parent.__xss=1"> javascript:alert(1)')
     reply.press("Control+Enter")
 
     badge = widget(visitor, channel).locator(".badge")
@@ -305,7 +313,12 @@ def test_unread_badge_and_close_from_the_panel(asgi_server, browser_contexts, ho
     expect(launcher(visitor, channel)).to_have_attribute("aria-label", "Chat with us (1)")
     launcher(visitor, channel).click()
     expect(badge).to_be_hidden()
-    expect(frame.locator(".msg.ours", has_text="in 3 to 5 days")).to_be_visible()
+    ours = frame.locator(".msg.ours", has_text="in 3 to 5 days")
+    expect(ours).to_be_visible()
+    # Text stays text: no element made of it, no link that is not http(s).
+    expect(ours.locator(".bubble")).to_contain_text('<img src=x onerror="parent.__xss=1">')
+    expect(ours.locator(".bubble *")).to_have_count(0)
+    assert frame.locator("body").evaluate("() => window.__xss") is None
     # Read on screen: a reload does not badge it again.
     visitor.reload()
     expect(launcher(visitor, channel)).to_be_visible()
