@@ -13,6 +13,7 @@ MASK = "••••••"
 
 
 class SubscriptionForm(forms.ModelForm):
+    url = forms.URLField(label=_("URL"), max_length=2000, assume_scheme="https")
     events = forms.MultipleChoiceField(
         label=_("Events"), choices=Event.choices, widget=forms.CheckboxSelectMultiple
     )
