@@ -224,3 +224,17 @@ def test_a_subscription_costs_one_insert_per_event(channel, subscribe):
     selectors.subscriptions_recording()
     assert _inbound_queries(channel, "a-3", Sender("email", "warm@example.com")) == before + 1
     assert WebhookDelivery.objects.filter(event="message.created").count() == 2
+
+
+def test_a_call_logged_by_an_agent_is_a_message(subscribe, channel):
+    from conversations.calls import call_log
+
+    case = receive_inbound(channel=channel, sender=ANA, external_id="in-1", text="hi").message.case
+    subscribe(events=["message.created"])
+    agent = UserFactory()
+    call = call_log(
+        by=agent, direction="outbound", number="+14155550123", talk_seconds=60, note="Called back", case=case
+    )
+    data = last("message.created").payload["data"]["message"]
+    assert data["id"] == call.pk and data["kind"] == "call" and data["body"] == "Called back"
+    assert data["address"] == {"kind": "phone", "address": "+14155550123"} and data["channel_kind"] is None
