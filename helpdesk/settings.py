@@ -243,6 +243,10 @@ HELPDESK_WEBHOOKS = {
 # mail_admins recipients (a paused webhook subscription): comma-separated addresses.
 ADMINS = [(address, address) for address in env.list("DJANGO_ADMINS", default=[])]
 SERVER_EMAIL = env("DJANGO_SERVER_EMAIL", default="helpdesk@localhost")
+# How Django itself sends mail (mail_admins), e.g. smtp+tls://user:password@smtp.example.com:587.
+# Email channels send through their own SMTP settings, never this.
+if env("DJANGO_EMAIL_URL", default=""):
+    vars().update(env.email_url("DJANGO_EMAIL_URL"))
 
 # Email channel (channels_adapters/email): IMAP polling beat task and limits.
 CELERY_BEAT_SCHEDULE["email-imap-poll"] = {

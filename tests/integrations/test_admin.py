@@ -55,6 +55,8 @@ def test_rotate_secret_and_resume_actions(admin_client, subscribe):
         reverse("admin:integrations_webhooksubscription_change", args=[subscription.pk])
     ).content.decode()
     assert "Paused automatically" in page
+    paused_only = admin_client.get(url, {"paused_at__isempty": "0"}).content.decode()
+    assert reverse("admin:integrations_webhooksubscription_change", args=[subscription.pk]) in paused_only
     admin_client.post(url, {"action": "resume", "_selected_action": [subscription.pk]})
     subscription.refresh_from_db()
     assert subscription.paused_at is None and subscription.consecutive_failures == 0
