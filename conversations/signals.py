@@ -73,6 +73,7 @@ def message_event_emit(event: str, message, *, channel=None, customer_id=None) -
         "direction": message.direction,
         "kind": message.kind,
         "author": message.author,
+        "agent_id": message.author_user_id,
         "status": message.status,
         "external_id": message.external_id,
         "created_at": _at(message.created_at),

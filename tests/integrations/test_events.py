@@ -52,6 +52,7 @@ def test_an_inbound_message_from_a_new_customer(subscribe, channel):
         "direction": "in",
         "kind": "text",
         "author": "customer",
+        "agent_id": None,
         "status": None,
         "external_id": "in-1",
         "created_at": message.created_at.isoformat(),
@@ -73,9 +74,11 @@ def test_a_reply_and_its_status_changes(subscribe, channel, receiver):
     channel.save()
     receiver.script(Reply(200, {"external_id": "remote-1"}), path="/callback")
     case = receive_inbound(channel=channel, sender=ANA, external_id="in-1", text="hi").message.case
-    reply = send_reply(case=case, author_user=UserFactory(), body="On its way")
+    agent = UserFactory()
+    reply = send_reply(case=case, author_user=agent, body="On its way")
     created = last("message.created").payload["data"]["message"]
     assert created["id"] == reply.pk and created["direction"] == "out" and created["author"] == "agent"
+    assert created["agent_id"] == agent.pk
     assert created["status"] == "queued" and created["body"] == "On its way"
 
     message_deliver(message_id=reply.pk)
