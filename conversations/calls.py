@@ -168,5 +168,6 @@ def call_log(
 
             case_mark_answered(case=case, now=now)
         Thread.objects.filter(pk=thread.pk).update(last_message_at=now)
+        signals.message_event_emit("message.created", message, customer_id=thread.customer_id)
         transaction.on_commit(lambda: signals.message_announce(message, case))
     return message

@@ -42,6 +42,7 @@ def assign_case(*, case: Case, assignee=None, team=None, by=None) -> Case:
         system_event_add(
             thread=case.thread, case=case, text=f"Case {', '.join(changes)} by {_who(by)}", by=by
         )
+        signals.case_event_emit("case.assigned", case)
         transaction.on_commit(lambda: signals.case_announce(case, change="assigned"))
     return case
 
@@ -79,6 +80,10 @@ def set_case_status(*, case: Case, status: str, by=None, snoozed_until: datetime
         case.save()
         label = f"snoozed until {snoozed_until:%Y-%m-%d %H:%M}" if snoozed_until else status
         system_event_add(thread=case.thread, case=case, text=f"Case {label} by {_who(by)}", by=by)
+        if status == CaseStatus.RESOLVED or previous == CaseStatus.RESOLVED:
+            signals.case_event_emit(
+                "case.resolved" if status == CaseStatus.RESOLVED else "case.reopened", case
+            )
         transaction.on_commit(lambda: signals.case_announce(case, change=status))
     return case
 

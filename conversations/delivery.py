@@ -25,7 +25,7 @@ from channels_adapters.base import (
     TransientSendError,
 )
 from channels_adapters.registry import UnsupportedChannel, adapter_for
-from conversations import realtime
+from conversations import realtime, signals
 from conversations.models import (
     DELIVERY_RANK,
     DeliveryAttempt,
@@ -87,6 +87,7 @@ def message_status_update(
         updated = messages.filter(status__in=allowed_from).update(**values)
         if updated:
             message = messages.get()
+            signals.message_event_emit("message.status_changed", message, channel=channel)
             transaction.on_commit(lambda: realtime.publish_message_updated(message))
     return bool(updated)
 
@@ -133,6 +134,7 @@ def _message_reconcile(*, channel, message_id: int, external_id: str, values: di
     )
     for field, value in values.items():
         setattr(message, field, value)
+    signals.message_event_emit("message.status_changed", message, channel=channel)
     transaction.on_commit(lambda: realtime.publish_message_updated(message))
     return True
 
@@ -169,6 +171,8 @@ def message_status_watermark(*, channel, recipient: Sender, status: str, waterma
         )
         for message in messages:
             message.status = status
+            setattr(message, _STATUS_TIME_FIELD[status], watermark)
+            signals.message_event_emit("message.status_changed", message, channel=channel)
             transaction.on_commit(lambda m=message: realtime.publish_message_updated(m))
     return len(messages)
 
@@ -304,9 +308,11 @@ def message_deliver(*, message_id: int, worker: str = "") -> DeliveryOutcome:
         # Still ours: the claim, or an "outcome unknown" given up on this very
         # attempt (a send slower than the claim timeout) that the real answer settles.
         # A status callback that settled it already wins: it may be past "sent".
-        Message.objects.filter(pk=message_id).filter(
-            Q(send_claimed_at=now) | Q(status=DeliveryStatus.UNKNOWN, attempts=message.attempts)
-        ).update(**values)
+        settled = (
+            Message.objects.filter(pk=message_id)
+            .filter(Q(send_claimed_at=now) | Q(status=DeliveryStatus.UNKNOWN, attempts=message.attempts))
+            .update(**values)
+        )
         DeliveryAttempt.objects.filter(pk=attempt.pk).update(
             finished_at=finished,
             outcome={"sent": "sent", "failed": "failed", "retry": "retry"}[outcome],
@@ -315,6 +321,8 @@ def message_deliver(*, message_id: int, worker: str = "") -> DeliveryOutcome:
         )
         for field, value in values.items():
             setattr(message, field, value)
+        if settled and outcome != "retry":
+            signals.message_event_emit("message.status_changed", message)
         transaction.on_commit(lambda: realtime.publish_message_updated(message))
     return DeliveryOutcome(outcome, retry_in)
 

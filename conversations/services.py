@@ -131,6 +131,9 @@ def receive_inbound(
             created_at=now,
         )
         Thread.objects.filter(pk=thread.pk).update(last_message_at=now)
+        if change in ("opened", "reopened"):
+            signals.case_event_emit(f"case.{change}", case, customer_id=thread.customer_id)
+        signals.message_event_emit("message.created", message, customer_id=thread.customer_id)
         transaction.on_commit(lambda: signals.message_announce(message, case))
         if change != "continued":
             transaction.on_commit(lambda: signals.case_announce(case, change=change))
@@ -184,6 +187,7 @@ def record_echo(
         if case is not None and not case.is_resolved:
             case_mark_answered(case=case, now=now)
         Thread.objects.filter(pk=thread.pk).update(last_message_at=now)
+        signals.message_event_emit("message.created", message, customer_id=thread.customer_id)
         transaction.on_commit(lambda: signals.message_announce(message, case))
     return InboundResult(message, created=True)
 
@@ -360,6 +364,7 @@ def _queue_outbound(*, case, author, author_user, body, channel, identity, attac
         if author == Author.AGENT:
             case_mark_answered(case=case, now=now)
         Thread.objects.filter(pk=thread.pk).update(last_message_at=now)
+        signals.message_event_emit("message.created", message, customer_id=thread.customer_id)
         transaction.on_commit(lambda: message_deliver.delay(message.pk))
         transaction.on_commit(lambda: signals.message_announce(message, case))
     return message

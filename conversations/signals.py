@@ -7,6 +7,14 @@ message_created(message): every new message (inbound, reply, note, system, echo)
 Services announce their writes with `message_announce` / `case_announce` from
 `transaction.on_commit`: the other apps hear first, then the agents' browsers.
 A failing receiver is logged and never stops the push or the write.
+
+domain_event(event, payload, ordering_key): sent synchronously INSIDE the
+  writing transaction, for an outbox (the integrations app's webhooks) whose
+  row must commit or roll back with the change. Events and payloads:
+  docs/webhooks.md. Unlike the hooks above, a receiver's error propagates and
+  rolls the write back: an event that cannot be recorded must not be lost
+  silently. Receivers only write rows and queue work on commit; nothing leaves
+  the process from here.
 """
 
 import logging
@@ -19,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 case_changed = Signal()
 message_created = Signal()
+domain_event = Signal()
 
 
 def _send(signal: Signal, **kwargs) -> None:
@@ -35,3 +44,75 @@ def message_announce(message, case=None) -> None:
 def case_announce(case, *, change: str) -> None:
     _send(case_changed, case=case, change=change)
     realtime.publish_case_updated(case, change=change)
+
+
+def domain_event_emit(event: str, data: dict, ordering_key: str) -> None:
+    """Announce a change inside its transaction (see domain_event above)."""
+    domain_event.send(sender=None, event=event, payload=data, ordering_key=ordering_key)
+
+
+def _at(value):
+    return value.isoformat() if value else None
+
+
+def message_event_emit(event: str, message, *, channel=None, customer_id=None) -> None:
+    """message.created / message.status_changed, from what the writer holds (no query).
+
+    Only what the customer sees: internal notes and system events are never announced.
+    """
+    from conversations.models import MessageKind
+
+    if message.kind in (MessageKind.NOTE, MessageKind.SYSTEM) or not domain_event.has_listeners():
+        return
+    channel = channel or message.channel
+    data = {
+        "id": message.pk,
+        "case_id": message.case_id,
+        "channel_id": message.channel_id,
+        "channel_kind": channel.kind if channel else None,
+        "direction": message.direction,
+        "kind": message.kind,
+        "author": message.author,
+        "agent_id": message.author_user_id,
+        "status": message.status,
+        "external_id": message.external_id,
+        "created_at": _at(message.created_at),
+    }
+    if event == "message.created":
+        identity = message.identity
+        data.update(
+            customer_id=customer_id,
+            body=message.body,
+            attachments_count=len(message.attachments or []),
+            address={"kind": identity.kind, "address": identity.address} if identity else None,
+        )
+    else:
+        data.update(
+            error=message.error or "",
+            sent_at=_at(message.sent_at),
+            delivered_at=_at(message.delivered_at),
+            read_at=_at(message.read_at),
+        )
+    key = f"case:{message.case_id}" if message.case_id else f"thread:{message.thread_id}"
+    domain_event_emit(event, {"message": data}, key)
+
+
+def case_event_emit(event: str, case, *, customer_id=None) -> None:
+    """case.opened / assigned / resolved / reopened; customer_id when case.thread is not loaded."""
+    if not domain_event.has_listeners():
+        return
+    data = {
+        "id": case.pk,
+        "customer_id": customer_id if customer_id is not None else case.thread.customer_id,
+        "status": case.status,
+        "assignee_id": case.assignee_id,
+        "team_id": case.team_id,
+        "priority": case.priority,
+        "origin_channel_id": case.origin_channel_id,
+        "subject": case.subject,
+        "opened_at": _at(case.opened_at),
+        "first_response_at": _at(case.first_response_at),
+        "resolved_at": _at(case.resolved_at),
+        "reopen_count": case.reopen_count,
+    }
+    domain_event_emit(event, {"case": data}, f"case:{case.pk}")

@@ -9,12 +9,25 @@ from customers.models import Customer, CustomerMerge, Identity
 
 def customer_create(*, name: str = "", attributes: dict | None = None) -> Customer:
     """A customer always comes with their one thread."""
+    from conversations import signals
     from conversations.models import Thread
 
     with transaction.atomic():
         customer = Customer.objects.create(name=name, attributes=attributes or {})
         Thread.objects.create(customer=customer)
+        signals.domain_event_emit(
+            "customer.created", {"customer": _customer_data(customer)}, f"customer:{customer.pk}"
+        )
     return customer
+
+
+def _customer_data(customer: Customer) -> dict:
+    return {
+        "id": customer.pk,
+        "name": customer.name,
+        "attributes": customer.attributes,
+        "created_at": customer.created_at.isoformat() if customer.created_at else None,
+    }
 
 
 def identity_resolve(*, kind: str, address: str, name: str = "") -> Identity:
@@ -69,6 +82,7 @@ def merge_customers(*, survivor: Customer, merged: Customer, merged_by=None) -> 
     the same team. A case in progress of another team stops the merge (it would
     have to be folded away, and one customer has one case in progress).
     """
+    from conversations import signals
     from conversations.models import Case, CaseStatus, Message, Thread
     from conversations.realtime import publish_customer_merged
     from conversations.services import system_event_add
@@ -150,6 +164,11 @@ def merge_customers(*, survivor: Customer, merged: Customer, merged_by=None) -> 
             text=f"Merged {snapshot['name'] or f'customer #{merged_id}'} into this customer"
             + (f" by {merged_by}" if merged_by else ""),
             by=merged_by,
+        )
+        signals.domain_event_emit(
+            "customer.merged",
+            {"customer": _customer_data(survivor), "merged_customer_id": merged_id, "moved": moved},
+            f"customer:{survivor.pk}",
         )
         transaction.on_commit(lambda: publish_customer_merged(survivor_id=survivor.pk, merged_id=merged_id))
     return record

@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "conversations",
     "channels_adapters",
     "kpis",
+    "integrations",  # outbound webhooks: listens to the core, never imported by it
 ]
 
 # Every middleware here can run async: one sync-only middleware (WhiteNoise was)
@@ -218,6 +219,34 @@ KPIS = {
     # Active SLA policies are cached this long per process (0 = off).
     "SLA_POLICY_CACHE_SECONDS": env.float("HELPDESK_SLA_POLICY_CACHE_SECONDS", default=5.0),
 }
+
+# Outbound webhooks (integrations app, docs/webhooks.md): Standard Webhooks
+# deliveries from an outbox written with each change.
+CELERY_BEAT_SCHEDULE["webhooks-redrive"] = {
+    "task": "integrations.tasks.webhooks_redrive",
+    "schedule": env.float("HELPDESK_WEBHOOK_REDRIVE_EVERY_SECONDS", default=30.0),
+}
+HELPDESK_WEBHOOKS = {
+    "TIMEOUT_SECONDS": env.float("HELPDESK_WEBHOOK_TIMEOUT_SECONDS", default=10.0),
+    # Wait after the n-th failure: BACKOFF * 2^(n-1), at most BACKOFF_MAX (10 s, 20 s, 40 s ... 1 h).
+    "BACKOFF_SECONDS": env.float("HELPDESK_WEBHOOK_BACKOFF_SECONDS", default=10.0),
+    "BACKOFF_MAX_SECONDS": env.float("HELPDESK_WEBHOOK_BACKOFF_MAX_SECONDS", default=3600.0),
+    # Failed attempts in a row (any delivery) that pause a subscription until an admin resumes it.
+    "PAUSE_AFTER_FAILURES": env.int("HELPDESK_WEBHOOK_PAUSE_AFTER_FAILURES", default=10),
+    # A delivery not sent this long after it was due is enqueued again by the beat task.
+    "STUCK_AFTER_SECONDS": env.float("HELPDESK_WEBHOOK_STUCK_AFTER_SECONDS", default=60.0),
+    # A claim older than this outlived every timeout: its worker died mid-POST; sent again.
+    "CLAIM_TIMEOUT_SECONDS": env.float("HELPDESK_WEBHOOK_CLAIM_TIMEOUT_SECONDS", default=120.0),
+    # Who listens to which event is cached this long per process (0 = off).
+    "SUBSCRIPTION_CACHE_SECONDS": env.float("HELPDESK_WEBHOOK_SUBSCRIPTION_CACHE_SECONDS", default=5.0),
+}
+# mail_admins recipients (a paused webhook subscription): comma-separated addresses.
+ADMINS = [(address, address) for address in env.list("DJANGO_ADMINS", default=[])]
+SERVER_EMAIL = env("DJANGO_SERVER_EMAIL", default="helpdesk@localhost")
+# How Django itself sends mail (mail_admins), e.g. smtp+tls://user:password@smtp.example.com:587.
+# Email channels send through their own SMTP settings, never this.
+if env("DJANGO_EMAIL_URL", default=""):
+    vars().update(env.email_url("DJANGO_EMAIL_URL"))
 
 # Email channel (channels_adapters/email): IMAP polling beat task and limits.
 CELERY_BEAT_SCHEDULE["email-imap-poll"] = {

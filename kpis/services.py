@@ -499,7 +499,27 @@ def survey_answer_record(
         )
         if message is not None:
             _undo_reopen_by_answer(request=request, message=message)
+        signals.domain_event_emit(
+            "survey.answered", {"survey": _answer_data(answer)}, f"case:{answer.case_id}"
+        )
     return answer
+
+
+def _answer_data(answer: SurveyAnswer) -> dict:
+    return {
+        "id": answer.pk,
+        "request_id": answer.request_id,
+        "kind": answer.kind,
+        "score": answer.score,
+        "case_id": answer.case_id,
+        "customer_id": answer.customer_id,
+        "channel_id": answer.channel_id,
+        "agent_id": answer.agent_id,
+        "team_id": answer.team_id,
+        "message_id": answer.message_id,
+        "via": answer.via,
+        "answered_at": answer.answered_at.isoformat(),
+    }
 
 
 def _undo_reopen_by_answer(*, request: SurveyRequest, message: Message) -> None:
@@ -522,6 +542,7 @@ def _undo_reopen_by_answer(*, request: SurveyRequest, message: Message) -> None:
     case.reopen_count = request.case_reopen_count
     case.waiting_since = None
     case.save(update_fields=["status", "resolved_at", "reopen_count", "waiting_since", "updated_at"])
+    signals.case_event_emit("case.resolved", case, customer_id=request.customer_id)
     transaction.on_commit(lambda: signals.case_announce(case, change=CaseStatus.RESOLVED))
 
 

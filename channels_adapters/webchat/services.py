@@ -33,7 +33,7 @@ from channels_adapters.webchat.tokens import (
     visitor_new,
     visitor_verified,
 )
-from conversations import realtime
+from conversations import realtime, signals
 from conversations.attachments import attachment_save
 from conversations.models import DeliveryStatus, Direction, Message, MessageKind
 from customers.identity import email_normalize, phone_normalize
@@ -428,6 +428,8 @@ def visitor_read(*, session: Session, channel, up_to: int) -> int:
         if not ids:
             return 0
         Message.objects.filter(pk__in=ids).update(status=DeliveryStatus.READ, read_at=now)
-        read = list(Message.objects.filter(pk__in=ids))
+        read = list(Message.objects.filter(pk__in=ids).select_related("channel", "identity"))
+        for message in read:
+            signals.message_event_emit("message.status_changed", message)
         transaction.on_commit(lambda: [realtime.publish_message_updated(m) for m in read])
     return len(ids)
