@@ -13,6 +13,7 @@ import time
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.utils import translation
 
 from channels_adapters.models import ChannelKind
 from channels_adapters.selectors import channel_get_active
@@ -21,6 +22,7 @@ from channels_adapters.webchat.presence import presence_touch
 from channels_adapters.webchat.services import (
     WidgetRefused,
     visitor_authenticate,
+    visitor_language,
     visitor_message_send,
     visitor_read,
     visitor_typing,
@@ -70,6 +72,14 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
     async def receive_json(self, content, **kwargs):
         if not isinstance(content, dict):
             return
+        if self.session is None and content.get("action") == "auth":
+            self.language = await database_sync_to_async(visitor_language)(
+                self.channel, str(content.get("token") or "")
+            )
+        with translation.override(getattr(self, "language", None) or "en"):
+            await self._receive(content)
+
+    async def _receive(self, content):
         action = content.get("action")
         if self.session is None:
             if action == "auth":
@@ -77,6 +87,12 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
             else:
                 await self.close(code=4401)
             return
+        if self.session.identity is None:
+            # The visitor may have become a customer since the socket opened (a pre-chat
+            # form or a first message sent over HTTP): typing and reads need the identity.
+            self.session.identity = await database_sync_to_async(selectors.visitor_identity)(
+                visitor=self.session.visitor
+            )
         try:
             if action == "message":
                 await self._message(content)

@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 
 from channels_adapters.base import Sender, text_clean
 from channels_adapters.webchat import limits as rate
-from channels_adapters.webchat.config import WidgetConfig, limits, origin_allowed, widget_config
+from channels_adapters.webchat.config import LANGUAGES, WidgetConfig, limits, origin_allowed, widget_config
 from channels_adapters.webchat.presence import presence_touch
 from channels_adapters.webchat.selectors import visitor_case, visitor_identity
 from channels_adapters.webchat.tokens import (
@@ -105,6 +105,17 @@ def _rate(action: str, *, visitor: Visitor | None, ip: str) -> None:
             status=429,
             retry_after=exc.retry_after,
         ) from exc
+
+
+def visitor_language(channel, token: str, asked: str = "") -> str:
+    """The language the server answers a visitor in: the one their session started with
+    (kept in the token), else what the frame asks, else the channel's default."""
+    try:
+        language = token_read(token, channel_key=channel.key).language if token else ""
+    except TokenInvalid:
+        language = ""
+    language = language or (asked or "")[:2].lower()
+    return language if language in LANGUAGES else widget_config(channel).language
 
 
 def visitor_authenticate(*, channel, token: str) -> Session:

@@ -33,6 +33,9 @@ class Visitor:
     ref: str
     verified: bool
     origin: str
+    # The panel's language (the visitor's browser, or the channel's default): the
+    # server's sentences (errors, availability) follow it.
+    language: str = "en"
 
     @property
     def address(self) -> str:
@@ -56,7 +59,13 @@ def visitor_verified(*, channel_key: str, identifier: str, origin: str) -> Visit
 
 def token_issue(visitor: Visitor) -> str:
     return signing.dumps(
-        {"c": visitor.channel_key, "r": visitor.ref, "u": int(visitor.verified), "o": visitor.origin},
+        {
+            "c": visitor.channel_key,
+            "r": visitor.ref,
+            "u": int(visitor.verified),
+            "o": visitor.origin,
+            "l": visitor.language,
+        },
         salt=_SALT,
         compress=True,
     )
@@ -79,6 +88,7 @@ def token_read(token: str, *, channel_key: str) -> Visitor:
         ref=str(data["r"]),
         verified=bool(data.get("u")),
         origin=str(data.get("o") or ""),
+        language=str(data.get("l") or "en")[:8],
     )
 
 

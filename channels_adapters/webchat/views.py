@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
@@ -32,6 +33,7 @@ from channels_adapters.webchat.services import (
     WidgetRefused,
     visitor_authenticate,
     visitor_details_submit,
+    visitor_language,
     visitor_message_send,
     visitor_read,
     visitor_session_start,
@@ -85,6 +87,17 @@ def _json_body(request) -> dict:
 def _bearer(request) -> str:
     header = request.headers.get("Authorization", "")
     return header[7:].strip() if header.lower().startswith("bearer ") else ""
+
+
+def _asked_language(request) -> str:
+    if request.content_type == "application/json" and request.body:
+        try:
+            body = json.loads(request.body)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            body = None
+        if isinstance(body, dict) and isinstance(body.get("lang"), str):
+            return body["lang"]
+    return request.GET.get("lang", "")
 
 
 def _check_request_origin(request, session: Session) -> None:
@@ -254,7 +267,7 @@ def frame(request, key: str):
 
 
 def _api(view):
-    """JSON in, JSON out, one error shape, for every visitor endpoint."""
+    """JSON in, JSON out, one error shape, in the visitor's language, for every visitor endpoint."""
 
     def wrapped(request, key, *args, **kwargs):
         try:
@@ -264,10 +277,11 @@ def _api(view):
                 {"error": {"code": "not_found", "message": _("This chat does not exist."), "fields": {}}},
                 status=404,
             )
-        try:
-            return view(request, channel, *args, **kwargs)
-        except WidgetRefused as exc:
-            return _error(exc)
+        with translation.override(visitor_language(channel, _bearer(request), _asked_language(request))):
+            try:
+                return view(request, channel, *args, **kwargs)
+            except WidgetRefused as exc:
+                return _error(exc)
 
     wrapped.__name__ = view.__name__
     wrapped.__doc__ = view.__doc__
@@ -290,9 +304,10 @@ def session_start(request, channel):
     )
     _check_request_origin(request, session)
     config = session.config
+    visitor = replace(session.visitor, language=translation.get_language()[:2])
     return JsonResponse(
         {
-            "token": token_issue(session.visitor),
+            "token": token_issue(visitor),
             "visitor": _visitor_json(session),
             "availability": selectors.availability(config=config),
             **_state(channel, session),
@@ -350,6 +365,12 @@ async def messages(request, key: str):
             {"error": {"code": "not_found", "message": _("This chat does not exist."), "fields": {}}},
             status=404,
         )
+    language = await sync_to_async(visitor_language)(channel, _bearer(request), request.GET.get("lang", ""))
+    with translation.override(language):
+        return await _messages(request, channel)
+
+
+async def _messages(request, channel):
     try:
         if request.method == "POST":
             return await sync_to_async(_messages_post)(request, channel)

@@ -721,11 +721,6 @@ def _clear_rate_limits():
         client.delete(key)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the visitor API answers in the server's default language: its views and the "
-    "visitor socket do not activate the visitor's language as the frame view does",
-)
 def test_the_servers_sentences_reach_a_spanish_visitor_in_spanish(asgi_server, browser_contexts, host_site):
     seed()
     channel = webchat_channel(host_site.url)

@@ -377,3 +377,15 @@ def test_a_visitor_who_left_is_answered_by_email_and_their_email_answer_lands_on
         assert back.case_id == case.pk and back.thread_id == case.thread_id
     finally:
         smtp.stop()
+
+
+def test_the_servers_sentences_follow_the_visitors_language(client, chat):
+    frame = Frame(client, chat)
+    started = frame.start(lang="es")
+    assert started.json()["availability"]["text"] == "Solemos responder en pocos minutos."
+    # The session's language stays with its token: later refusals are in Spanish too.
+    refused = frame.send("x" * 6000)
+    assert refused.status_code == 400 and "demasiado largo" in refused.json()["error"]["message"]
+    english = Frame(client, chat)
+    assert english.start(lang="en").json()["availability"]["text"] == "We usually reply in a few minutes."
+    assert "too long" in english.send("x" * 6000).json()["error"]["message"]
