@@ -99,13 +99,16 @@ def percentile(values, q):
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
 
 
-def web_start(*, env: dict, port: int, workers: int) -> subprocess.Popen:
-    """uvicorn on the ASGI app with several workers, as in production, quiet so the figures stay readable."""
+def web_start(*, env: dict, port: int, workers: int, extra_args: tuple[str, ...] = ()) -> subprocess.Popen:
+    """uvicorn on the ASGI app with several workers, as in production, quiet so the figures stay readable.
+
+    `extra_args` go to uvicorn as they are (e.g. `--backlog 4096`)."""
     return subprocess.Popen(
         [
             sys.executable, "-m", "uvicorn", "helpdesk.asgi:application",
             "--host", "127.0.0.1", "--port", str(port),
             "--workers", str(workers), "--no-access-log", "--log-level", "warning",
+            *extra_args,
         ],
         cwd=ROOT, env=env,
     )  # fmt: skip

@@ -345,6 +345,9 @@ def _queue_outbound(*, case, author, author_user, body, channel, identity, attac
     from conversations.tasks import message_deliver
 
     with transaction.atomic():
+        # The thread first, as an inbound message takes it (thread, then case): a reply
+        # written while the customer writes waits instead of deadlocking (bench/webchat.py).
+        Thread.objects.select_for_update().filter(pk=thread.pk).values_list("pk", flat=True).get()
         now = timezone.now()
         message = Message.objects.create(
             thread=thread,

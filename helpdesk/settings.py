@@ -142,10 +142,20 @@ REDIS_URL = env("REDIS_URL", default="")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # channels_redis with pools that wait rather than fail past their cap (helpdesk/redis_pools.py).
+            "BACKEND": "helpdesk.redis_pools.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # redis-py 8 reads with a 5 s socket timeout by default, the same
+                # 5 s a socket's receive blocks in BZPOPMIN: an idle receive then
+                # raised TimeoutError and closed a WebSocket about every 5 s per
+                # process (redis/redis-py#4091, django/channels_redis#422; found
+                # by bench/webchat.py). A longer read timeout lets the blocking
+                # pop answer, and still gives up on a Redis that stopped answering.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
                 "prefix": env("HELPDESK_CHANNEL_PREFIX", default="helpdesk"),
+                # Events a socket may have waiting before channels_redis drops new ones
+                # (its default, 100, is a second of a busy supervisor's inbox).
+                "capacity": env.int("HELPDESK_CHANNEL_CAPACITY", default=1000),
             },
         }
     }
@@ -153,6 +163,8 @@ if REDIS_URL:
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
+            # One pool per process: not a connection per WebSocket (helpdesk/redis_pools.py).
+            "OPTIONS": {"pool_class": "helpdesk.redis_pools.SharedConnectionPool"},
         }
     }
 else:

@@ -29,6 +29,21 @@ from channels_adapters.webchat.services import (
 )
 
 AUTH_TIMEOUT_SECONDS = 10
+
+
+def _off_loop(func):
+    """Run `func` (sync, one self-contained unit: its own transaction if any) on the
+    event loop's thread pool, not on the one thread every socket of the process shares.
+
+    Under uvicorn, a thread-sensitive call (database_sync_to_async's default) from a
+    socket runs on a single thread per process: one visitor's message waited for
+    every other visitor's (bench/webchat.py measured that thread busy most of the time
+    at 25 messages/s a process). A socket's own frames are still handled one after
+    the other (the consumer awaits each), so one visitor's messages keep their order.
+    """
+    return database_sync_to_async(func, thread_sensitive=False)
+
+
 # Presence is refreshed at most this often from a socket's traffic.
 _TOUCH_EVERY_SECONDS = 30
 
@@ -48,7 +63,7 @@ def _header(scope, name: bytes) -> str:
 class WidgetConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self):
         self.session = None
-        self.channel = await database_sync_to_async(_channel)(self.scope["url_route"]["kwargs"]["key"])
+        self.channel = await _off_loop(_channel)(self.scope["url_route"]["kwargs"]["key"])
         if self.channel is None:
             await self.close(code=4404)
             return
@@ -67,15 +82,13 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
         if getattr(self, "session", None) is not None:
             await self.channel_layer.group_discard(self.session.visitor.group, self.channel_name)
             # Still "present" for the offline grace period: a reload is not leaving.
-            await database_sync_to_async(presence_touch)(address=self.session.visitor.address)
+            await _off_loop(presence_touch)(address=self.session.visitor.address)
 
     async def receive_json(self, content, **kwargs):
         if not isinstance(content, dict):
             return
         if self.session is None and content.get("action") == "auth":
-            self.language = await database_sync_to_async(visitor_language)(
-                self.channel, str(content.get("token") or "")
-            )
+            self.language = await _off_loop(visitor_language)(self.channel, str(content.get("token") or ""))
         with translation.override(getattr(self, "language", None) or "en"):
             await self._receive(content)
 
@@ -90,18 +103,16 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
         if self.session.identity is None:
             # The visitor may have become a customer since the socket opened (a pre-chat
             # form or a first message sent over HTTP): typing and reads need the identity.
-            self.session.identity = await database_sync_to_async(selectors.visitor_identity)(
-                visitor=self.session.visitor
-            )
+            self.session.identity = await _off_loop(selectors.visitor_identity)(visitor=self.session.visitor)
         try:
             if action == "message":
                 await self._message(content)
             elif action == "typing":
-                await database_sync_to_async(visitor_typing)(
+                await _off_loop(visitor_typing)(
                     session=self.session, channel=self.channel, typing=bool(content.get("typing", True))
                 )
             elif action == "read" and isinstance(content.get("up_to"), int):
-                await database_sync_to_async(visitor_read)(
+                await _off_loop(visitor_read)(
                     session=self.session, channel=self.channel, up_to=content["up_to"]
                 )
             elif action == "page":
@@ -124,7 +135,7 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
 
     async def _auth(self, content):
         try:
-            session = await database_sync_to_async(visitor_authenticate)(
+            session = await _off_loop(visitor_authenticate)(
                 channel=self.channel, token=str(content.get("token") or "")
             )
         except WidgetRefused as exc:
@@ -135,9 +146,7 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
         self.auth_timer.cancel()
         await self.channel_layer.group_add(session.visitor.group, self.channel_name)
         await self._touch(force=True)
-        case = await database_sync_to_async(selectors.visitor_case)(
-            channel=self.channel, identity=session.identity
-        )
+        case = await _off_loop(selectors.visitor_case)(channel=self.channel, identity=session.identity)
         await self.send_json(
             {
                 "event": "ready",
@@ -147,7 +156,7 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
 
     async def _message(self, content):
         client = self.scope.get("client") or ("", 0)
-        message, created = await database_sync_to_async(visitor_message_send)(
+        message, created = await _off_loop(visitor_message_send)(
             session=self.session,
             channel=self.channel,
             client_id=str(content.get("client_id") or ""),
@@ -173,7 +182,7 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
         now = time.monotonic()
         if force or now - self.touched > _TOUCH_EVERY_SECONDS:
             self.touched = now
-            await database_sync_to_async(presence_touch)(address=self.session.visitor.address, page=page)
+            await _off_loop(presence_touch)(address=self.session.visitor.address, page=page)
 
     async def inbox_event(self, event):
         await self.send_json({"event": event["event"], "data": event["data"]})
