@@ -1,8 +1,26 @@
 """Reads on customers for the agent inbox (sidebar search, merge preview)."""
 
+from django.core.exceptions import ValidationError
 from django.db.models import Count, Q, QuerySet
 
-from customers.models import Customer, Identity
+from customers.identity import phone_normalize
+from customers.models import Customer, Identity, IdentityKind
+
+
+def customers_matching(q: str) -> QuerySet[Customer]:
+    """Customers whose name or any address contains `q`, or whose phone is `q` written
+    any way ("(415) 555-0199", "+1 415 555 0199"): normalized as ingestion does."""
+    q = (q or "").strip()
+    by_address = Identity.objects.filter(address__icontains=q)
+    try:
+        phone = phone_normalize(q)
+    except ValidationError:
+        phone = None
+    if phone and any(ch.isdigit() for ch in q):
+        by_address = Identity.objects.filter(
+            Q(address__icontains=q) | Q(kind=IdentityKind.PHONE, address=phone)
+        )
+    return Customer.objects.filter(Q(name__icontains=q) | Q(pk__in=by_address.values("customer_id")))
 
 
 def customer_search(*, user, q: str, limit: int = 10) -> QuerySet[Customer]:
@@ -12,8 +30,7 @@ def customer_search(*, user, q: str, limit: int = 10) -> QuerySet[Customer]:
     q = (q or "").strip()
     if len(q) < 2:
         return Customer.objects.none()
-    by_address = Identity.objects.filter(address__icontains=q).values("customer_id")
-    found = Customer.objects.filter(Q(name__icontains=q) | Q(pk__in=by_address))
+    found = customers_matching(q)
     return (
         customers_visible_to(user=user, customers=found)
         .prefetch_related("identities")
