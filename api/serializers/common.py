@@ -21,7 +21,7 @@ class JsonObjectField(serializers.DictField):
     so they are refused here as input errors (400), and its size is bounded."""
 
     def __init__(self, **kwargs):
-        kwargs.setdefault("child", serializers.JSONField())
+        kwargs.setdefault("child", serializers.JSONField(allow_null=True))
         super().__init__(**kwargs)
 
     def to_internal_value(self, data):
