@@ -1,9 +1,10 @@
 """REST API v1 under /api/v1/ (the KPI endpoint, /api/v1/kpis/, stays in kpis/urls.py)."""
 
-from django.urls import path
+from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from api.views import cases, customers, directory
+from api.views.base import endpoint_not_found
 
 app_name = "api"
 
@@ -41,4 +42,6 @@ urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
+    # Last: whatever else is asked under /api/v1/ is a JSON 404 (/api/v1/kpis/ is matched before).
+    re_path(r"^(?P<rest>[\s\S]*)$", endpoint_not_found, name="not_found"),
 ]

@@ -175,6 +175,7 @@ RULES: dict[str, Rule] = {
     "api:schema": Rule(expect=PUBLIC),
     "api:docs": Rule(expect=PUBLIC),
     "api:redoc": Rule(expect=PUBLIC),
+    "api:not_found": Rule(args=lambda w: {"rest": "no/such/thing/"}, expect=dict.fromkeys(ROLES, "hidden")),
     # Personal API tokens: each user's own page; another user's token is 404.
     "account:tokens": Rule(expect=AGENTS_ONLY),
     "account:token_revoke": Rule(

@@ -1,6 +1,7 @@
 """What every REST API view shares: who may call, how often, and the error shape."""
 
 from django.http import Http404
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.renderers import JSONRenderer
 
@@ -37,3 +38,13 @@ def not_found(message) -> None:
     """404 in words, for an object that does not exist or that this user may not see:
     the two are answered alike, so existence is never confirmed."""
     raise Http404(str(message))
+
+
+@csrf_exempt  # it changes nothing: a POST to a wrong URL is told so, not a CSRF page
+def endpoint_not_found(request, rest=""):
+    """Any other URL under /api/v1/: a 404 in the API's error shape, not the HTML page."""
+    from django.http import JsonResponse
+    from django.utils.translation import gettext as _
+
+    message = _("No such endpoint. API URLs end with a slash; see /api/v1/docs/.")
+    return JsonResponse({"error": {"code": "not_found", "message": message, "fields": {}}}, status=404)
