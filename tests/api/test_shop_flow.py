@@ -1,6 +1,8 @@
 """Issue 16's flow on the demo data: the shop's backend, with its own API token, records
 what it knows about the customer who wrote from the order page and leaves the agents a note."""
 
+import io
+
 import pytest
 from django.core.management import call_command
 from django.test import Client
@@ -21,7 +23,7 @@ def _token_from_the_settings_page(username: str) -> str:
 
 def test_shop_backend_adds_an_attribute_and_a_note_then_resolves(settings, tmp_path):
     settings.MEDIA_ROOT = str(tmp_path)
-    call_command("seed_demo", stdout=open("/dev/null", "w"))
+    call_command("seed_demo", stdout=io.StringIO())
     shop = ApiClient(_token_from_the_settings_page("admin"))
 
     # Dee wrote from the shop's order page (the seed's API-channel message); find her.
