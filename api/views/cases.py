@@ -24,7 +24,7 @@ from conversations import cases as case_services
 from conversations import delivery, services
 from conversations.models import Case, Message
 from conversations.selectors import cases_filtered
-from conversations.visibility import case_visible, cases_visible_to, customers_visible_to, messages_visible_to
+from conversations.visibility import case_visible, cases_visible_to, customer_visible, messages_visible_to
 
 CASE_NOT_VISIBLE = _("No such case, or it belongs to a team you are not in.")
 MESSAGE_NOT_VISIBLE = _("No such message, or it is not yours to see.")
@@ -241,20 +241,15 @@ class CaseNoteView(ApiMixin, GenericAPIView):
 
 def visible_message(request, pk) -> Message:
     message = (
-        # A message is reached through its customer: one this user may not see hides all
-        # of their messages, the history an open case would show included.
-        messages_visible_to(
-            user=request.user,
-            messages=Message.objects.filter(
-                pk=pk, thread__customer__in=customers_visible_to(user=request.user).values("pk")
-            ),
-        )
-        .select_related("channel", "case")
+        messages_visible_to(user=request.user, messages=Message.objects.filter(pk=pk))
+        .select_related("channel", "case", "thread__customer")
         .defer("channel__credentials")
         .prefetch_related("delivery_attempts")
         .first()
     )
-    if message is None:
+    # A message is reached through its customer: one this user may not see hides all
+    # of their messages, the history an open case would show included.
+    if message is None or not customer_visible(user=request.user, customer=message.thread.customer):
         not_found(MESSAGE_NOT_VISIBLE)
     return message
 

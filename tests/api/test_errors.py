@@ -95,3 +95,6 @@ def test_kpi_endpoint_is_not_in_the_api_schema(client, db):
 def test_docs_are_served_from_the_package_not_a_cdn(client, db):
     page = client.get("/api/v1/docs/").content.decode()
     assert "swagger-ui" in page and "cdn" not in page.lower() and "/static/drf_spectacular_sidecar/" in page
+    from django.contrib.staticfiles import finders
+
+    assert finders.find("drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js")
