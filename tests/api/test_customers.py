@@ -182,3 +182,20 @@ def test_timeline_spans_every_case_of_the_customer(api, world, org):
     MessageFactory(case=second, channel=world["channel"], body="Again")
     bodies = [m["body"] for m in api["ana"].get(f"{URL}{world['sam'].pk}/timeline/").json()["results"]]
     assert bodies[0] == "Again" and "Where is my refund?" in bodies
+
+
+@pytest.mark.parametrize("id_list_max", [1000, 1])
+def test_search_gives_the_same_answer_on_both_plans(api, world, monkeypatch, id_list_max):
+    """Few matches are read as a list of ids, many by walking the customers: same results."""
+    from customers import selectors
+
+    monkeypatch.setattr(selectors, "SEARCH_ID_LIST_MAX", id_list_max)
+    IdentityFactory(customer=CustomerFactory(name="Zed"), kind="email", address="zed@example.com")
+    found = {c["name"] for c in api["boss"].get(URL, {"q": "example.com"}).json()["results"]}
+    assert found == {"Sam Billing", "Sol Sales", "Zed"}
+    assert [c["name"] for c in api["boss"].get(URL, {"q": "(415) 555-0199"}).json()["results"]] == [
+        "Sam Billing"
+    ]
+    # The inbox's search (by name): ana sees Sam (Billing) and Zed (no case yet), not Sol (Sales).
+    ana = world["billing_case"].team.members.get()
+    assert [c.name for c in selectors.customer_search(user=ana, q="example")] == ["Sam Billing", "Zed"]
