@@ -120,6 +120,8 @@ def main():
         ("agent", "customers ?q=name", "/api/v1/customers/?q=Customer+4242"),
         ("agent", "customers ?q=email", "/api/v1/customers/?q=customer4242@example.com"),
         ("agent", "customers ?q=phone (no match)", "/api/v1/customers/?q=%2B1+415+555+0199"),
+        ("agent", "customers ?q=Customer+42 (1,111)", "/api/v1/customers/?q=Customer+42"),
+        ("agent", "customers ?q=example.com (all)", "/api/v1/customers/?q=example.com"),
         ("agent", "timeline, 200-message thread", f"/api/v1/customers/{big_customer}/timeline/"),
         ("agent", "timeline, oldest first", f"/api/v1/customers/{big_customer}/timeline/?order=oldest"),
         ("agent", "cases, first page", "/api/v1/cases/"),

@@ -32,8 +32,11 @@ def customers_matching(q: str, *, in_page_order: bool = True) -> QuerySet[Custom
     # dense, and walking the customers in page order stops as soon as a page is full.
     # Either plan alone is slow on the other kind: the OR reads every customer for a
     # rare match, the id list gathers and sorts 100,000 ids for a common one.
-    by_name = Customer.objects.filter(name__icontains=q).values_list("pk", flat=True)
-    ids = list(by_name.union(by_address.values_list("customer_id", flat=True))[: SEARCH_ID_LIST_MAX + 1])
+    # Each side capped on its own: its LIMIT lets the planner pick a plan that stops early
+    # (a plain scan when matches are everywhere, the index when they are rare).
+    cap = SEARCH_ID_LIST_MAX + 1
+    by_name = Customer.objects.filter(name__icontains=q).values_list("pk", flat=True)[:cap]
+    ids = set(by_name.union(by_address.values_list("customer_id", flat=True)[:cap], all=True))
     if len(ids) <= SEARCH_ID_LIST_MAX:
         return Customer.objects.filter(pk__in=ids)
     if not in_page_order:
