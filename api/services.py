@@ -14,11 +14,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from api.models import ApiToken
+from conversations import cases
 
 TOKEN_PREFIX = "hdk_"
 PREFIX_LENGTH = 12
@@ -80,6 +82,7 @@ def api_token_authenticate(*, secret: str) -> ApiToken | None:
 
 # Cases ------------------------------------------------------------------------------
 
+# `assignee=None` unassigns, so "not sent" needs a value of its own.
 UNCHANGED = object()
 
 
@@ -100,10 +103,6 @@ def case_update(
     labels), so the timeline events, pushes and rules are the same; the one
     transaction keeps a refused status from leaving the new assignee behind.
     """
-    from django.db import transaction
-
-    from conversations import cases
-
     with transaction.atomic():
         if assignee is not UNCHANGED or team is not None:
             case = cases.assign_case(
