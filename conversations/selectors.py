@@ -112,6 +112,30 @@ def _keyset(cases: QuerySet[Case], field: str, newest_first: bool, cursor: str) 
     )
 
 
+def cases_filtered(
+    cases: QuerySet[Case],
+    *,
+    channel: int | None = None,
+    team: int | None = None,
+    label: int | None = None,
+    agent: int | None = None,
+    priority: int | None = None,
+) -> QuerySet[Case]:
+    """The inbox's filters, shared by the inbox list and the REST API's case list."""
+    if channel:
+        cases = cases.filter(origin_channel_id=channel)
+    if team:
+        cases = cases.filter(team_id=team)
+    if label:
+        # One label per filter: a case matches at most once, no DISTINCT needed.
+        cases = cases.filter(labels__id=label)
+    if agent:
+        cases = cases.filter(assignee_id=agent)
+    if priority is not None:
+        cases = cases.filter(priority=priority)
+    return cases
+
+
 def inbox_page(*, user, filters: InboxFilters) -> InboxPage:
     view = filters.view if filters.view in INBOX_VIEWS else "open"
     _, statuses, sort_field, newest_first = INBOX_VIEWS[view]
@@ -120,16 +144,14 @@ def inbox_page(*, user, filters: InboxFilters) -> InboxPage:
         cases = cases.filter(assignee_id=user.pk)
     elif view == "unassigned":
         cases = cases.filter(assignee__isnull=True)
-    if filters.channel:
-        cases = cases.filter(origin_channel_id=filters.channel)
-    if filters.team:
-        cases = cases.filter(team_id=filters.team)
-    if filters.label:
-        cases = cases.filter(labels__id=filters.label)
-    if filters.agent:
-        cases = cases.filter(assignee_id=filters.agent)
-    if filters.priority is not None:
-        cases = cases.filter(priority=filters.priority)
+    cases = cases_filtered(
+        cases,
+        channel=filters.channel,
+        team=filters.team,
+        label=filters.label,
+        agent=filters.agent,
+        priority=filters.priority,
+    )
     cases = _search(cases, filters.q)
 
     # Small queries with simple plans beat one query with four correlated subqueries:
@@ -221,6 +243,12 @@ class TimelineItem:
         return self.id
 
 
+def thread_messages_visible(*, thread: Thread | int, user) -> QuerySet[Message]:
+    """The customer's timeline as `user` may read it: the inbox's thread and the REST API's."""
+    thread_id = thread if isinstance(thread, int) else thread.pk
+    return messages_visible_to(user=user, messages=Message.objects.filter(thread_id=thread_id))
+
+
 def timeline(
     *,
     thread: Thread,
@@ -235,7 +263,7 @@ def timeline(
 
     Channels, authors and identities are few per thread: they are loaded once each
     and attached, instead of joined and rebuilt for every message."""
-    messages = messages_visible_to(user=user, messages=Message.objects.filter(thread=thread))
+    messages = thread_messages_visible(thread=thread, user=user)
     messages = messages.order_by("created_at", "id").values(*TIMELINE_FIELDS)
     if message_id is not None:
         rows = list(messages.filter(pk=message_id))
@@ -286,22 +314,30 @@ def thread_cases(*, thread: Thread, user) -> list[Case]:
     return cases
 
 
-def agents_list():
+def agents_queryset() -> QuerySet:
+    """Everyone who works the inbox (agents, supervisors, admins), active."""
     from django.contrib.auth import get_user_model
 
     from helpdesk.roles import ROLE_GROUPS
 
-    return list(
-        get_user_model()
-        .objects.filter(Q(groups__name__in=ROLE_GROUPS) | Q(is_superuser=True), is_active=True)
-        .distinct()
-        .order_by("first_name", "username")
-    )
+    users = get_user_model().objects
+    roles = users.filter(Q(groups__name__in=ROLE_GROUPS) | Q(is_superuser=True)).values("pk")
+    # A subquery rather than DISTINCT over the join: the caller orders as it likes.
+    return users.filter(pk__in=roles, is_active=True)
+
+
+def agents_list():
+    return list(agents_queryset().order_by("first_name", "username"))
+
+
+def canned_responses_visible(*, user) -> QuerySet[CannedResponse]:
+    """Canned responses for everyone and those of the user's teams."""
+    team_ids = user_team_ids(user=user)
+    return CannedResponse.objects.filter(Q(team__isnull=True) | Q(team_id__in=team_ids))
 
 
 def canned_responses_for(*, user) -> list[CannedResponse]:
-    team_ids = user_team_ids(user=user)
-    return list(CannedResponse.objects.filter(Q(team__isnull=True) | Q(team_id__in=team_ids)))
+    return list(canned_responses_visible(user=user))
 
 
 def mentions_unread_count(*, user) -> int:

@@ -20,7 +20,9 @@ keeps a second copy of the rule.
 from __future__ import annotations
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Case as When_
+from django.db.models import Max, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models.functions import Coalesce
 
 from conversations.models import Case, Message, MessageKind
 from helpdesk.roles import user_is_agent, user_is_supervisor
@@ -82,9 +84,21 @@ def customers_visible_to(*, user, customers: QuerySet | None = None) -> QuerySet
         return customers.none()
     if user_sees_everything(user):
         return customers
-    own_case = cases_visible_to(user=user).filter(thread__customer_id=OuterRef("pk"))
-    any_case = Case.objects.filter(thread__customer_id=OuterRef("pk"))
-    return customers.filter(Exists(own_case) | ~Exists(any_case))
+    # Per customer, 1 if one of their cases is visible, 0 if none is, NULL if they have
+    # none (then visible too). One correlated aggregate rather than EXISTS(...) OR NOT
+    # EXISTS(...): PostgreSQL answers that OR by hashing every case of the company
+    # first (200 ms at 100,000 cases, for a page of 50), while this subquery runs per
+    # row through the thread and case indexes, and a page stops after its rows.
+    seen = (
+        Case.objects.filter(thread__customer_id=OuterRef("pk"))
+        .order_by()
+        .values("thread__customer_id")
+        .annotate(seen=Max(When_(When(_case_q(user=user), then=Value(1)), default=Value(0))))
+        .values("seen")
+    )
+    # "not 0" rather than "= 1": the planner then expects most customers to pass, as they
+    # do (unrouted and own-team), and plans a short index scan instead of a long one.
+    return customers.alias(_seen=Coalesce(Subquery(seen), Value(1))).exclude(_seen=0)
 
 
 def customer_visible(*, user, customer) -> bool:

@@ -74,6 +74,49 @@ def identity_add(*, customer: Customer, kind: str, address: str) -> Identity:
     return Identity.objects.create(customer=customer, kind=kind, address=address)
 
 
+def customer_update(
+    *, customer: Customer, name: str | None = None, attributes: dict | None = None
+) -> Customer:
+    """Change a customer's name and/or attributes. Attributes are merged key by key (a
+    key set to None is removed), so two integrations each keeping their own keys never
+    erase each other's."""
+    fields = []
+    with transaction.atomic():
+        customer = Customer.objects.select_for_update().get(pk=customer.pk)
+        if name is not None:
+            customer.name = name[: Customer._meta.get_field("name").max_length]
+            fields.append("name")
+        if attributes is not None:
+            merged = dict(customer.attributes or {})
+            for key, value in attributes.items():
+                if value is None:
+                    merged.pop(key, None)
+                else:
+                    merged[key] = value
+            customer.attributes = merged
+            fields.append("attributes")
+        if fields:
+            customer.save(update_fields=fields)
+    return customer
+
+
+def identity_remove(*, identity: Identity) -> None:
+    """An address that is not the customer's after all (a typo, a shared phone).
+
+    Messages sent from or to it stay on the thread; replies go to the customer's
+    other addresses from now on. A customer keeps at least one address while they
+    have messages, or nobody could be answered or found again."""
+    from conversations.models import Message
+
+    with transaction.atomic():
+        others = Identity.objects.filter(customer_id=identity.customer_id).exclude(pk=identity.pk)
+        if not others.exists() and Message.objects.filter(thread__customer_id=identity.customer_id).exists():
+            raise ValidationError(
+                _("This is the customer's only address and they have messages: add another one first.")
+            )
+        Identity.objects.filter(pk=identity.pk).delete()
+
+
 def merge_customers(*, survivor: Customer, merged: Customer, merged_by=None) -> CustomerMerge:
     """Fold `merged` into `survivor`: identities, messages and cases move; one timeline.
 

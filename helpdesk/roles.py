@@ -25,3 +25,10 @@ def user_is_supervisor(user) -> bool:
     if not user or not user.is_authenticated or not user.is_active:
         return False
     return user.is_superuser or bool(_groups(user) & {SUPERVISORS, ADMINS})
+
+
+def user_is_admin(user) -> bool:
+    """Who configures the helpdesk (channels): admins and superusers."""
+    if not user or not user.is_authenticated or not user.is_active:
+        return False
+    return user.is_superuser or ADMINS in _groups(user)

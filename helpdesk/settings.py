@@ -76,6 +76,9 @@ INSTALLED_APPS = [
     "channels_adapters",
     "kpis",
     "integrations",  # outbound webhooks: listens to the core, never imported by it
+    "api",  # REST API v1 (depends on the core; the core never imports it)
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and Redoc assets, served by us (no CDN)
 ]
 
 # Every middleware here can run async: one sync-only middleware (WhiteNoise was)
@@ -387,6 +390,41 @@ REST_FRAMEWORK = {
         "helpdesk.login_lockout.LockoutBasicAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # The API's views (api/) set their own authentication, throttles and error shape;
+    # the KPI endpoint keeps the defaults above (its contract predates the API).
+    "DEFAULT_SCHEMA_CLASS": "api.schema.HelpdeskAutoSchema",
+}
+
+# REST API v1 (api/, docs/api.md). Rates are "<count>/<second|minute|hour|day>",
+# counted in the cache (Redis): per API token (or signed-in user), and per client address.
+HELPDESK_API = {
+    "RATE_PER_TOKEN": env("HELPDESK_API_RATE_PER_TOKEN", default="600/minute"),
+    "RATE_PER_IP": env("HELPDESK_API_RATE_PER_IP", default="1200/minute"),
+    "PAGE_SIZE": env.int("HELPDESK_API_PAGE_SIZE", default=50),
+    "MAX_PAGE_SIZE": env.int("HELPDESK_API_MAX_PAGE_SIZE", default=200),
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Helpdesk REST API",
+    "DESCRIPTION": "Customers, their one timeline, cases and messages. Auth: `Authorization: Bearer "
+    "<personal API token>` (made at /account/tokens/) or the browser session with CSRF. Errors: "
+    '`{"error": {"code", "message", "fields"}}`. Lists: `{"results": [...], "next": url|null}`.',
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    # Only the API app's operations: the KPI endpoint keeps its own contract (DESIGN.md).
+    "PREPROCESSING_HOOKS": ["api.schema.only_api_endpoints"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "CaseStatusEnum": "conversations.models.CaseStatus",
+        "DeliveryStatusEnum": "conversations.models.DeliveryStatus",
+        "IdentityKindEnum": "customers.models.IdentityKind",
+        "ChannelKindEnum": "channels_adapters.models.ChannelKind",
+        "MessageKindEnum": "conversations.models.MessageKind",
+        "SurveyKindEnum": "kpis.models.SurveyKind",
+    },
 }
 
 LANGUAGE_CODE = "en-us"

@@ -13,6 +13,8 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
     path("", include("kpis.urls")),  # api/v1/kpis/, dashboard/, survey/
+    path("api/v1/", include("api.urls")),
+    path("account/", include("api.account_urls")),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("inbox/", include("conversations.urls")),

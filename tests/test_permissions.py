@@ -77,6 +77,13 @@ def case_args(w):
 
 
 NOBODY_DENIED = dict.fromkeys(ROLES, "denied")
+API_AGENTS = {**AGENTS_ONLY, "anonymous": "denied"}
+API_CASE_OF_TEAM_A = {**API_AGENTS, "agent_b": "hidden"}
+API_ADMINS_ONLY = {**dict.fromkeys(ROLES, "denied"), "admin": "ok"}
+
+
+def customer_args(w):
+    return {"pk": w["customer"].pk}
 
 
 def webchat_args(w):
@@ -135,6 +142,47 @@ RULES: dict[str, Rule] = {
     "webchat:prechat": Rule(method="post", args=webchat_args, expect=NOBODY_DENIED),
     "webchat:typing": Rule(method="post", args=webchat_args, expect=NOBODY_DENIED),
     "webchat:read": Rule(method="post", args=webchat_args, expect=NOBODY_DENIED),
+    # REST API v1: anonymous gets 401 (a Bearer challenge), not the login page. Another
+    # team's case, its messages and a customer only that team has are 404 (tests/api has the rest).
+    "api:customers": Rule(expect=API_AGENTS),
+    "api:customer": Rule(args=customer_args, expect=API_CASE_OF_TEAM_A),
+    "api:customer_identities": Rule(method="post", args=customer_args, expect=API_CASE_OF_TEAM_A),
+    "api:customer_identity": Rule(
+        method="delete",
+        args=lambda w: {"pk": w["customer"].pk, "identity_id": w["identity"].pk},
+        expect=API_CASE_OF_TEAM_A,
+    ),
+    "api:customer_merge": Rule(method="post", args=customer_args, expect=API_CASE_OF_TEAM_A),
+    "api:customer_timeline": Rule(args=customer_args, expect=API_CASE_OF_TEAM_A),
+    "api:cases": Rule(expect=API_AGENTS),
+    "api:case": Rule(args=case_args, expect=API_CASE_OF_TEAM_A),
+    "api:case_replies": Rule(method="post", args=case_args, expect=API_CASE_OF_TEAM_A),
+    "api:case_notes": Rule(method="post", args=case_args, expect=API_CASE_OF_TEAM_A),
+    "api:message": Rule(args=lambda w: {"pk": w["note"].pk}, expect=API_CASE_OF_TEAM_A),
+    "api:message_retry": Rule(
+        method="post", args=lambda w: {"pk": w["message"].pk}, expect=API_CASE_OF_TEAM_A
+    ),
+    "api:canned_responses": Rule(expect=API_AGENTS),
+    "api:teams": Rule(expect=API_AGENTS),
+    "api:team": Rule(args=lambda w: {"pk": w["team_a"].pk}, expect=API_AGENTS),
+    "api:agents": Rule(expect=API_AGENTS),
+    "api:agent": Rule(args=lambda w: {"pk": w["users"]["agent_a"].pk}, expect=API_AGENTS),
+    "api:labels": Rule(expect=API_AGENTS),
+    "api:survey_answers": Rule(expect=API_AGENTS),
+    "api:channels": Rule(expect=API_ADMINS_ONLY),
+    "api:channel": Rule(args=lambda w: {"pk": w["channel"].pk}, expect=API_ADMINS_ONLY),
+    # The schema and its docs describe the API and hold no data.
+    "api:schema": Rule(expect=PUBLIC),
+    "api:docs": Rule(expect=PUBLIC),
+    "api:redoc": Rule(expect=PUBLIC),
+    "api:not_found": Rule(args=lambda w: {"rest": "no/such/thing/"}, expect=dict.fromkeys(ROLES, "hidden")),
+    # Personal API tokens: each user's own page; another user's token is 404.
+    "account:tokens": Rule(expect=AGENTS_ONLY),
+    "account:token_revoke": Rule(
+        method="post",
+        args=lambda w: {"pk": w["token"].pk},
+        expect={**AGENTS_ONLY, "agent_b": "hidden", "supervisor": "hidden", "admin": "hidden"},
+    ),
     "webchat:attachment": Rule(
         args=lambda w: {"key": w["webchat"].key, "message_id": w["note"].pk, "index": 0},
         query=lambda w: {"t": "forged"},
@@ -159,7 +207,7 @@ def world(settings, tmp_path):
     team_a.members.add(users["agent_a"])
     team_b.members.add(users["agent_b"])
     customer = CustomerFactory(name="Sam Customer")
-    IdentityFactory(customer=customer, address="sam@example.com")
+    identity = IdentityFactory(customer=customer, address="sam@example.com")
     case = CaseFactory(thread=customer.thread, team=team_a)
     message = MessageFactory(case=case, direction="out", author="agent", status="failed", body="x")
     note = MessageFactory(
@@ -171,9 +219,14 @@ def world(settings, tmp_path):
         attachments=[attachment_save(content=b"%PDF-1.4", name="n.pdf", content_type="application/pdf")],
     )
     walk_in = CustomerFactory(name="Sandy Walk-in")
+    from api.services import api_token_create
+
     return {
         "team_a": team_a,
         "users": users,
+        "customer": customer,
+        "identity": identity,
+        "token": api_token_create(user=users["agent_a"], name="matrix").token,
         "case": case,
         "message": message,
         "note": note,
@@ -216,7 +269,8 @@ def test_permission_matrix(client, world, name, role):
     else:
         if query:
             url += "?" + "&".join(f"{k}={v}" for k, v in query.items())
-        response = client.post(url, rule.data(world) if rule.data else {}, headers=rule.headers)
+        send = getattr(client, rule.method)
+        response = send(url, rule.data(world) if rule.data else {}, headers=rule.headers)
     assert _outcome(response) == rule.expect[role], (name, role, response.status_code)
 
 
