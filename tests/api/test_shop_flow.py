@@ -21,10 +21,20 @@ def _token_from_the_settings_page(username: str) -> str:
     return page.split('<code id="new-token">')[1].split("</code>")[0]
 
 
-def test_shop_backend_adds_an_attribute_and_a_note_then_resolves(settings, tmp_path):
+def test_shop_backend_adds_an_attribute_and_a_note_then_hears_case_resolved_by_webhook(
+    settings, tmp_path, provider
+):
+    from standardwebhooks import Webhook
+
+    from integrations.delivery import webhook_deliver
+    from integrations.models import WebhookDelivery
+    from integrations.services import subscription_create
+
     settings.MEDIA_ROOT = str(tmp_path)
     call_command("seed_demo", stdout=io.StringIO())
     shop = ApiClient(_token_from_the_settings_page("admin"))
+    # The shop's backend listens for resolutions (an admin subscribed it in Django admin).
+    hook = subscription_create(url=provider.url + "/shop/helpdesk-events", events=["case.resolved"])
 
     # Dee wrote from the shop's order page (the seed's API-channel message); find her.
     found = shop.get("/api/v1/customers/", {"q": "dee@example.com"}).json()["results"]
@@ -47,6 +57,15 @@ def test_shop_backend_adds_an_attribute_and_a_note_then_resolves(settings, tmp_p
 
     resolved = shop.patch(f"/api/v1/cases/{case}/", {"status": "resolved"})
     assert resolved.status_code == 200 and resolved.json()["status"] == "resolved"
+
+    # The resolution reaches the shop's receiver, signed per Standard Webhooks.
+    [delivery] = WebhookDelivery.objects.filter(subscription=hook)
+    assert webhook_deliver(delivery_id=delivery.pk).outcome == "delivered"
+    [request] = provider.requests
+    headers = {k: v for k, v in request.headers.items() if k.startswith("webhook-")}
+    event = Webhook(hook.secret).verify(request.body, headers)
+    assert event["type"] == "case.resolved"
+    assert event["data"]["case"]["id"] == case and event["data"]["case"]["customer_id"] == dee
 
     # What the agents see: the note on Dee's timeline, the attribute on her record.
     timeline = shop.get(f"/api/v1/customers/{dee}/timeline/").json()["results"]
