@@ -29,6 +29,11 @@ urlpatterns = [
     path("cases/<int:pk>/notes/", cases.CaseNoteView.as_view(), name="case_notes"),
     path("messages/<int:pk>/", cases.MessageDetailView.as_view(), name="message"),
     path("messages/<int:pk>/retry/", cases.MessageRetryView.as_view(), name="message_retry"),
+    path(
+        "messages/<int:pk>/attachments/<int:index>/",
+        cases.MessageAttachmentView.as_view(),
+        name="message_attachment",
+    ),
     path("canned-responses/", directory.CannedResponseListView.as_view(), name="canned_responses"),
     path("teams/", directory.TeamListView.as_view(), name="teams"),
     path("teams/<int:pk>/", directory.TeamDetailView.as_view(), name="team"),

@@ -162,6 +162,10 @@ RULES: dict[str, Rule] = {
     "api:message_retry": Rule(
         method="post", args=lambda w: {"pk": w["message"].pk}, expect=API_CASE_OF_TEAM_A
     ),
+    # The file of an internal note on team A's case: another team never sees notes.
+    "api:message_attachment": Rule(
+        args=lambda w: {"pk": w["note"].pk, "index": 0}, expect=API_CASE_OF_TEAM_A
+    ),
     "api:canned_responses": Rule(expect=API_AGENTS),
     "api:teams": Rule(expect=API_AGENTS),
     "api:team": Rule(args=lambda w: {"pk": w["team_a"].pk}, expect=API_AGENTS),

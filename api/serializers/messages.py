@@ -43,13 +43,14 @@ class MessageSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(AttachmentSerializer(many=True))
     def get_attachments(self, message) -> list:
-        # Stored paths stay server-side: the authorized download view serves the file.
+        # Stored paths stay server-side: the API's authorized download serves the file
+        # (to a token as to a session; the inbox has its own view for the browser).
         return [
             {
                 "name": str(item.get("name") or ""),
                 "content_type": str(item.get("content_type") or ""),
                 "size": item.get("size") if isinstance(item.get("size"), int) else None,
-                "url": reverse("inbox:attachment", kwargs={"message_id": message.pk, "index": index}),
+                "url": reverse("api:message_attachment", kwargs={"pk": message.pk, "index": index}),
             }
             for index, item in enumerate(message.attachments or [])
             if isinstance(item, dict)

@@ -1,6 +1,7 @@
 """Cases and the messages written on them: list, read, change, reply, note, retry."""
 
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
@@ -22,6 +23,8 @@ from api.views.customers import MESSAGE_EXAMPLE
 from channels_adapters.models import Channel
 from conversations import cases as case_services
 from conversations import delivery, services
+from conversations.attachment_views import attachment_response
+from conversations.attachments import attachment_of
 from conversations.models import Case, Message
 from conversations.selectors import cases_filtered
 from conversations.visibility import case_visible, cases_visible_to, customer_visible, messages_visible_to
@@ -295,3 +298,20 @@ class MessageRetryView(ApiMixin, GenericAPIView):
         data.is_valid(raise_exception=True)
         delivery.message_retry(message=message, by=request.user, confirmed=data.validated_data["confirmed"])
         return Response(MessageDeliverySerializer(visible_message(request, pk)).data)
+
+
+class MessageAttachmentView(ApiMixin, GenericAPIView):
+    @extend_schema(
+        tags=["messages"],
+        summary="Download a file of a message",
+        description="The bytes of attachment `index` (0-based, in the message's `attachments`), "
+        "for anyone who may read the message. Files a browser could run (HTML, SVG) come as a "
+        "download.",
+        responses={(200, "*/*"): OpenApiTypes.BINARY},
+    )
+    def get(self, request, pk, index):
+        message = visible_message(request, pk)
+        record = attachment_of(message, index)
+        if record is None:
+            not_found(_("No such attachment."))
+        return attachment_response(request, record)

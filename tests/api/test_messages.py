@@ -123,3 +123,24 @@ def test_history_of_another_team_can_be_read_but_not_retried(api, world, org):
     failed = world["sales_failed"]
     assert api["ana"].get(f"/api/v1/messages/{failed.pk}/").status_code == 200
     assert api["ana"].post(f"/api/v1/messages/{failed.pk}/retry/", {}).status_code == 404
+
+
+def test_a_token_downloads_the_files_it_may_see_and_nothing_else(api, org, world, settings, tmp_path):
+    from conversations.attachments import attachment_save
+
+    settings.MEDIA_ROOT = str(tmp_path)
+    message = world["sol_in"]
+    message.attachments = [
+        attachment_save(content=b"%PDF-1.4 quote", name="quote.pdf", content_type="application/pdf")
+    ]
+    message.save(update_fields=["attachments"])
+    read = api["bo"].get(f"/api/v1/messages/{message.pk}/").json()
+    [link] = read["attachments"]
+    assert link["url"] == f"/api/v1/messages/{message.pk}/attachments/0/" and link["name"] == "quote.pdf"
+    download = api["bo"].get(link["url"])
+    assert download.status_code == 200 and b"".join(download.streaming_content) == b"%PDF-1.4 quote"
+    assert download["Content-Disposition"].startswith("attachment")
+    assert download["X-Content-Type-Options"] == "nosniff"
+    # Billing's agent may not see Sales' case: the file is as hidden as the message.
+    assert error_of(api["ana"].get(link["url"]))["code"] == "not_found"
+    assert api["bo"].get(f"/api/v1/messages/{message.pk}/attachments/1/").status_code == 404
