@@ -172,6 +172,21 @@ def eventually(page, predicate, timeout_ms=10000):
     assert predicate(), "condition not met in time"
 
 
+def agent_on_case(browser_contexts, server: str, case_id: int, *, page=None):
+    """agent1 logged in, on the case, with live updates on."""
+    agent = page or browser_contexts().new_page()
+    login(agent, server, "agent1", "agent1-demo-pass")
+    agent.goto(f"{server}/inbox/case/{case_id}/")
+    agent.wait_for_selector("body[data-live='1']")
+    return agent
+
+
+def agent_replies(agent, text: str) -> None:
+    reply = agent.get_by_label("Message", exact=True)
+    reply.fill(text)
+    reply.press("Control+Enter")
+
+
 def tiny_png(width=24, height=16, rgb=(10, 125, 90)) -> bytes:
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
@@ -300,13 +315,8 @@ def test_unread_badge_and_close_from_the_panel(asgi_server, browser_contexts, ho
     expect(launcher(visitor, channel)).to_be_focused()
 
     case = Message.objects.get(body="Do you ship\nto Portugal?").case
-    agent = browser_contexts().new_page()
-    login(agent, asgi_server, "agent1", "agent1-demo-pass")
-    agent.goto(f"{asgi_server}/inbox/case/{case.pk}/")
-    agent.wait_for_selector("body[data-live='1']")
-    reply = agent.get_by_label("Message", exact=True)
-    reply.fill('We do, in 3 to 5 days. <img src=x onerror="parent.__xss=1"> javascript:alert(1)')
-    reply.press("Control+Enter")
+    agent = agent_on_case(browser_contexts, asgi_server, case.pk)
+    agent_replies(agent, 'We do, in 3 to 5 days. <img src=x onerror="parent.__xss=1"> javascript:alert(1)')
 
     badge = widget(visitor, channel).locator(".badge")
     expect(badge).to_have_text("1", timeout=20000)
@@ -562,13 +572,8 @@ def test_without_websockets_the_panel_falls_back_to_long_polling(
     expect(frame.locator("#connection")).to_be_hidden()
 
     case = Message.objects.get(body__startswith="Is anyone there?").case
-    agent = browser_contexts().new_page()
-    login(agent, asgi_server, "agent1", "agent1-demo-pass")
-    agent.goto(f"{asgi_server}/inbox/case/{case.pk}/")
-    agent.wait_for_selector("body[data-live='1']")
-    reply = agent.get_by_label("Message", exact=True)
-    reply.fill("Yes, we hear you loud and clear.")
-    reply.press("Control+Enter")
+    agent = agent_on_case(browser_contexts, asgi_server, case.pk)
+    agent_replies(agent, "Yes, we hear you loud and clear.")
     # Delivered by the long-poll that was waiting, well before its 25 s were up.
     expect(frame.locator(".msg.ours", has_text="loud and clear")).to_be_visible(timeout=15000)
     assert frame.locator(".msg.mine", has_text="Is anyone there?").count() == 1
@@ -611,14 +616,10 @@ def test_a_visitor_who_left_is_answered_by_email_on_the_same_thread(
         eventually(agent, lambda: presence_get(address=address)["seen_at"] > before)
         cache.delete(f"webchat:presence:{address}")
 
-        login(agent, asgi_server, "agent1", "agent1-demo-pass")
-        agent.goto(f"{asgi_server}/inbox/case/{message.case_id}/")
-        agent.wait_for_selector("body[data-live='1']")
+        agent_on_case(browser_contexts, asgi_server, message.case_id, page=agent)
         # The reply box defaults to the email the visitor gave.
         expect(agent.get_by_label("Send on")).to_have_value(str(mailbox.pk))
-        reply = agent.get_by_label("Message", exact=True)
-        reply.fill("Here it is, Rosa: invoice 5150 is attached to your account.")
-        reply.press("Control+Enter")
+        agent_replies(agent, "Here it is, Rosa: invoice 5150 is attached to your account.")
         eventually(agent, lambda: len(smtp.received) == 1, timeout_ms=20000)
         mail = smtp.received[0]
         assert mail.rcpt_tos == ["rosa@example.com"]
@@ -650,13 +651,8 @@ def test_the_satisfaction_survey_shows_as_score_buttons_and_a_click_answers_it(
     send(frame, "How do I descale the kettle?")
     case = Message.objects.get(body="How do I descale the kettle?").case
 
-    agent = browser_contexts().new_page()
-    login(agent, asgi_server, "agent1", "agent1-demo-pass")
-    agent.goto(f"{asgi_server}/inbox/case/{case.pk}/")
-    agent.wait_for_selector("body[data-live='1']")
-    reply = agent.get_by_label("Message", exact=True)
-    reply.fill("Vinegar and water, half and half, then rinse twice.")
-    reply.press("Control+Enter")
+    agent = agent_on_case(browser_contexts, asgi_server, case.pk)
+    agent_replies(agent, "Vinegar and water, half and half, then rinse twice.")
     expect(frame.locator(".msg.ours", has_text="Vinegar and water")).to_be_visible(timeout=20000)
     agent.get_by_label("Status").select_option("resolved")
     agent.locator("form", has=agent.get_by_label("Status")).get_by_role("button", name="Set").click()
