@@ -233,6 +233,18 @@ KPIS = {
     "SURVEY_LINK_MAX_AGE_DAYS": env.int("HELPDESK_SURVEY_LINK_MAX_AGE_DAYS", default=14),
     # Active SLA policies are cached this long per process (0 = off).
     "SLA_POLICY_CACHE_SECONDS": env.float("HELPDESK_SLA_POLICY_CACHE_SECONDS", default=5.0),
+    # The currency of Channel.monthly_cost and settings["cost_per_message"], shown with every cost.
+    "CURRENCY": env.str("HELPDESK_KPI_CURRENCY", default="EUR"),
+    # The channel scorecard's verdict (docs/kpis.md "Channel scorecard"): "review it" when CSAT is
+    # below REVIEW_CSAT_BELOW, a case costs more than REVIEW_COST_ABOVE, or a paid channel brings
+    # less than REVIEW_SHARE_BELOW of all contacts; "grow" when CSAT reaches GROW_CSAT_FROM and a
+    # case costs at most GROW_COST_UP_TO; "keep" otherwise. Under MIN_CASES cases there is no verdict.
+    "SCORECARD_MIN_CASES": env.int("HELPDESK_SCORECARD_MIN_CASES", default=5),
+    "SCORECARD_REVIEW_CSAT_BELOW": env.float("HELPDESK_SCORECARD_REVIEW_CSAT_BELOW", default=0.70),
+    "SCORECARD_REVIEW_COST_ABOVE": env.float("HELPDESK_SCORECARD_REVIEW_COST_ABOVE", default=10.0),
+    "SCORECARD_REVIEW_SHARE_BELOW": env.float("HELPDESK_SCORECARD_REVIEW_SHARE_BELOW", default=0.03),
+    "SCORECARD_GROW_CSAT_FROM": env.float("HELPDESK_SCORECARD_GROW_CSAT_FROM", default=0.85),
+    "SCORECARD_GROW_COST_UP_TO": env.float("HELPDESK_SCORECARD_GROW_COST_UP_TO", default=5.0),
 }
 
 # Outbound webhooks (integrations app, docs/webhooks.md): Standard Webhooks

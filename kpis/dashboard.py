@@ -5,8 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Q
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from channels_adapters.models import Channel
 from conversations.models import Team
@@ -15,21 +18,21 @@ from kpis.selectors import KPI_NAMES, kpi_report
 
 # (KPI, label, how to show it, whether a higher value is better)
 COLUMNS = (
-    ("volume", "Volume", "count", None),
-    ("tme_seconds", "Avg wait (TME)", "duration", False),
-    ("resolution_seconds", "Resolution time", "duration", False),
-    ("tma_seconds", "Handle time (TMA)", "duration", False),
-    ("talk_seconds", "Talk time", "duration", None),
-    ("fcr", "FCR", "percent", True),
-    ("abandonment_rate", "Abandonment", "percent", False),
-    ("csat", "CSAT", "percent", True),
-    ("nps", "NPS", "nps", True),
-    ("ces", "CES", "score", True),
-    ("sla_compliance", "SLA compliance", "percent", True),
-    ("cost_per_case", "Cost per case", "money", False),
+    ("volume", gettext_lazy("Volume"), "count", None),
+    ("tme_seconds", gettext_lazy("Avg wait (TME)"), "duration", False),
+    ("resolution_seconds", gettext_lazy("Resolution time"), "duration", False),
+    ("tma_seconds", gettext_lazy("Handle time (TMA)"), "duration", False),
+    ("talk_seconds", gettext_lazy("Talk time"), "duration", None),
+    ("fcr", gettext_lazy("FCR"), "percent", True),
+    ("abandonment_rate", gettext_lazy("Abandonment"), "percent", False),
+    ("csat", gettext_lazy("CSAT"), "percent", True),
+    ("nps", gettext_lazy("NPS"), "nps", True),
+    ("ces", gettext_lazy("CES"), "score", True),
+    ("sla_compliance", gettext_lazy("SLA compliance"), "percent", True),
+    ("cost_per_case", gettext_lazy("Cost per case"), "money", False),
 )
-LABELS = {name: label for name, label, _, _ in COLUMNS}
-FORMATS = {name: fmt for name, _, fmt, _ in COLUMNS}
+LABELS = {name: label for name, label, _kind, _better in COLUMNS}
+FORMATS = {name: kind for name, _label, kind, _better in COLUMNS}
 TILES = (
     "tme_seconds",
     "tma_seconds",
@@ -40,8 +43,19 @@ TILES = (
     "abandonment_rate",
     "sla_compliance",
     "volume",
+    "cost_per_case",
 )
-CHARTS = ("volume", "tme_seconds", "tma_seconds", "fcr", "csat", "abandonment_rate", "sla_compliance")
+CHARTS = (
+    "volume",
+    "tme_seconds",
+    "tma_seconds",
+    "fcr",
+    "csat",
+    "nps",
+    "ces",
+    "abandonment_rate",
+    "sla_compliance",
+)
 TABLES = ("channels", "agents")
 
 
@@ -64,7 +78,8 @@ def fmt(kpi: str, value) -> str:
         return f"{value * 100:+.0f}"
     if kind == "score":
         return f"{value:.2f}"
-    return f"{value:,.2f}"
+    # Money: always with its currency, so nobody reads a cost without knowing in what.
+    return f"{value:,.2f} {settings.KPIS['CURRENCY']}"
 
 
 def _change(kpi: str, now, before) -> dict | None:
@@ -82,47 +97,58 @@ def _change(kpi: str, now, before) -> dict | None:
         text = f"{delta:+,}"
     else:
         text = f"{delta:+.2f}"
-    better = dict((n, b) for n, _, _, b in COLUMNS)[kpi]
+    better = {n: b for n, _label, _kind, b in COLUMNS}[kpi]
     tone = "neutral" if better is None or delta == 0 else ("good" if (delta > 0) == better else "bad")
     return {"text": text, "tone": tone, "direction": "up" if delta > 0 else "down" if delta < 0 else "flat"}
 
 
-def svg_chart(series: list[dict], kpi: str, width: int = 560, height: int = 160) -> dict:
-    """A line chart as SVG coordinates; a day with no value breaks the line."""
-    pad_left, pad_right, pad_top, pad_bottom = 52, 12, 10, 24
+# Fixed vertical ranges where the scale has natural ends, so two periods' charts compare at a glance.
+SCALES = {"percent": (0.0, 1.0), "nps": (-1.0, 1.0), "score": (1.0, 7.0)}
+
+
+def svg_chart(series: list[dict], kpi: str, width: int = 560, height: int = 180) -> dict:
+    """A line chart as SVG coordinates, with y ticks and dated x labels.
+
+    Days without a value (no survey answer, nothing resolved) are skipped and the line
+    joins the days around them: sparse KPIs such as NPS read as a trend, not lone dots.
+    """
+    pad_left, pad_right, pad_top, pad_bottom = 60, 14, 12, 30
     values = [row[kpi] for row in series]
     present = [v for v in values if v is not None]
-    top = max(present) if present else 0
-    if FORMATS[kpi] == "percent":
-        top = max(top, 1e-9) if top > 1 else 1.0
-    top = top or 1
-    bottom = min(0, min(present)) if present else 0
+    if FORMATS[kpi] in SCALES:
+        bottom, top = SCALES[FORMATS[kpi]]
+        if present:
+            bottom, top = min(bottom, min(present)), max(top, max(present))
+    else:
+        bottom = min(0, min(present)) if present else 0
+        top = (max(present) if present else 0) or 1
     span = (top - bottom) or 1
     inner_w, inner_h = width - pad_left - pad_right, height - pad_top - pad_bottom
     step = inner_w / max(len(series) - 1, 1)
-    segments, current, points = [], [], []
+    line, points = [], []
     for i, value in enumerate(values):
         if value is None:
-            if current:
-                segments.append(current)
-            current = []
             continue
-        x = pad_left + i * step
+        x = pad_left + (i * step if len(series) > 1 else inner_w / 2)
         y = pad_top + inner_h - (value - bottom) / span * inner_h
-        current.append(f"{x:.1f},{y:.1f}")
+        line.append(f"{x:.1f},{y:.1f}")
         points.append({"x": f"{x:.1f}", "y": f"{y:.1f}", "label": f"{series[i]['date']}: {fmt(kpi, value)}"})
-    if current:
-        segments.append(current)
-    label_every = max(1, len(series) // 6)
+    label_every = max(1, -(-len(series) // 7))
+    y_ticks = [
+        {"y": f"{pad_top + inner_h - f * inner_h:.1f}", "text": fmt(kpi, bottom + f * span)}
+        for f in (0, 0.5, 1)
+    ]
     return {
         "kpi": kpi,
-        "label": LABELS[kpi],
+        "label": str(LABELS[kpi]),
         "width": width,
         "height": height,
-        "segments": [" ".join(s) for s in segments],
-        "points": points if len(points) <= 62 else [],
+        "segments": [" ".join(line)] if len(line) > 1 else [],
+        # Dots only when they can be told apart; a lone value is always shown.
+        "points": points if len(points) <= 62 or len(line) == 1 else [],
         "y_top": fmt(kpi, top),
         "y_bottom": fmt(kpi, bottom),
+        "y_ticks": y_ticks,
         "x0": pad_left,
         "x1": width - pad_right,
         "y0": pad_top,
@@ -132,8 +158,14 @@ def svg_chart(series: list[dict], kpi: str, width: int = 560, height: int = 160)
             for i, row in enumerate(series)
             if i % label_every == 0
         ],
+        "x_title": _("Day (month-day)"),
         "empty": not present,
-        "summary": f"{LABELS[kpi]} per day, {series[0]['date']} to {series[-1]['date']}" if series else "",
+        "summary": (
+            _("%(kpi)s per day, %(start)s to %(end)s")
+            % {"kpi": LABELS[kpi], "start": series[0]["date"], "end": series[-1]["date"]}
+            if series
+            else ""
+        ),
     }
 
 
@@ -195,7 +227,7 @@ def dashboard_context(*, form, params) -> dict:
 
     def sort_links(table: str, current: str) -> list[dict]:
         headers = []
-        for name, label in (("name", "Channel" if table == "channel" else "Agent"), *LABELS.items()):
+        for name, label in (("name", _("Channel") if table == "channel" else _("Agent")), *LABELS.items()):
             active = current.lstrip("-") == name
             descending = current.startswith("-")
             # First click sorts a KPI from highest, the name from A.
@@ -257,4 +289,6 @@ def dashboard_context(*, form, params) -> dict:
             "team": params.get("team", ""),
         },
         "export_query": export_query,
+        "period_query": urlencode({k: v for k, v in params.items() if k in ("from", "to")}),
+        "currency": settings.KPIS["CURRENCY"],
     }

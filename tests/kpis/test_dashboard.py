@@ -33,7 +33,9 @@ def test_tiles_show_the_kpis_with_change_against_the_previous_period(client, wor
 def test_charts_are_inline_svg_and_tables_sort(client, world, supervisor):
     client.force_login(supervisor)
     html = client.get("/dashboard/", {**PERIOD, "sort_channel": "-volume"}).content.decode()
-    assert html.count("<svg") == 7 and "<polyline" in html
+    # Nine trends since issue 18 added NPS and CES.
+    assert html.count("<svg") == 9 and "<polyline" in html
+    assert 'data-chart="nps"' in html and 'data-chart="ces"' in html
     assert not re.search(r'(src|href)="(https?:)?//', html)  # nothing loaded from elsewhere (no CDN)
     channels = re.findall(r'<th scope="row">([^<]*)</th>', html)
     assert channels[:3] == ["Email", "Phone", "Chat API"]
@@ -114,3 +116,16 @@ def test_unknown_channel_filter_is_explained(client, supervisor):
     response = client.get("/dashboard/", {"channel": "nope"})
     assert response.status_code == 400
     assert "Channel: No channel has this key." in response.content.decode()
+
+
+def test_cost_per_case_tile_has_the_currency_and_sparse_kpis_draw_lines(client, world, supervisor, settings):
+    settings.KPIS = {**settings.KPIS, "CURRENCY": "USD"}
+    client.force_login(supervisor)
+    html = client.get("/dashboard/", PERIOD).content.decode()
+    # (310 + 62) a month over 3 days of March = 36 for 8 cases; the API chat channel costs nothing.
+    assert tile(html, "cost_per_case") == "4.50 USD"
+    # CSAT has answers on three separate days: one line through them, not three lone dots.
+    csat = re.search(r'data-chart="csat".*?</figure>', html, re.S).group(0)
+    assert csat.count("<polyline") == 1 and csat.count("<circle") == 3
+    # Axis labels on both axes: 0 %, 50 % and 100 % up the side, dates along the bottom.
+    assert "0.0 %" in csat and "100.0 %" in csat and "03-02" in csat
