@@ -16,9 +16,9 @@ from rest_framework.views import APIView
 
 from helpdesk.login_lockout import LockoutBasicAuthentication
 from helpdesk.roles import user_is_supervisor
-from kpis import dashboard, services
+from kpis import dashboard, scorecard, services
 from kpis.forms import KpiQueryForm, SurveyAnswerForm
-from kpis.selectors import kpi_report
+from kpis.selectors import channel_scorecard, kpi_report
 
 
 class IsSupervisor(BasePermission):
@@ -40,6 +40,20 @@ class KpiView(APIView):
             return Response({"errors": form.errors.get_json_data()}, status=400)
         q = form.cleaned_data
         return Response(kpi_report(start=q["start"], end=q["end"], flt=q["flt"]))
+
+
+class ChannelScorecardView(APIView):
+    """GET /api/v1/kpis/channels/?from=&to=: every channel ranked, with its verdict (docs/kpis.md)."""
+
+    authentication_classes = KpiView.authentication_classes
+    permission_classes = [IsSupervisor]
+
+    def get(self, request):
+        form = KpiQueryForm(request.GET)
+        if not form.is_valid():
+            return Response({"errors": form.errors.get_json_data()}, status=400)
+        q = form.cleaned_data
+        return Response(channel_scorecard(start=q["start"], end=q["end"]))
 
 
 def _supervisor_only(request):
@@ -74,6 +88,34 @@ def dashboard_csv(request, table: str):
     q = form.cleaned_data if form.is_bound else KpiQueryForm.defaults()
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="kpis-{table}-{q["start"]}-{q["end"]}.csv"'
+    writer = csv.writer(response)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return response
+
+
+def scorecard_view(request):
+    denied = _supervisor_only(request)
+    if denied:
+        return denied
+    form = KpiQueryForm(request.GET or None)
+    context = scorecard.scorecard_context(form=form)
+    return render(
+        request, "kpis/scorecard.html", context, status=200 if form.is_valid() or not request.GET else 400
+    )
+
+
+def scorecard_csv(request):
+    denied = _supervisor_only(request)
+    if denied:
+        return denied
+    form = KpiQueryForm(request.GET or None)
+    if request.GET and not form.is_valid():
+        return HttpResponse("; ".join(e for errs in form.errors.values() for e in errs), status=400)
+    header, rows = scorecard.scorecard_csv(form=form)
+    q = form.cleaned_data if form.is_bound else KpiQueryForm.defaults()
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="channel-scorecard-{q["start"]}-{q["end"]}.csv"'
     writer = csv.writer(response)
     writer.writerow(header)
     writer.writerows(rows)

@@ -109,6 +109,9 @@ RULES: dict[str, Rule] = {
     "kpis:survey": Rule(args=lambda w: {"token": "forged-token"}, expect=dict.fromkeys(ROLES, "hidden")),
     "kpis:api": Rule(expect={**SUPERVISORS_ONLY, "anonymous": "denied"}),
     "kpis:dashboard": Rule(expect=SUPERVISORS_ONLY),
+    "kpis:scorecard": Rule(expect=SUPERVISORS_ONLY),
+    "kpis:scorecard_csv": Rule(expect=SUPERVISORS_ONLY),
+    "kpis:api_channels": Rule(expect={**SUPERVISORS_ONLY, "anonymous": "denied"}),
     "kpis:dashboard_csv": Rule(args=lambda w: {"table": "channels"}, expect=SUPERVISORS_ONLY),
     # The inbox.
     "inbox:list": Rule(expect=AGENTS_ONLY),
