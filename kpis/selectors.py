@@ -543,7 +543,7 @@ def channel_scorecard(*, start: date, end: date, now: datetime | None = None) ->
     # Only channels with a per-message cost need their messages counted.
     per_message = {}
     for c in channels.values():
-        raw = (c.settings or {}).get("cost_per_message") if isinstance(c.settings, dict) else None
+        raw = c.settings.get("cost_per_message") if isinstance(c.settings, dict) else None
         try:
             price = float(raw) if raw not in (None, "") else 0.0
         except (TypeError, ValueError):
