@@ -504,7 +504,8 @@ def generate_history(*, channels, users, days, customers, now, rng) -> dict:
     # Each customer's channels: one they prefer, and for one in four a second one (cross-channel history).
     plans, identities = [], []
     for n, (person, thread) in enumerate(zip(people, threads, strict=True)):
-        own = [rng.choices(kinds, weights)[0]]
+        # The first few cover every channel, so even a small demo shows them all.
+        own = [kinds[n] if n < len(kinds) else rng.choices(kinds, weights)[0]]
         if rng.random() < 0.25:
             own.append(rng.choices(kinds, weights)[0])
         ids = {}
