@@ -8,6 +8,11 @@ signed "delivered" status callback, so a new user watches queued -> sent ->
 delivered. A reply containing "#fail" is refused (HTTP 400) so the failure path
 can be seen on purpose, and only then.
 
+In eager mode the reply's own request waits on this callback, served by the
+same server: that needs a second request thread (ASGI_REQUEST_THREADS, 4 by
+default; runserver threads too), and the status callback is posted from a
+thread after we answer so nothing waits on itself.
+
 Mounted only while settings.HELPDESK_SANDBOX is on (DEBUG's default); production
 refuses to start with it on (helpdesk/settings.py, production_problems).
 """
