@@ -184,6 +184,10 @@ class Command(BaseCommand):
             kind: Channel.objects.create(kind=kind, name=name, credentials=creds, monthly_cost=cost)
             for kind, name, creds, cost in CHANNELS
         }
+        # Providers that bill per message (the channel scorecard adds it to the monthly cost).
+        for kind, price in (("whatsapp", 0.03), ("sms", 0.04)):
+            channels[kind].settings = {**channels[kind].settings, "cost_per_message": price}
+            channels[kind].save(update_fields=["settings"])
         if settings.HELPDESK_SANDBOX:
             # Replies go through the real adapters to the app's own stand-in
             # provider (helpdesk/sandbox.py), so the demo shows them delivered.
@@ -531,12 +535,11 @@ def generate_history(*, channels, users, days, customers, now, rng) -> dict:
             kind = own[0] if len(own) == 1 or rng.random() < 0.7 else own[1]
             _share, identity_kind, median, unanswered, _csat = PROFILES[kind]
             channel = channels[kind]
-            # Weekdays and office hours busier, like real traffic.
             opened = now - timedelta(minutes=rng.uniform(60, span))
-            if opened.weekday() >= 5 and rng.random() < 0.5:
-                opened -= timedelta(days=2)
-            if opened < now - timedelta(minutes=span):
-                opened += timedelta(days=7)
+            # Half the weekend's contacts move to Thursday and Friday: quieter weekends, like real traffic.
+            earlier = opened - timedelta(days=2)
+            if opened.weekday() >= 5 and rng.random() < 0.5 and earlier >= now - timedelta(minutes=span):
+                opened = earlier
             answered = rng.random() >= unanswered
             if kind == "voice":
                 first = opened + timedelta(seconds=rng.uniform(5, 60)) if answered else None
