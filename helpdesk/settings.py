@@ -293,6 +293,22 @@ HELPDESK_EMAIL = {
 # Django's 2.5 MB default would refuse ordinary mail with a PDF.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("HELPDESK_MAX_WEBHOOK_BYTES", default=40 * 1024 * 1024)
 
+# The demo sandbox (helpdesk/sandbox.py): on the embedded default the seeded
+# channels send for real to a stand-in provider inside the app, so `make run`
+# shows replies reaching "delivered". Never in production (production_problems).
+HELPDESK_SANDBOX = env.bool("HELPDESK_SANDBOX", default=DEBUG)
+# How long the sandbox waits before reporting a reply delivered: long enough to see "sent".
+HELPDESK_SANDBOX_DELIVERED_AFTER_SECONDS = env.float("HELPDESK_SANDBOX_DELIVERED_AFTER_SECONDS", default=1.5)
+# Email channels whose smtp_host is "sandbox" hand their mail, built by the
+# adapter's real code, to this Django backend instead of an SMTP server: files
+# under EMAIL_FILE_PATH to open in any mail client. Unset: no sandbox mail at all.
+HELPDESK_EMAIL["SANDBOX_BACKEND"] = (
+    env("HELPDESK_EMAIL_SANDBOX_BACKEND", default="django.core.mail.backends.filebased.EmailBackend")
+    if HELPDESK_SANDBOX
+    else ""
+)
+EMAIL_FILE_PATH = env("HELPDESK_EMAIL_FILE_PATH", default=str(BASE_DIR / "sent-mail"))
+
 # Fernet keys (comma-separated, newest first) for channel credentials at rest.
 # Default (DEBUG only): derived from the secret key, fine for the demo only.
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
@@ -513,6 +529,8 @@ def production_problems() -> list[str]:
                 Fernet(key.encode())
             except (ValueError, TypeError):
                 problems.append(f"FIELD_ENCRYPTION_KEYS key #{index + 1} is not a Fernet key.")
+    if HELPDESK_SANDBOX:
+        problems.append("HELPDESK_SANDBOX is on: the demo's stand-in provider must not be served.")
     if not ALLOWED_HOSTS:
         problems.append("DJANGO_ALLOWED_HOSTS is not set.")
     elif "*" in ALLOWED_HOSTS:

@@ -60,6 +60,7 @@ def test_documented_production_settings_pass_check_deploy_with_no_issues():
         ({"DJANGO_ALLOWED_HOSTS": "*"}, "DJANGO_ALLOWED_HOSTS contains '*'"),
         ({"DJANGO_ALLOWED_HOSTS": "helpdesk.example.com,*"}, "DJANGO_ALLOWED_HOSTS contains '*'"),
         ({"DJANGO_ALLOWED_HOSTS": None}, "DJANGO_ALLOWED_HOSTS is not set."),
+        ({"HELPDESK_SANDBOX": "true"}, "HELPDESK_SANDBOX is on"),
     ],
     ids=[
         "no-secret",
@@ -69,6 +70,7 @@ def test_documented_production_settings_pass_check_deploy_with_no_issues():
         "any-host",
         "any-host-among-others",
         "no-hosts",
+        "demo-sandbox-on",
     ],
 )
 def test_production_mode_refuses_to_start(overrides, message):

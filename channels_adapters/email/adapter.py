@@ -59,8 +59,13 @@ RAW_TYPES = ("message/rfc822", "message/global", "application/octet-stream", "te
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 
 
+# An email channel with this smtp_host sends to settings.HELPDESK_EMAIL["SANDBOX_BACKEND"] (the demo).
+SANDBOX_SMTP_HOST = "sandbox"
+
+
 def email_conf(name: str):
     defaults = {
+        "SANDBOX_BACKEND": "",
         "SMTP_TIMEOUT_SECONDS": 20.0,
         "IMAP_TIMEOUT_SECONDS": 30.0,
         "IMAP_BATCH": 200,
@@ -428,6 +433,11 @@ class EmailAdapter(ChannelAdapter):
 
     def _connection(self, channel):
         creds = channel.credentials
+        sandbox = email_conf("SANDBOX_BACKEND")
+        if sandbox and creds.get("smtp_host") == SANDBOX_SMTP_HOST:
+            # The demo (settings.HELPDESK_SANDBOX): everything above ran as for
+            # real mail; only the transport is Django's file or console backend.
+            return get_connection(sandbox, fail_silently=False)
         port = int(creds.get("smtp_port") or 587)
         security = str(channel_option(channel, "smtp_security", "ssl" if port == 465 else "starttls")).lower()
         return get_connection(

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -32,10 +33,11 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def asgi_server(django_db_setup, django_db_blocker):
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"Chromium is not installed at {CHROMIUM}")
+@contextmanager
+def asgi_process(**env_overrides):
+    """uvicorn serving the app on the test database; `env_overrides` change its
+    environment (None removes a variable: REDIS_URL=None is the embedded default's
+    eager Celery and in-memory channel layer). Yields the base URL."""
     db = connection.settings_dict
     port = _free_port()
     env = {
@@ -54,6 +56,11 @@ def asgi_server(django_db_setup, django_db_blocker):
         "LOG_LEVEL": "WARNING",
     }
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    for key, value in env_overrides.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
     log_path = Path(tempfile.gettempdir()) / f"helpdesk-browser-server-{port}.log"
     log = open(log_path, "w")  # noqa: SIM115 - closed below
     process = subprocess.Popen(
@@ -89,13 +96,23 @@ def asgi_server(django_db_setup, django_db_blocker):
             log.close()
             raise RuntimeError("uvicorn did not start:\n" + log_path.read_text())
         time.sleep(0.2)
-    yield base
-    process.terminate()
     try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def asgi_server(django_db_setup, django_db_blocker):
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"Chromium is not installed at {CHROMIUM}")
+    with asgi_process() as base:
+        yield base
 
 
 @pytest.fixture(scope="module")

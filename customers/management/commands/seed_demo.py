@@ -1,18 +1,30 @@
 """Demo data for the embedded run: people, channels and customers with history.
 
-Safe to run twice: a second run finds the demo admin and stops.
+The named customers (Ana Silva, Bo Chen, Cy Okafor, Dee Novak...) tell the
+product's story; behind them `--customers` generated customers bring `--days`
+of resolved cases on every channel, with calls, SLAs and survey answers, so the
+dashboard has something to show at first sight. Deterministic (a fixed random
+seed, times relative to now) and bulk-inserted, so `make run` stays quick.
+
+Safe to run twice: a second run finds the demo admin and stops; to seed again,
+start from an empty database (delete db.sqlite3, or `manage.py flush`).
 """
 
+import math
+import random
+import time
 from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from channels_adapters.base import Sender
+from channels_adapters.email.adapter import SANDBOX_SMTP_HOST
 from channels_adapters.models import Channel
 from conversations.models import (
     Author,
@@ -26,10 +38,14 @@ from conversations.models import (
     MessageKind,
     Priority,
     Team,
+    Thread,
 )
 from conversations.services import receive_inbound
+from customers.models import Customer, Identity
 from customers.services import identity_add, identity_resolve
 from helpdesk import roles
+from kpis.models import CaseSla, SlaPolicy, SurveyAnswer, SurveyRequest
+from kpis.services import kpi_rollup_days
 
 PEOPLE = [
     # username, first, last, role, password
@@ -41,13 +57,14 @@ PEOPLE = [
 
 WEBCHAT_DEMO_KEY = "demo-website-chat"
 CHANNELS = [
-    ("api", "Shop backend (API)", {"secret": "demo-api-secret", "callback_url": "http://127.0.0.1:9/"}),
-    ("email", "support@demo.example", {"address": "support@demo.example"}),
-    ("whatsapp", "WhatsApp +1 555 0100", {"phone_number_id": "100", "verify_token": "demo"}),
-    ("facebook", "Facebook page", {"page_id": "200", "verify_token": "demo"}),
-    ("sms", "SMS +1 555 0101", {"phone_number": "+15555550101"}),
-    ("voice", "Phone line +1 555 0102", {"phone_number": "+15555550102"}),
-    ("telegram", "Telegram @demo_help_bot", {"secret_token": "demo"}),
+    # kind, name, credentials, monthly cost: what a small shop might pay for each.
+    ("api", "Shop backend (API)", {"secret": "demo-api-secret", "callback_url": "http://127.0.0.1:9/"}, 0),
+    ("email", "support@demo.example", {"address": "support@demo.example"}, 30),
+    ("whatsapp", "WhatsApp +1 555 0100", {"phone_number_id": "100", "verify_token": "demo"}, 120),
+    ("facebook", "Facebook page", {"page_id": "200", "verify_token": "demo"}, 40),
+    ("sms", "SMS +1 555 0101", {"phone_number": "+15555550101"}, 90),
+    ("voice", "Phone line +1 555 0102", {"phone_number": "+15555550102"}, 250),
+    ("telegram", "Telegram @demo_help_bot", {"secret_token": "demo"}, 60),
 ]
 
 
@@ -80,17 +97,55 @@ CANNED = [
 class Command(BaseCommand):
     help = "Create demo agents, channels and customers with history on several channels."
 
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--days", type=int, default=90, help="Days of generated history behind today (default 90)."
+        )
+        parser.add_argument(
+            "--customers",
+            type=int,
+            default=300,
+            help="Generated customers besides the named ones, spread over every channel (default 300).",
+        )
+
     def handle(self, *args, **options):
+        days, customers = options["days"], options["customers"]
+        if days < 0 or customers < 0:
+            raise CommandError("--days and --customers cannot be negative.")
         User = get_user_model()
         if User.objects.filter(username="admin").exists():
-            self.stdout.write("Demo data already present (user 'admin' exists); nothing to do.")
+            self.stdout.write(
+                "Demo data already present (user 'admin' exists); nothing to do. To seed again, "
+                "start from an empty database (delete db.sqlite3, or run `manage.py flush`)."
+            )
             self._print_logins()
             return
+        started = time.monotonic()
+        now = timezone.now()
         with transaction.atomic():
             users = self._people(User)
             channels = self._channels()
+            self._sla_policies(channels)
+            made = generate_history(
+                channels=channels,
+                users=users,
+                days=days,
+                customers=customers,
+                now=now,
+                rng=random.Random(SEED),
+            )
             self._customers(users, channels)
-        self.stdout.write(self.style.SUCCESS("Demo data created."))
+        # The dashboard reads past days from the rollups (today stays live): build them now
+        # rather than waiting for the hourly beat task, which `make run` does not even start.
+        today = timezone.localdate(now)
+        rollup_rows = kpi_rollup_days(start=today - timedelta(days=days + 1), end=today, now=now)
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Demo data created in {time.monotonic() - started:.1f} s: {made['customers']} generated "
+                f"customers, {made['cases']} cases, {made['calls']} calls and {made['answers']} survey "
+                f"answers over {days} days; {rollup_rows} KPI rollup rows."
+            )
+        )
         self._print_logins()
 
     def _print_logins(self):
@@ -126,9 +181,24 @@ class Command(BaseCommand):
 
     def _channels(self):
         channels = {
-            kind: Channel.objects.create(kind=kind, name=name, credentials=creds, monthly_cost=50)
-            for kind, name, creds in CHANNELS
+            kind: Channel.objects.create(kind=kind, name=name, credentials=creds, monthly_cost=cost)
+            for kind, name, creds, cost in CHANNELS
         }
+        # Providers that bill per message (the channel scorecard adds it to the monthly cost).
+        for kind, price in (("whatsapp", 0.03), ("sms", 0.04)):
+            channels[kind].settings = {**channels[kind].settings, "cost_per_message": price}
+            channels[kind].save(update_fields=["settings"])
+        if settings.HELPDESK_SANDBOX:
+            # Replies go through the real adapters to the app's own stand-in
+            # provider (helpdesk/sandbox.py), so the demo shows them delivered.
+            from helpdesk.sandbox import sandbox_callback_url
+
+            api = channels["api"]
+            api.credentials = {**api.credentials, "callback_url": sandbox_callback_url(api)}
+            api.save(update_fields=["credentials"])
+            email = channels["email"]
+            email.credentials = {**email.credentials, "smtp_host": SANDBOX_SMTP_HOST}
+            email.save(update_fields=["credentials"])
         # The chat bubble, embedded by static/webchat/demo.html (a fixed key for that page).
         site = settings.PUBLIC_BASE_URL
         channels["webchat"] = Channel.objects.create(
@@ -144,6 +214,23 @@ class Command(BaseCommand):
             },
         )
         return channels
+
+    def _sla_policies(self, channels):
+        # Round the clock (the demo has no business hours): targets a shop might set per channel.
+        SlaPolicy.objects.create(
+            name="Any channel",
+            first_response_minutes=240,
+            resolution_minutes=3 * 24 * 60,
+            business_hours_only=False,
+        )
+        for kind, (first, resolution) in SLA_TARGETS.items():
+            SlaPolicy.objects.create(
+                name=f"{channels[kind].name}",
+                channel=channels[kind],
+                first_response_minutes=first,
+                resolution_minutes=resolution,
+                business_hours_only=False,
+            )
 
     def _history(self, *, identity, channel, opened, lines, agent, resolved=True, reopen=0):
         """A past case with exact timestamps: what a few weeks of use leave behind."""
@@ -270,3 +357,348 @@ class Command(BaseCommand):
                 external_id=f"<demo-{n}@example.org>",
                 text=f"Question {n}: where can I find my warranty card?",
             )
+
+
+# Generated history ---------------------------------------------------------------
+
+SEED = 18  # a fixed seed: every run of the same version builds the same demo
+
+# First response and resolution targets in minutes, per channel kind (voice: calls are answered live).
+SLA_TARGETS = {
+    "webchat": (5, 8 * 60),
+    "whatsapp": (30, 24 * 60),
+    "facebook": (60, 24 * 60),
+    "telegram": (60, 24 * 60),
+    "sms": (60, 24 * 60),
+    "api": (120, 2 * 24 * 60),
+    "email": (8 * 60, 3 * 24 * 60),
+}
+
+# Per channel: share of customers, identity kind, median first response (minutes),
+# share never answered, and CSAT score weights for 1..5. Unequal on purpose: a
+# dashboard where every channel looks alike shows nothing worth deciding.
+PROFILES = {
+    "email": (0.26, "email", 150, 0.03, (3, 4, 10, 33, 50)),
+    "whatsapp": (0.20, "phone", 9, 0.03, (2, 3, 8, 30, 57)),
+    "webchat": (0.15, "webchat", 2, 0.06, (3, 4, 9, 32, 52)),
+    "voice": (0.12, "phone", 0, 0.14, (4, 5, 11, 35, 45)),
+    "facebook": (0.10, "facebook", 25, 0.07, (5, 7, 14, 34, 40)),
+    "sms": (0.07, "phone", 35, 0.08, (6, 8, 16, 32, 38)),
+    "api": (0.06, "email", 45, 0.02, (2, 3, 10, 35, 50)),
+    "telegram": (0.04, "telegram", 70, 0.18, (14, 12, 18, 30, 26)),
+}
+
+FIRST_NAMES = [
+    "Liam",
+    "Olivia",
+    "Noah",
+    "Emma",
+    "Mateo",
+    "Sofia",
+    "Lucas",
+    "Mia",
+    "Hugo",
+    "Lea",
+    "Omar",
+    "Aisha",
+    "Yuki",
+    "Chen",
+    "Ivan",
+    "Nina",
+    "Pedro",
+    "Lucia",
+    "Karim",
+    "Zara",
+    "Jonas",
+    "Elif",
+    "Tomas",
+    "Ines",
+    "Arjun",
+    "Priya",
+    "Felix",
+    "Clara",
+    "Diego",
+    "Marta",
+    "Sven",
+    "Freya",
+    "Kofi",
+    "Amara",
+    "Leo",
+    "Rosa",
+    "Ali",
+    "Hana",
+]
+LAST_NAMES = [
+    "Garcia",
+    "Smith",
+    "Muller",
+    "Rossi",
+    "Dubois",
+    "Kowalski",
+    "Novak",
+    "Jensen",
+    "Silva",
+    "Tanaka",
+    "Kim",
+    "Okafor",
+    "Haddad",
+    "Costa",
+    "Petrov",
+    "Larsen",
+    "Moreau",
+    "Schmidt",
+    "Lopez",
+    "Nguyen",
+    "Patel",
+    "Fischer",
+    "Romano",
+    "Martin",
+    "Santos",
+    "Weber",
+    "Horvat",
+    "Lind",
+    "Ito",
+    "Mensah",
+]
+TOPICS = (
+    ("Where is my order #{n}?", "Your parcel left our warehouse yesterday; here is the tracking link."),
+    ("I was charged twice for order #{n}.", "You're right, the duplicate charge is refunded now."),
+    ("Can I change the size of order #{n}?", "Done: I've switched it before it ships."),
+    ("The item from order #{n} arrived damaged.", "Sorry! A replacement ships today at no cost."),
+    ("How do I return order #{n}?", "I've emailed you a prepaid return label."),
+    ("Do you have this in blue?", "Yes, it's back in stock; I've put one aside for you."),
+    ("My discount code does not work.", "I've applied the discount to your order by hand."),
+    ("Can I pick up order #{n} in store?", "Yes, it'll be ready for pickup from tomorrow."),
+)
+FOLLOW_UPS = ("Thanks, and when will it arrive?", "Great, thank you!", "OK. Anything else I need to do?")
+CLOSINGS = ("Nothing else: it's on its way to you.", "Glad I could help. Have a great day!")
+
+
+def _minutes(rng: random.Random, median: float, spread: float = 0.9) -> float:
+    """A skewed duration around a median: most answers quick, a few very late."""
+    return max(0.2, rng.lognormvariate(math.log(median), spread))
+
+
+def _address(kind: str, n: int) -> str:
+    return {
+        "email": f"shopper{n}@seed.example",
+        # 202-555-01xx style numbers are reserved for fiction.
+        "phone": f"+1202555{n:04d}",
+        "facebook": f"psid-seed-{n}",
+        "telegram": f"77{n:06d}",
+        "webchat": f"visitor-seed-{n}",
+    }[kind]
+
+
+def generate_history(*, channels, users, days, customers, now, rng) -> dict:
+    """`customers` customers with `days` of resolved cases, bulk-inserted; returns what it made."""
+    made = {"customers": customers, "cases": 0, "calls": 0, "answers": 0}
+    if not customers or not days:
+        return made
+    agents = [users["agent1"], users["agent2"], users["supervisor"]]
+    teams = {team.name: team for team in Team.objects.all()}
+    kinds = list(PROFILES)
+    weights = [PROFILES[kind][0] for kind in kinds]
+    policies = {policy.channel_id: policy for policy in SlaPolicy.objects.all()}
+
+    people = Customer.objects.bulk_create(
+        [Customer(name=f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}") for _ in range(customers)]
+    )
+    threads = Thread.objects.bulk_create([Thread(customer=person) for person in people])
+    # Each customer's channels: one they prefer, and for one in four a second one (cross-channel history).
+    plans, identities = [], []
+    for n, (person, thread) in enumerate(zip(people, threads, strict=True)):
+        # The first few cover every channel, so even a small demo shows them all.
+        own = [kinds[n] if n < len(kinds) else rng.choices(kinds, weights)[0]]
+        if rng.random() < 0.25:
+            own.append(rng.choices(kinds, weights)[0])
+        ids = {}
+        for kind in own:
+            identity_kind = PROFILES[kind][1]
+            if identity_kind not in ids:
+                ids[identity_kind] = Identity(
+                    customer=person,
+                    kind=identity_kind,
+                    address=_address(identity_kind, n),
+                    display_name=person.name,
+                )
+                identities.append(ids[identity_kind])
+        plans.append((person, thread, own, ids))
+    Identity.objects.bulk_create(identities)
+
+    # Cases, with what happens in them decided up front so messages can follow in one insert.
+    cases, stories = [], []
+    span = days * 24 * 60
+    for _person, thread, own, ids in plans:
+        # About three contacts per customer in 90 days, fewer in a shorter demo.
+        for _ in range(max(1, round(rng.gauss(3, 1.2) * min(days, 90) / 90))):
+            kind = own[0] if len(own) == 1 or rng.random() < 0.7 else own[1]
+            _share, identity_kind, median, unanswered, _csat = PROFILES[kind]
+            channel = channels[kind]
+            opened = now - timedelta(minutes=rng.uniform(60, span))
+            # Half the weekend's contacts move to Thursday and Friday: quieter weekends, like real traffic.
+            earlier = opened - timedelta(days=2)
+            if opened.weekday() >= 5 and rng.random() < 0.5 and earlier >= now - timedelta(minutes=span):
+                opened = earlier
+            answered = rng.random() >= unanswered
+            if kind == "voice":
+                first = opened + timedelta(seconds=rng.uniform(5, 60)) if answered else None
+            else:
+                first = opened + timedelta(minutes=_minutes(rng, median)) if answered else None
+            agent_replies = 1 if rng.random() < 0.62 else rng.choice((2, 2, 3))
+            reopened = answered and rng.random() < 0.07
+            last = first or opened
+            resolved = last + timedelta(minutes=_minutes(rng, 40 if kind != "email" else 300)) * agent_replies
+            if resolved >= now:
+                # Still in flight at "now": keep history resolved so the inbox shows the named cases.
+                resolved = now - timedelta(minutes=1)
+                first = min(first, resolved) if first else None
+            topic = rng.choice(TOPICS)
+            number = rng.randint(1000, 9999)
+            case = Case(
+                thread=thread,
+                origin_channel=channel,
+                opened_at=opened,
+                status=CaseStatus.RESOLVED,
+                assignee=rng.choice(agents) if answered or rng.random() < 0.5 else None,
+                team=teams["Billing" if "charged" in topic[0] or "discount" in topic[0] else "Support"],
+                priority=Priority.HIGH if rng.random() < 0.1 else Priority.NORMAL,
+                subject=topic[0].format(n=number)[:300],
+                first_response_at=first,
+                resolved_at=resolved,
+                reopen_count=1 if reopened else 0,
+                last_message_at=resolved,
+            )
+            cases.append(case)
+            stories.append((kind, ids[identity_kind], topic, number, agent_replies))
+    Case.objects.bulk_create(cases, batch_size=1000)
+    made["cases"] = len(cases)
+
+    messages, slas, requests, scores = [], [], [], []
+    for case, (kind, identity, topic, number, agent_replies) in zip(cases, stories, strict=True):
+        channel = channels[kind]
+        base = {"thread_id": case.thread_id, "case": case, "channel": channel, "identity": identity}
+        first, resolved = case.first_response_at, case.resolved_at
+        if kind == "voice":
+            talk = int(rng.uniform(60, 600)) if first else 0
+            messages.append(
+                Message(
+                    **base,
+                    direction=Direction.IN,
+                    kind=MessageKind.CALL,
+                    author=Author.CUSTOMER,
+                    body=gettext("Inbound call, %(minutes)s min") % {"minutes": talk // 60}
+                    if first
+                    else gettext("Missed call"),
+                    meta={
+                        "direction": "inbound",
+                        "call_status": "completed" if first else "no-answer",
+                        "answered": bool(first),
+                        "talk_seconds": talk,
+                    },
+                    created_at=case.opened_at,
+                )
+            )
+            made["calls"] += 1
+        else:
+            messages.append(
+                Message(
+                    **base,
+                    direction=Direction.IN,
+                    author=Author.CUSTOMER,
+                    body=topic[0].format(n=number),
+                    created_at=case.opened_at,
+                )
+            )
+            if first:
+                # Replies between the first response and the resolution, a customer line between them.
+                gap = (resolved - first) / (agent_replies * 2)
+                bodies = [topic[1]] + [CLOSINGS[i % len(CLOSINGS)] for i in range(agent_replies - 1)]
+                for i, body in enumerate(bodies):
+                    at = first + gap * 2 * i
+                    if i:
+                        messages.append(
+                            Message(
+                                **base,
+                                direction=Direction.IN,
+                                author=Author.CUSTOMER,
+                                body=rng.choice(FOLLOW_UPS),
+                                created_at=at - gap,
+                            )
+                        )
+                    messages.append(
+                        Message(
+                            **base,
+                            direction=Direction.OUT,
+                            author=Author.AGENT,
+                            author_user=case.assignee,
+                            body=body,
+                            status=DeliveryStatus.READ if rng.random() < 0.7 else DeliveryStatus.DELIVERED,
+                            sent_at=at,
+                            delivered_at=at + timedelta(seconds=3),
+                            created_at=at,
+                        )
+                    )
+        policy = policies.get(channel.pk) or policies.get(None)
+        if kind != "voice" and policy:
+            due = case.opened_at + timedelta(minutes=policy.first_response_minutes)
+            resolution_due = case.opened_at + timedelta(minutes=policy.resolution_minutes)
+            slas.append(
+                CaseSla(
+                    case=case,
+                    policy=policy,
+                    first_response_due=due,
+                    resolution_due=resolution_due,
+                    first_response_breached_at=due if (first is None or first > due) and due < now else None,
+                    resolution_breached_at=resolution_due if resolved > resolution_due else None,
+                )
+            )
+        # Surveys after a resolution with an answer: CSAT often, NPS and CES now and then.
+        if first:
+            csat_weights = PROFILES[kind][4]
+            for survey, rate in (("csat", 0.45), ("nps", 0.12), ("ces", 0.12)):
+                if rng.random() >= rate:
+                    continue
+                answered_at = resolved + timedelta(minutes=_minutes(rng, 30))
+                if answered_at >= now:
+                    continue
+                happy = csat_weights[3] + csat_weights[4]  # the same channel is liked on every scale
+                if survey == "csat":
+                    score = rng.choices((1, 2, 3, 4, 5), csat_weights)[0]
+                elif survey == "nps":
+                    score = min(10, max(0, round(rng.gauss(4 + happy / 16, 2.2))))
+                else:
+                    score = min(7, max(1, round(rng.gauss(1.5 + happy / 24, 1.2))))
+                dims = {"case": case, "customer_id": identity.customer_id, "channel": channel}
+                dims |= {"agent": case.assignee, "team": case.team}
+                requests.append(
+                    SurveyRequest(
+                        **dims,
+                        kind=survey,
+                        status=SurveyRequest.Status.ANSWERED,
+                        created_at=resolved,
+                        send_after=resolved,
+                        sent_at=resolved + timedelta(seconds=30),
+                        case_resolved_at=resolved,
+                        case_reopen_count=case.reopen_count,
+                    )
+                )
+                scores.append((dims, survey, score, answered_at))
+    Message.objects.bulk_create(messages, batch_size=2000)
+    CaseSla.objects.bulk_create(slas, batch_size=2000)
+    SurveyRequest.objects.bulk_create(requests, batch_size=2000)
+    SurveyAnswer.objects.bulk_create(
+        [
+            SurveyAnswer(**dims, request=request, kind=survey, score=score, via="message", answered_at=at)
+            for request, (dims, survey, score, at) in zip(requests, scores, strict=True)
+        ],
+        batch_size=2000,
+    )
+    made["answers"] = len(requests)
+    last_at = {}
+    for case in cases:
+        last_at[case.thread_id] = max(last_at.get(case.thread_id, case.resolved_at), case.resolved_at)
+    for thread in threads:
+        thread.last_message_at = last_at.get(thread.pk)
+    Thread.objects.bulk_update(threads, ["last_message_at"], batch_size=2000)
+    return made
