@@ -7,10 +7,14 @@ groups up per dimension (again in SQL for rolled-up days) and turns the sums
 into KPIs. A rollup and a live computation therefore agree by construction,
 and a test checks it.
 
-First response: Case.first_response_at, which the core sets at the first
-agent message (bot lines, automatic messages and notes never set it) and keeps
-when the case is reopened. "Exactly one agent message" (FCR) counts the
-messages themselves, with the same authorship rule.
+First response: Case.first_response_at, which the core sets when the first
+agent reply is accepted by its provider (sent, delivered or read) or a call is
+answered, never at queueing; a reply that then fails for good is withdrawn
+(conversations.services.case_response_withdraw). Bot lines, automatic messages
+and notes never set it; a reopened case keeps it. "Exactly one agent message"
+(FCR) counts the messages themselves, with the same rules: only agent messages
+that reached the customer (REACHED_CUSTOMER), so a failed or still queued
+reply is not one. docs/kpis.md "What counts, and when" has every decision.
 
 Attribution: a case belongs to the channel it was opened on, its assignee and
 its team; a call to the channel it came on and its case's assignee and team;
@@ -43,7 +47,15 @@ from django.db.models.functions import Cast, Coalesce, TruncDate
 from django.utils import timezone
 
 from channels_adapters.models import Channel
-from conversations.models import Author, Case, CaseStatus, Direction, Message, MessageKind
+from conversations.models import (
+    REACHED_CUSTOMER,
+    Author,
+    Case,
+    CaseStatus,
+    Direction,
+    Message,
+    MessageKind,
+)
 from kpis.models import KpiDaily, KpiRollupDay, SurveyAnswer
 
 KPI_NAMES = (
@@ -98,8 +110,11 @@ def day_bounds(start: date, end: date) -> tuple[datetime, datetime]:
 
 def _agent_messages():
     # DESIGN.md "Authorship": agent messages count; bot, automatic, notes and system lines do not.
-    return Message.objects.filter(case=OuterRef("pk"), author=Author.AGENT, direction=Direction.OUT).exclude(
-        kind__in=(MessageKind.NOTE, MessageKind.SYSTEM)
+    # And only once they reached the customer: a queued or failed reply is no answer.
+    return (
+        Message.objects.filter(case=OuterRef("pk"), author=Author.AGENT, direction=Direction.OUT)
+        .exclude(kind__in=(MessageKind.NOTE, MessageKind.SYSTEM))
+        .filter(REACHED_CUSTOMER)
     )
 
 

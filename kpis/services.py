@@ -15,7 +15,15 @@ from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
 from conversations import realtime, signals
-from conversations.models import Author, Case, CaseStatus, Direction, Message, MessageKind
+from conversations.models import (
+    Author,
+    Case,
+    CaseStatus,
+    DeliveryStatus,
+    Direction,
+    Message,
+    MessageKind,
+)
 from helpdesk.process_cache import ProcessCache
 from kpis.models import (
     SURVEY_SCALE,
@@ -369,6 +377,9 @@ def surveys_schedule_for_resolved(*, case: Case, now: datetime | None = None) ->
     answered = (
         Message.objects.filter(case=case, author=Author.AGENT, direction=Direction.OUT)
         .exclude(kind__in=(MessageKind.NOTE, MessageKind.SYSTEM))
+        # A reply that failed for good is no answer to rate; one still on its way is
+        # (an agent often replies and resolves at once, before the worker sent it).
+        .exclude(status=DeliveryStatus.FAILED)
         .exists()
     )
     if not answered:
