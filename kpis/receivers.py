@@ -2,8 +2,10 @@
 
 import logging
 
-from django.db.models.signals import post_delete, post_save
+from django.contrib.auth import get_user_model
+from django.db.models.signals import post_delete, post_save, pre_delete
 
+from conversations.models import Team
 from conversations.signals import case_changed, message_created
 from kpis import services
 from kpis.models import SlaPolicy
@@ -32,7 +34,18 @@ def on_policy_changed(sender, **kwargs):
     services.sla_policies_cache.clear()
 
 
+def on_agent_or_team_deleted(sender, instance, **kwargs):
+    # Before the delete: the rollup rows are folded into the unassigned ones, so
+    # they do not go with the user or team (CASCADE) while the cases stay.
+    if sender is Team:
+        services.kpi_rollups_unassign(team_id=instance.pk)
+    else:
+        services.kpi_rollups_unassign(agent_id=instance.pk)
+
+
 def connect():
+    pre_delete.connect(on_agent_or_team_deleted, sender=get_user_model(), dispatch_uid="kpis.user_deleted")
+    pre_delete.connect(on_agent_or_team_deleted, sender=Team, dispatch_uid="kpis.team_deleted")
     post_save.connect(on_policy_changed, sender=SlaPolicy, dispatch_uid="kpis.sla_policy_saved")
     post_delete.connect(on_policy_changed, sender=SlaPolicy, dispatch_uid="kpis.sla_policy_deleted")
     case_changed.connect(on_case_changed, dispatch_uid="kpis.case_changed")

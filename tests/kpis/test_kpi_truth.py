@@ -57,6 +57,12 @@ def announced():
     case_changed.disconnect(dispatch_uid="test_kpi_truth")
 
 
+@pytest.fixture
+def now_later(time_machine):
+    time_machine.move_to(LATER, tick=False)
+    return LATER
+
+
 def _at(time_machine, when):
     time_machine.move_to(when, tick=False)
 
@@ -284,3 +290,49 @@ def test_rollups_equal_live_after_a_reopen_a_reassignment_and_a_merge(
     assert merged["volume"] == 2
     bob_case = _case(bob_case)
     assert bob_case.first_response_at is None and bob_case.waiting_since == T0 + timedelta(days=1)
+
+
+def test_deleting_an_agent_or_a_team_keeps_their_cases_in_the_rolled_up_totals(now_later):
+    from tests.factories import TeamFactory
+    from tests.kpis.factories import build_case
+
+    email = ChannelFactory(kind="email", name="Email")
+    leaver, team = UserFactory(username="leaver"), TeamFactory(name="Night shift")
+    build_case(
+        channel=email, agent=leaver, team=team, opened="2026-03-02T09:00", replies=("2026-03-02T09:10",)
+    )
+    build_case(channel=email, opened="2026-03-02T10:00", replies=("2026-03-02T10:20",))
+    before = _rollups_agree()
+    assert before["volume"] == 2 and before["tme_seconds"] == 900
+    leaver.delete()  # the case stays, unassigned (Case.assignee is SET_NULL)
+    team.delete()
+    rolled = kpi_report(start=START, end=END, now=LATER)
+    assert rolled == kpi_report(start=START, end=END, now=LATER, use_rollups=False)
+    assert rolled["totals"] == before and rolled["by_agent"] == {} and rolled["by_team"] == {}
+
+
+def test_a_merge_keeps_the_merged_customers_answers_and_its_folded_case_agrees(
+    now_later, django_capture_on_commit_callbacks
+):
+    from tests.kpis.factories import SurveyAnswerFactory, build_case
+
+    email = ChannelFactory(kind="email", name="Email")
+    old = build_case(
+        channel=email, opened="2026-03-02T08:00", replies=("2026-03-02T08:05",), resolved="2026-03-02T09:00"
+    )
+    SurveyAnswerFactory(case=old, kind="csat", score=5, answered_at=at("2026-03-02T12:00"))
+    gone = build_case(channel=email, opened="2026-03-03T09:00")  # Bob's, unanswered
+    kept = build_case(channel=email, opened="2026-03-04T09:00", replies=("2026-03-04T09:30",))  # Ana's
+    Case.objects.filter(pk=old.pk).update(thread=gone.thread)  # Bob's earlier, rated case
+    before = _rollups_agree()
+    assert before["volume"] == 3 and before["csat"] == 1.0
+    with django_capture_on_commit_callbacks(execute=True):
+        merge_customers(survivor=kept.thread.customer, merged=gone.thread.customer)
+    assert not Case.objects.filter(pk=gone.pk).exists()  # folded into Ana's case
+    rolled = kpi_report(start=START, end=END, now=LATER)
+    assert rolled == kpi_report(start=START, end=END, now=LATER, use_rollups=False)  # before the rewrite
+    assert rolled["totals"]["csat"] == 1.0  # Bob's answer survived the merge
+    after = _rollups_agree()
+    assert after["volume"] == 2  # one customer, one case in progress: opened at Bob's time
+    # Bob's old case (5 min) and the folded one: opened Mar 3 09:00, answered Mar 4 09:30.
+    assert after["tme_seconds"] == (5 * 60 + 24 * 3600 + 30 * 60) / 2
