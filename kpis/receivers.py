@@ -17,6 +17,9 @@ def on_case_changed(sender, case, change, **kwargs):
     try:
         if change in ("opened", "assigned"):
             services.case_sla_apply(case=case)
+        if change == "assigned":
+            # A case belongs to its current agent and team, past days included.
+            services.kpi_rollups_invalidate_case(case=case)
         elif change == "resolved":
             services.surveys_schedule_for_resolved(case=case)
     except Exception:  # noqa: BLE001 - KPIs must not break the inbox

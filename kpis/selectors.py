@@ -202,7 +202,12 @@ def _resolved_rows(start_at, end_at, flt: KpiFilter):
             resolved=Count("pk"),
             resolution_sum=Sum(_seconds_between("resolved_at", "opened_at")),
             handled=Count("pk", filter=responded),
-            handle_sum=Sum(_seconds_between("resolved_at", "first_response_at"), filter=responded),
+            # A reply sent a moment after the agent resolved (reply and resolve, the worker
+            # sends after commit) is a handle time of 0, never a negative one.
+            handle_sum=Sum(
+                _seconds_between("resolved_at", "first_response_at"),
+                filter=responded & Q(first_response_at__lte=F("resolved_at")),
+            ),
             # The cheap tests first: the message count is only needed for answered, never reopened cases.
             fcr_base=Count("pk", filter=responded),
             fcr_met=Count("pk", filter=responded & Q(reopen_count=0) & Q(agent_messages=1)),

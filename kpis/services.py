@@ -120,6 +120,16 @@ def kpi_rollups_invalidate(*, days) -> int:
     return KpiRollupDay.objects.filter(day__in=list(days)).delete()[0]
 
 
+def kpi_rollups_invalidate_case(*, case: Case) -> int:
+    """The case moved to another agent or team: the days it counts on are computed live again."""
+    days = {timezone.localdate(case.opened_at)}
+    if case.resolved_at is not None:
+        days.add(timezone.localdate(case.resolved_at))
+    calls = Message.objects.filter(case=case, kind__in=(MessageKind.CALL, MessageKind.VOICEMAIL))
+    days |= {timezone.localdate(t) for t in calls.values_list("created_at", flat=True)}
+    return kpi_rollups_invalidate(days=days)
+
+
 def kpi_rollup_recent(*, now: datetime | None = None) -> int:
     """Beat task body: the last days again, so late answers and resolutions are counted."""
     now = now or timezone.now()

@@ -336,3 +336,39 @@ def test_a_merge_keeps_the_merged_customers_answers_and_its_folded_case_agrees(
     assert after["volume"] == 2  # one customer, one case in progress: opened at Bob's time
     # Bob's old case (5 min) and the folded one: opened Mar 3 09:00, answered Mar 4 09:30.
     assert after["tme_seconds"] == (5 * 60 + 24 * 3600 + 30 * 60) / 2
+
+
+def test_a_reassignment_shows_in_rolled_up_days_at_once(now_later, django_capture_on_commit_callbacks):
+    from tests.kpis.factories import build_case
+
+    first, second = UserFactory(username="first"), UserFactory(username="second")
+    email = ChannelFactory(kind="email", name="Email")
+    case = build_case(
+        channel=email,
+        agent=first,
+        opened="2026-03-02T09:00",
+        replies=("2026-03-02T09:10",),
+        resolved="2026-03-03T09:00",
+    )
+    _rollups_agree()
+    with django_capture_on_commit_callbacks(execute=True):
+        assign_case(case=case, assignee=second)
+    rolled = kpi_report(start=START, end=END, now=LATER)  # no rewrite in between
+    assert rolled == kpi_report(start=START, end=END, now=LATER, use_rollups=False)
+    assert list(rolled["by_agent"]) == [str(second.pk)]
+
+
+def test_a_reply_sent_just_after_the_resolution_has_no_negative_handle_time(channel, agent, time_machine):
+    from tests.factories import provider_accepts
+
+    _at(time_machine, T0)
+    case = _inbound(channel, "m1")
+    _at(time_machine, T0 + timedelta(minutes=5))
+    reply = _reply(case, agent, "Done, closing this.")
+    set_case_status(case=case, status=CaseStatus.RESOLVED, by=agent)  # reply and resolve at once
+    _at(time_machine, T0 + timedelta(minutes=5, seconds=1))
+    provider_accepts(reply)  # the worker sends it after the resolution
+    case = _case(case)
+    assert case.first_response_at == T0 + timedelta(minutes=5, seconds=1) and case.waiting_since is None
+    totals = _rollups_agree()
+    assert totals["tme_seconds"] == 301 and totals["tma_seconds"] == 0 and totals["fcr"] == 1.0
