@@ -219,10 +219,17 @@ def _response_moment(message: Message) -> datetime | None:
 
 def case_lock_for_message(*, message: Message) -> Case | None:
     """Lock the message's thread, then its case (the project's lock order, as receive_inbound)."""
-    if message.case_id is None or not message.counts_as_agent_message:
+    if not message.counts_as_agent_message:
         return None
-    Thread.objects.select_for_update().filter(pk=message.thread_id).values_list("pk", flat=True).first()
-    return Case.objects.select_for_update().filter(pk=message.case_id).first()
+    # Read again: a merge may have moved the message since the caller loaded it.
+    thread_id = Message.objects.filter(pk=message.pk).values_list("thread_id", flat=True).first()
+    Thread.objects.select_for_update().filter(pk=thread_id).values_list("pk", flat=True).first()
+    # With its thread locked, the message's case cannot move any more.
+    case_id = Message.objects.filter(pk=message.pk).values_list("case_id", flat=True).first()
+    if case_id is None:
+        return None
+    message.case_id = case_id
+    return Case.objects.select_for_update().filter(pk=case_id).first()
 
 
 def case_response_record(*, case: Case | None, message: Message) -> bool:
