@@ -237,7 +237,7 @@ def case_response_record(*, case: Case | None, message: Message) -> bool:
 
     The case's first response is the earliest such moment, and the customer stops
     waiting. Call it in the status change's transaction, with the case from
-    case_lock_for_message. Returns whether the case changed (and is announced).
+    case_lock_for_message. Returns whether the case changed.
     """
     moment = _response_moment(message)
     if case is None or moment is None or message.status not in RESPONSE_STATUSES:
@@ -254,7 +254,9 @@ def case_response_record(*, case: Case | None, message: Message) -> bool:
     if not fields:
         return False
     case.save(update_fields=[*fields, "updated_at"])
-    transaction.on_commit(lambda: signals.case_announce(case, change="answered"))
+    # No case.updated here: the message.updated push of this very status change
+    # refreshes the case's inbox row, and a case.updated would re-render the
+    # agent's case panel right after every reply (wiping a status they are setting).
     return True
 
 
