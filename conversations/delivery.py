@@ -33,7 +33,12 @@ from conversations.models import (
     Direction,
     Message,
 )
-from conversations.services import _conf
+from conversations.services import (
+    _conf,
+    case_lock_for_message,
+    case_response_record,
+    case_response_withdraw,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -72,27 +77,61 @@ def message_status_update(
         values["error"] = error or gettext("The provider reported the message as not delivered.")
     elif status != DeliveryStatus.QUEUED:
         values[_STATUS_TIME_FIELD[status]] = at or timezone.now()
+    if external_id:
+        target = Q(external_id=external_id)
+    elif message_id is not None:
+        target = Q(pk=message_id, direction=Direction.OUT)
+    else:
+        target = None
     with transaction.atomic():
+        # The case changes with the status, in this transaction: its thread and case
+        # are locked first (the project's lock order: thread, case, then the message).
+        case = _case_lock(channel=channel, message_id=message_id, target=target)
         if message_id is not None and _message_reconcile(
-            channel=channel, message_id=message_id, external_id=external_id, values=values
+            channel=channel, message_id=message_id, external_id=external_id, values=values, case=case
         ):
             return True
-        if external_id:
-            target = Q(external_id=external_id)
-        elif message_id is not None:
-            target = Q(pk=message_id, direction=Direction.OUT)
-        else:
+        if target is None:
             return False
         messages = Message.objects.filter(target, channel=channel)
         updated = messages.filter(status__in=allowed_from).update(**values)
         if updated:
             message = messages.get()
+            _case_follow(case=case, message=message)
             signals.message_event_emit("message.status_changed", message, channel=channel)
             transaction.on_commit(lambda: realtime.publish_message_updated(message))
     return bool(updated)
 
 
-def _message_reconcile(*, channel, message_id: int, external_id: str, values: dict) -> bool:
+def _case_lock(*, channel, message_id: int | None, target: Q | None):
+    """The case a status callback may change, locked (thread first); None for a bot's message."""
+    candidates = []
+    if message_id is not None:
+        candidates.append(Q(pk=message_id, direction=Direction.OUT))
+    if target is not None:
+        candidates.append(target)
+    for q in candidates:
+        message = (
+            Message.objects.filter(q, channel=channel)
+            .only("pk", "thread_id", "case_id", "author", "direction", "kind")
+            .first()
+        )
+        if message is not None:
+            return case_lock_for_message(message=message)
+    return None
+
+
+def _case_follow(*, case, message: Message) -> None:
+    """A reply the provider accepted is a response; one that failed for good is withdrawn."""
+    if case is None or message.case_id != case.pk:
+        return
+    if message.status == DeliveryStatus.FAILED:
+        case_response_withdraw(case=case, message=message)
+    else:
+        case_response_record(case=case, message=message)
+
+
+def _message_reconcile(*, channel, message_id: int, external_id: str, values: dict, case=None) -> bool:
     """A callback names a message of ours that has no outcome yet: the provider's word is the outcome.
 
     Only for a send in flight or interrupted (or queued again after one: the
@@ -134,6 +173,7 @@ def _message_reconcile(*, channel, message_id: int, external_id: str, values: di
     )
     for field, value in values.items():
         setattr(message, field, value)
+    _case_follow(case=case, message=message)
     signals.message_event_emit("message.status_changed", message, channel=channel)
     transaction.on_commit(lambda: realtime.publish_message_updated(message))
     return True
@@ -301,6 +341,9 @@ def message_deliver(*, message_id: int, worker: str = "") -> DeliveryOutcome:
             next_attempt_at=finished + timedelta(seconds=retry_in),
         )
     with transaction.atomic():
+        # A reply the provider accepted is a response, in the status change's transaction:
+        # thread, then case, then the message (the project's lock order).
+        case = case_lock_for_message(message=message) if outcome == "sent" else None
         if outcome == "sent" and external_id:
             _echo_fold(
                 channel_id=message.channel_id, external_id=external_id, message_id=message_id, values=values
@@ -321,6 +364,8 @@ def message_deliver(*, message_id: int, worker: str = "") -> DeliveryOutcome:
         )
         for field, value in values.items():
             setattr(message, field, value)
+        if settled and outcome == "sent":
+            case_response_record(case=case, message=message)
         if settled and outcome != "retry":
             signals.message_event_emit("message.status_changed", message)
         transaction.on_commit(lambda: realtime.publish_message_updated(message))

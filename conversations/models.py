@@ -73,6 +73,9 @@ class Case(models.Model):
     snoozed_until = models.DateTimeField(null=True, blank=True)
     # The oldest customer message still waiting for an answer; the inbox sorts on it.
     waiting_since = models.DateTimeField(null=True, blank=True, db_index=True)
+    # The waiting_since the latest response ended: a response that turns out
+    # undelivered (failed after "sent") puts the case back waiting from here.
+    last_wait_started_at = models.DateTimeField(null=True, blank=True)
     last_message_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -141,6 +144,14 @@ DELIVERY_RANK = {
     DeliveryStatus.DELIVERED: 2,
     DeliveryStatus.READ: 3,
 }
+
+
+# A reply counts as a response (first response, end of the wait, FCR) only once
+# the provider accepted it: queued, unknown and failed messages never reached anyone.
+RESPONSE_STATUSES = (DeliveryStatus.SENT, DeliveryStatus.DELIVERED, DeliveryStatus.READ)
+# An agent message that reached the customer (for the KPIs' "agent message"): a
+# reply the provider accepted, or a call that was answered (calls have no status).
+REACHED_CUSTOMER = Q(status__in=RESPONSE_STATUSES) | Q(kind=MessageKind.CALL, meta__answered=True)
 
 
 class Message(models.Model):

@@ -25,6 +25,7 @@ from channels_adapters.registry import UnsupportedChannel, adapter_for
 from conversations import signals
 from conversations.models import (
     NOT_A_REPLY_SOURCE,
+    RESPONSE_STATUSES,
     Author,
     Case,
     CaseStatus,
@@ -193,14 +194,119 @@ def record_echo(
 
 
 def case_mark_answered(*, case: Case, now: datetime) -> None:
-    """Our side responded (a reply, an answered call): the customer is no longer waiting."""
+    """Our side responded (an echo, an answered call): the customer is no longer waiting.
+
+    Only for responses that reached the customer as they are recorded; an agent's
+    reply counts once its provider accepted it (case_response_record).
+    """
     fields = ["waiting_since", "last_message_at", "updated_at"]
-    if case.first_response_at is None:
+    if case.first_response_at is None or now < case.first_response_at:
         case.first_response_at = now
         fields.append("first_response_at")
+    if case.waiting_since is not None:
+        case.last_wait_started_at = case.waiting_since
+        fields.append("last_wait_started_at")
     case.waiting_since = None
     case.last_message_at = now
     case.save(update_fields=fields)
+
+
+def _response_moment(message: Message) -> datetime | None:
+    # A callback may move a message straight to delivered or read: the earliest stamp.
+    stamps = [t for t in (message.sent_at, message.delivered_at, message.read_at) if t is not None]
+    return min(stamps) if stamps else None
+
+
+def case_lock_for_message(*, message: Message) -> Case | None:
+    """Lock the message's thread, then its case (the project's lock order, as receive_inbound)."""
+    if not message.counts_as_agent_message:
+        return None
+    # Read again: a merge may have moved the message since the caller loaded it.
+    thread_id = Message.objects.filter(pk=message.pk).values_list("thread_id", flat=True).first()
+    Thread.objects.select_for_update().filter(pk=thread_id).values_list("pk", flat=True).first()
+    # With its thread locked, the message's case cannot move any more.
+    case_id = Message.objects.filter(pk=message.pk).values_list("case_id", flat=True).first()
+    if case_id is None:
+        return None
+    message.case_id = case_id
+    return Case.objects.select_for_update().filter(pk=case_id).first()
+
+
+def case_response_record(*, case: Case | None, message: Message) -> bool:
+    """An agent's reply was accepted by its provider: now it is a response.
+
+    The case's first response is the earliest such moment, and the customer stops
+    waiting. Call it in the status change's transaction, with the case from
+    case_lock_for_message. Returns whether the case changed.
+    """
+    moment = _response_moment(message)
+    if case is None or moment is None or message.status not in RESPONSE_STATUSES:
+        return False
+    fields = []
+    # Even on a case resolved while the reply was queued: the customer did get an answer.
+    if case.first_response_at is None or moment < case.first_response_at:
+        case.first_response_at = moment
+        fields.append("first_response_at")
+    if case.waiting_since is not None:
+        case.last_wait_started_at = case.waiting_since
+        case.waiting_since = None
+        fields += ["waiting_since", "last_wait_started_at"]
+    if not fields:
+        return False
+    case.save(update_fields=[*fields, "updated_at"])
+    # No case.updated here: the message.updated push of this very status change
+    # refreshes the case's inbox row, and a case.updated would re-render the
+    # agent's case panel right after every reply (wiping a status they are setting).
+    return True
+
+
+def _case_response_moments(*, case: Case, exclude_pk: int) -> list[datetime]:
+    """When the case's other responses reached the customer: sent agent replies and answered calls."""
+    replies = (
+        Message.objects.filter(
+            case=case, direction=Direction.OUT, author=Author.AGENT, status__in=RESPONSE_STATUSES
+        )
+        .exclude(kind__in=(MessageKind.NOTE, MessageKind.SYSTEM, MessageKind.CALL))
+        .exclude(pk=exclude_pk)
+        .values_list("sent_at", "delivered_at", "read_at")
+    )
+    moments = [min(t for t in row if t is not None) for row in replies if any(row)]
+    calls = Message.objects.filter(case=case, kind=MessageKind.CALL, meta__answered=True)
+    calls = calls.exclude(pk=exclude_pk)
+    moments += list(calls.values_list("created_at", flat=True))
+    return moments
+
+
+def case_response_withdraw(*, case: Case | None, message: Message) -> bool:
+    """A reply that had counted as a response failed for good: it never reached the customer.
+
+    The first response falls back to the next real one (or none), and when no
+    other response came since the customer's wait began, the case waits again
+    from that original time. Returns whether the case changed (and is announced).
+    """
+    moment = _response_moment(message)
+    if case is None or moment is None:
+        return False  # never counted: the case is still as it was (waiting, if it was)
+    others = _case_response_moments(case=case, exclude_pk=message.pk)
+    fields = []
+    if case.first_response_at is not None and not any(t <= case.first_response_at for t in others):
+        case.first_response_at = min(others) if others else None
+        fields.append("first_response_at")
+    began = case.last_wait_started_at
+    if (
+        not case.is_resolved
+        and began is not None
+        and moment >= began
+        and not any(t >= began for t in others)
+        and (case.waiting_since is None or began < case.waiting_since)
+    ):
+        case.waiting_since = began
+        fields.append("waiting_since")
+    if not fields:
+        return False
+    case.save(update_fields=[*fields, "updated_at"])
+    transaction.on_commit(lambda: signals.case_announce(case, change="waiting"))
+    return True
 
 
 def _reply_channel(thread: Thread):
@@ -364,8 +470,10 @@ def _queue_outbound(*, case, author, author_user, body, channel, identity, attac
             status=DeliveryStatus.QUEUED,
             created_at=now,
         )
-        if author == Author.AGENT:
-            case_mark_answered(case=case, now=now)
+        # Not a response yet: it counts once the provider accepts it (case_response_record),
+        # so a reply that never goes out leaves the customer waiting.
+        case.last_message_at = now
+        case.save(update_fields=["last_message_at", "updated_at"])
         Thread.objects.filter(pk=thread.pk).update(last_message_at=now)
         signals.message_event_emit("message.created", message, customer_id=thread.customer_id)
         transaction.on_commit(lambda: message_deliver.delay(message.pk))

@@ -1,6 +1,7 @@
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Max
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from customers.identity import identity_normalize
@@ -126,10 +127,12 @@ def merge_customers(*, survivor: Customer, merged: Customer, merged_by=None) -> 
     have to be folded away, and one customer has one case in progress).
     """
     from conversations import signals
-    from conversations.models import Case, CaseStatus, Message, Thread
+    from conversations.models import Case, CaseStatus, Message, MessageKind, Thread
     from conversations.realtime import publish_customer_merged
     from conversations.services import system_event_add
     from conversations.visibility import customer_visible
+    from kpis.models import SurveyAnswer, SurveyRequest
+    from kpis.services import kpi_rollups_invalidate
 
     if survivor.pk == merged.pk:
         raise ValidationError(_("A customer cannot be merged into themselves."))
@@ -172,15 +175,29 @@ def merge_customers(*, survivor: Customer, merged: Customer, merged_by=None) -> 
 
         # Only one case may be in progress per thread: fold the merged one in.
         if open_keep and open_gone:
+            # Its calls now count for the kept case's agent and team: their days change too.
+            call_times = Message.objects.filter(
+                case=open_gone, kind__in=(MessageKind.CALL, MessageKind.VOICEMAIL)
+            ).values_list("created_at", flat=True)
+            folded_days = {timezone.localdate(t) for t in call_times}
             Message.objects.filter(case=open_gone).update(case=open_keep)
             open_keep.labels.add(*open_gone.labels.all())
+            keep_opened = open_keep.opened_at
             open_keep.opened_at = min(open_keep.opened_at, open_gone.opened_at)
             responses = [t for t in (open_keep.first_response_at, open_gone.first_response_at) if t]
             open_keep.first_response_at = min(responses) if responses else None
             waits = [t for t in (open_keep.waiting_since, open_gone.waiting_since) if t]
             open_keep.waiting_since = min(waits) if waits else None
+            began = [t for t in (open_keep.last_wait_started_at, open_gone.last_wait_started_at) if t]
+            open_keep.last_wait_started_at = min(began) if began else None
             open_keep.save()
             moved["folded_case"] = open_gone.pk
+            # Its surveys and answers are the kept case's now (deleting the case would take them).
+            SurveyRequest.objects.filter(case=open_gone).update(case=open_keep)
+            SurveyAnswer.objects.filter(case=open_gone).update(case=open_keep)
+            # Both cases' opening days count differently now: their rollups are recomputed.
+            folded_days |= {timezone.localdate(open_gone.opened_at), timezone.localdate(keep_opened)}
+            transaction.on_commit(lambda: kpi_rollups_invalidate(days=folded_days))
             open_gone.delete()
 
         moved["messages"] = Message.objects.filter(thread=gone).update(thread=keep)
@@ -199,6 +216,10 @@ def merge_customers(*, survivor: Customer, merged: Customer, merged_by=None) -> 
             moved=moved,
             merged_by=merged_by,
         )
+        # Survey answers are the customer's: deleting the merged customer would take
+        # them (CASCADE) out of CSAT, NPS and CES, live but not in the rollups.
+        SurveyAnswer.objects.filter(customer=merged).update(customer=survivor)
+        SurveyRequest.objects.filter(customer=merged).update(customer=survivor)
         merged_id = merged.pk
         merged.delete()
         system_event_add(

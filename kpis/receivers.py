@@ -2,8 +2,10 @@
 
 import logging
 
-from django.db.models.signals import post_delete, post_save
+from django.contrib.auth import get_user_model
+from django.db.models.signals import post_delete, post_save, pre_delete
 
+from conversations.models import Team
 from conversations.signals import case_changed, message_created
 from kpis import services
 from kpis.models import SlaPolicy
@@ -15,6 +17,9 @@ def on_case_changed(sender, case, change, **kwargs):
     try:
         if change in ("opened", "assigned"):
             services.case_sla_apply(case=case)
+        if change == "assigned":
+            # A case belongs to its current agent and team, past days included.
+            services.kpi_rollups_invalidate_case(case=case)
         elif change == "resolved":
             services.surveys_schedule_for_resolved(case=case)
     except Exception:  # noqa: BLE001 - KPIs must not break the inbox
@@ -32,7 +37,18 @@ def on_policy_changed(sender, **kwargs):
     services.sla_policies_cache.clear()
 
 
+def on_agent_or_team_deleted(sender, instance, **kwargs):
+    # Before the delete: the rollup rows are folded into the unassigned ones, so
+    # they do not go with the user or team (CASCADE) while the cases stay.
+    if sender is Team:
+        services.kpi_rollups_unassign(team_id=instance.pk)
+    else:
+        services.kpi_rollups_unassign(agent_id=instance.pk)
+
+
 def connect():
+    pre_delete.connect(on_agent_or_team_deleted, sender=get_user_model(), dispatch_uid="kpis.user_deleted")
+    pre_delete.connect(on_agent_or_team_deleted, sender=Team, dispatch_uid="kpis.team_deleted")
     post_save.connect(on_policy_changed, sender=SlaPolicy, dispatch_uid="kpis.sla_policy_saved")
     post_delete.connect(on_policy_changed, sender=SlaPolicy, dispatch_uid="kpis.sla_policy_deleted")
     case_changed.connect(on_case_changed, dispatch_uid="kpis.case_changed")

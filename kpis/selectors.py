@@ -7,10 +7,14 @@ groups up per dimension (again in SQL for rolled-up days) and turns the sums
 into KPIs. A rollup and a live computation therefore agree by construction,
 and a test checks it.
 
-First response: Case.first_response_at, which the core sets at the first
-agent message (bot lines, automatic messages and notes never set it) and keeps
-when the case is reopened. "Exactly one agent message" (FCR) counts the
-messages themselves, with the same authorship rule.
+First response: Case.first_response_at, which the core sets when the first
+agent reply is accepted by its provider (sent, delivered or read) or a call is
+answered, never at queueing; a reply that then fails for good is withdrawn
+(conversations.services.case_response_withdraw). Bot lines, automatic messages
+and notes never set it; a reopened case keeps it. "Exactly one agent message"
+(FCR) counts the messages themselves, with the same rules: only agent messages
+that reached the customer (REACHED_CUSTOMER), so a failed or still queued
+reply is not one. docs/kpis.md "What counts, and when" has every decision.
 
 Attribution: a case belongs to the channel it was opened on, its assignee and
 its team; a call to the channel it came on and its case's assignee and team;
@@ -43,7 +47,16 @@ from django.db.models.functions import Cast, Coalesce, TruncDate
 from django.utils import timezone
 
 from channels_adapters.models import Channel
-from conversations.models import Author, Case, CaseStatus, DeliveryStatus, Direction, Message, MessageKind
+from conversations.models import (
+    REACHED_CUSTOMER,
+    RESPONSE_STATUSES,
+    Author,
+    Case,
+    CaseStatus,
+    Direction,
+    Message,
+    MessageKind,
+)
 from kpis.models import KpiDaily, KpiRollupDay, SurveyAnswer
 
 KPI_NAMES = (
@@ -98,8 +111,11 @@ def day_bounds(start: date, end: date) -> tuple[datetime, datetime]:
 
 def _agent_messages():
     # DESIGN.md "Authorship": agent messages count; bot, automatic, notes and system lines do not.
-    return Message.objects.filter(case=OuterRef("pk"), author=Author.AGENT, direction=Direction.OUT).exclude(
-        kind__in=(MessageKind.NOTE, MessageKind.SYSTEM)
+    # And only once they reached the customer: a queued or failed reply is no answer.
+    return (
+        Message.objects.filter(case=OuterRef("pk"), author=Author.AGENT, direction=Direction.OUT)
+        .exclude(kind__in=(MessageKind.NOTE, MessageKind.SYSTEM))
+        .filter(REACHED_CUSTOMER)
     )
 
 
@@ -187,7 +203,12 @@ def _resolved_rows(start_at, end_at, flt: KpiFilter):
             resolved=Count("pk"),
             resolution_sum=Sum(_seconds_between("resolved_at", "opened_at")),
             handled=Count("pk", filter=responded),
-            handle_sum=Sum(_seconds_between("resolved_at", "first_response_at"), filter=responded),
+            # A reply sent a moment after the agent resolved (reply and resolve, the worker
+            # sends after commit) is a handle time of 0, never a negative one.
+            handle_sum=Sum(
+                _seconds_between("resolved_at", "first_response_at"),
+                filter=responded & Q(first_response_at__lte=F("resolved_at")),
+            ),
             # The cheap tests first: the message count is only needed for answered, never reopened cases.
             fcr_base=Count("pk", filter=responded),
             fcr_met=Count("pk", filter=responded & Q(reopen_count=0) & Q(agent_messages=1)),
@@ -442,7 +463,6 @@ REVIEW, KEEP, GROW, TOO_FEW = "review", "keep", "grow", "too_few"
 SCORECARD_KPIS = ("volume", "tme_seconds", "tma_seconds", "fcr", "csat", "abandonment_rate", "sla_compliance")
 # Providers bill the messages they carried: every inbound one, and outbound ones they accepted.
 BILLED_KINDS = (MessageKind.TEXT, MessageKind.MEDIA)
-ACCEPTED_STATUSES = (DeliveryStatus.SENT, DeliveryStatus.DELIVERED, DeliveryStatus.READ)
 
 
 @dataclass(frozen=True)
@@ -507,7 +527,7 @@ def _billed_messages(start_at, end_at, channel_ids) -> dict[int, int]:
         Message.objects.filter(
             channel_id__in=channel_ids, kind__in=BILLED_KINDS, created_at__gte=start_at, created_at__lt=end_at
         )
-        .filter(Q(direction=Direction.IN) | Q(direction=Direction.OUT, status__in=ACCEPTED_STATUSES))
+        .filter(Q(direction=Direction.IN) | Q(direction=Direction.OUT, status__in=RESPONSE_STATUSES))
         .order_by()
         .values("channel_id")
         .annotate(n=Count("pk"))

@@ -15,7 +15,15 @@ from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
 from conversations import realtime, signals
-from conversations.models import Author, Case, CaseStatus, Direction, Message, MessageKind
+from conversations.models import (
+    Author,
+    Case,
+    CaseStatus,
+    DeliveryStatus,
+    Direction,
+    Message,
+    MessageKind,
+)
 from helpdesk.process_cache import ProcessCache
 from kpis.models import (
     SURVEY_SCALE,
@@ -29,7 +37,7 @@ from kpis.models import (
     SurveyKind,
     SurveyRequest,
 )
-from kpis.selectors import daily_counters
+from kpis.selectors import COUNTERS, daily_counters
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +77,57 @@ def kpi_rollup_days(*, start: date, end: date, now: datetime | None = None) -> i
         KpiRollupDay.objects.filter(day__gte=start, day__lt=end).delete()
         KpiRollupDay.objects.bulk_create([KpiRollupDay(day=d, computed_at=now) for d in days])
     return len(rows)
+
+
+def kpi_rollups_unassign(*, agent_id: int | None = None, team_id: int | None = None) -> int:
+    """An agent or a team is being deleted: their rollup rows join the unassigned ones.
+
+    Their cases stay (Case.assignee and Case.team are SET_NULL) and the live
+    figures count them unassigned; without this the rows would go with the user
+    (CASCADE) and the past totals would shrink. Returns the rows folded.
+    """
+    field = "agent_id" if agent_id is not None else "team_id"
+    value = agent_id if agent_id is not None else team_id
+    if value is None:
+        return 0
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:  # one rollup writer at a time (see kpi_rollup_days)
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ROLLUP_LOCK_ID])
+        rows = list(KpiDaily.objects.select_for_update().filter(**{field: value}))
+        for row in rows:
+            key = {
+                "day": row.day,
+                "channel_id": row.channel_id,
+                "agent_id": row.agent_id,
+                "team_id": row.team_id,
+            }
+            key[field] = None
+            target, _ = KpiDaily.objects.select_for_update().get_or_create(**key)
+            for name in COUNTERS:
+                setattr(target, name, getattr(target, name) + getattr(row, name))
+            target.save()
+        KpiDaily.objects.filter(pk__in=[r.pk for r in rows]).delete()
+    return len(rows)
+
+
+def kpi_rollups_invalidate(*, days) -> int:
+    """These days' rollups are out of date (cases folded by a merge): compute them live.
+
+    The hourly task writes them again within its look-back; older days stay live
+    (correct, a little slower) until `rebuild_kpis` covers them.
+    """
+    return KpiRollupDay.objects.filter(day__in=list(days)).delete()[0]
+
+
+def kpi_rollups_invalidate_case(*, case: Case) -> int:
+    """The case moved to another agent or team: the days it counts on are computed live again."""
+    days = {timezone.localdate(case.opened_at)}
+    if case.resolved_at is not None:
+        days.add(timezone.localdate(case.resolved_at))
+    calls = Message.objects.filter(case=case, kind__in=(MessageKind.CALL, MessageKind.VOICEMAIL))
+    days |= {timezone.localdate(t) for t in calls.values_list("created_at", flat=True)}
+    return kpi_rollups_invalidate(days=days)
 
 
 def kpi_rollup_recent(*, now: datetime | None = None) -> int:
@@ -369,6 +428,9 @@ def surveys_schedule_for_resolved(*, case: Case, now: datetime | None = None) ->
     answered = (
         Message.objects.filter(case=case, author=Author.AGENT, direction=Direction.OUT)
         .exclude(kind__in=(MessageKind.NOTE, MessageKind.SYSTEM))
+        # A reply that failed for good is no answer to rate; one still on its way is
+        # (an agent often replies and resolves at once, before the worker sent it).
+        .exclude(status=DeliveryStatus.FAILED)
         .exists()
     )
     if not answered:

@@ -88,3 +88,21 @@ class MessageFactory(factory.django.DjangoModelFactory):
     author = Author.CUSTOMER
     body = factory.Faker("sentence")
     created_at = factory.LazyFunction(timezone.now)
+
+
+def provider_accepts(message, *, at=None, status="sent"):
+    """The provider's callback for our message (the API channel echoes our id): it was accepted.
+
+    Through the real status path, so the case counts the reply as the core does.
+    """
+    from conversations.delivery import message_status_update
+
+    message_status_update(
+        channel=message.channel,
+        external_id=f"provider-{message.pk}",
+        status=status,
+        at=at,
+        message_id=message.pk,
+    )
+    message.refresh_from_db()
+    return message

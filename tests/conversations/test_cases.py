@@ -10,7 +10,7 @@ from channels_adapters.base import Sender
 from conversations.cases import assign_case, set_case_status
 from conversations.models import Case, CaseStatus, Message, MessageKind
 from conversations.services import add_note, receive_inbound, send_reply
-from tests.factories import CaseFactory, ChannelFactory, TeamFactory, UserFactory
+from tests.factories import CaseFactory, ChannelFactory, TeamFactory, UserFactory, provider_accepts
 
 pytestmark = pytest.mark.django_db
 
@@ -61,7 +61,7 @@ def test_same_external_id_on_two_channels_is_two_messages():
 def test_reply_within_reopen_window_reopens_the_same_case(agent):
     channel = ChannelFactory()
     case = _inbound(channel, "m1").message.case
-    send_reply(case=case, author_user=agent, body="Shipped today")
+    provider_accepts(send_reply(case=case, author_user=agent, body="Shipped today"))
     set_case_status(case=case, status=CaseStatus.RESOLVED, by=agent)
     with time_machine.travel(timezone.now() + timedelta(days=6, hours=23)):
         again = _inbound(channel, "m2", "It did not arrive").message.case
@@ -106,10 +106,15 @@ def test_reply_records_first_response_and_stops_the_wait(agent):
     with time_machine.travel(timezone.now() + timedelta(minutes=5)):
         reply = send_reply(case=case, author_user=agent, body="On it")
     case.refresh_from_db()
+    # Queued is not answered (issue 18): the reply counts once the provider accepts it.
     assert reply.status == "queued" and reply.channel == channel
-    assert case.first_response_at == reply.created_at
+    assert case.first_response_at is None and case.waiting_since == case.opened_at
+    with time_machine.travel(timezone.now() + timedelta(minutes=6)):
+        reply = provider_accepts(reply)
+    case.refresh_from_db()
+    assert case.first_response_at == reply.sent_at
     assert case.waiting_since is None
-    assert (case.first_response_at - case.opened_at) >= timedelta(minutes=5)
+    assert (case.first_response_at - case.opened_at) >= timedelta(minutes=6)
 
 
 def test_note_is_not_a_response(agent):

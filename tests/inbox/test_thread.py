@@ -25,6 +25,7 @@ from tests.factories import (
     MessageFactory,
     TeamFactory,
     UserFactory,
+    provider_accepts,
 )
 
 pytestmark = pytest.mark.django_db
@@ -136,7 +137,11 @@ def test_reply_goes_on_the_latest_inbound_channel_by_default(agent_client, story
     assert message.channel == story["api"] and message.status == DeliveryStatus.QUEUED
     assert message.author_user == agent_client.user and message.identity == story["email"]
     story["case"].refresh_from_db()
-    assert story["case"].waiting_since is None and story["case"].first_response_at is not None
+    # Queued is not answered yet (issue 18): the case waits until the provider accepts the reply.
+    assert story["case"].waiting_since is not None and story["case"].first_response_at is None
+    provider_accepts(message)
+    story["case"].refresh_from_db()
+    assert story["case"].waiting_since is None and story["case"].first_response_at == message.sent_at
 
 
 def test_reply_refused_by_a_channel_rule_is_explained(agent_client, story):

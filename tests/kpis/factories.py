@@ -4,7 +4,7 @@ from datetime import datetime, timedelta
 
 import factory
 
-from conversations.models import Author, CaseStatus, Direction, MessageKind
+from conversations.models import Author, CaseStatus, DeliveryStatus, Direction, MessageKind
 from kpis.models import SurveyAnswer, SurveyRequest
 from tests.factories import CaseFactory, MessageFactory
 
@@ -46,8 +46,15 @@ def build_case(
     else:
         MessageFactory(case=case, created_at=opened_at)
     for when in replies_at:
+        # The core counts a reply once its provider accepted it: these were sent.
         MessageFactory(
-            case=case, created_at=when, direction=Direction.OUT, author=Author.AGENT, author_user=agent
+            case=case,
+            created_at=when,
+            sent_at=when,
+            status=DeliveryStatus.SENT,
+            direction=Direction.OUT,
+            author=Author.AGENT,
+            author_user=agent,
         )
     for when in bot:
         MessageFactory(case=case, created_at=at(when), direction=Direction.OUT, author=Author.BOT)

@@ -121,7 +121,7 @@ def test_bot_note_and_system_lines_do_not_count_through_the_core(
     from conversations.cases import assign_case, set_case_status
     from conversations.models import CaseStatus
     from conversations.services import add_note, receive_inbound, send_automatic, send_reply
-    from tests.factories import ChannelFactory, UserFactory
+    from tests.factories import ChannelFactory, UserFactory, provider_accepts
     from tests.kpis.factories import at
 
     channel, agent = ChannelFactory(), UserFactory(username="zoe")
@@ -135,7 +135,7 @@ def test_bot_note_and_system_lines_do_not_count_through_the_core(
     time_machine.move_to(at("2026-03-02T09:02"), tick=False)
     add_note(case=case, author_user=agent, body="Looks like a refund")
     time_machine.move_to(at("2026-03-02T09:15"), tick=False)
-    send_reply(case=case, author_user=agent, body="Refund on its way")
+    provider_accepts(send_reply(case=case, author_user=agent, body="Refund on its way"))
     time_machine.move_to(at("2026-03-02T09:30"), tick=False)
     set_case_status(case=case, status=CaseStatus.RESOLVED, by=agent)
     totals = kpi_report(start=date(2026, 3, 2), end=date(2026, 3, 3))["totals"]

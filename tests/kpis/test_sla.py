@@ -12,7 +12,7 @@ from conversations.visibility import SUPERVISORS_GROUP
 from kpis.models import BusinessHours, CaseSla, SlaPolicy
 from kpis.selectors import kpi_report
 from kpis.services import business_deadline, sla_check, sla_policy_for
-from tests.factories import CaseFactory, ChannelFactory, TeamFactory, UserFactory
+from tests.factories import CaseFactory, ChannelFactory, TeamFactory, UserFactory, provider_accepts
 from tests.kpis.factories import at
 
 pytestmark = pytest.mark.django_db
@@ -172,7 +172,7 @@ def test_answered_in_time_is_compliant_and_never_warned(time_machine, django_cap
     time_machine.move_to(at("2026-03-02T08:30"), tick=False)
     case = open_case(django_capture_on_commit_callbacks)
     time_machine.move_to(at("2026-03-02T08:45"), tick=False)
-    send_reply(case=case, author_user=UserFactory(), body="Here I am")
+    provider_accepts(send_reply(case=case, author_user=UserFactory(), body="Here I am"))
     time_machine.move_to(at("2026-03-02T09:25"), tick=False)
     assert sla_check() == {"warned": 0, "breached": 0}
     assert compliance_on_march_2() == 1.0

@@ -18,7 +18,7 @@ from kpis.services import (
     survey_score_parse,
     surveys_send_due,
 )
-from tests.factories import ChannelFactory, UserFactory
+from tests.factories import ChannelFactory, UserFactory, provider_accepts
 from tests.kpis.factories import at
 
 pytestmark = pytest.mark.django_db
@@ -50,7 +50,8 @@ def resolve_a_case(channel, agent, on_commit, time_machine, *, sender=ANA, ext="
     case.assignee = agent
     case.save(update_fields=["assignee"])
     time_machine.move_to(at_time + timedelta(minutes=5), tick=False)
-    send_reply(case=case, author_user=agent, body="It is on its way.")
+    # The provider accepts it: only a reply that reached the customer counts for FCR (issue 18).
+    provider_accepts(send_reply(case=case, author_user=agent, body="It is on its way."))
     time_machine.move_to(at_time + timedelta(minutes=10), tick=False)
     with on_commit(execute=True):
         set_case_status(case=case, status=CaseStatus.RESOLVED, by=agent)
