@@ -17,19 +17,11 @@ from django.dispatch import receiver
 from channels_adapters.base import ChannelAdapter, ParseError, SendResult, SignatureError
 from channels_adapters.webchat.presence import visitor_present
 from channels_adapters.webchat.selectors import case_json, message_json
-from channels_adapters.webchat.tokens import Visitor
+from channels_adapters.webchat.tokens import Visitor, visitor_from_address
 from conversations import realtime
 from conversations.models import Direction
 from conversations.signals import message_created
 from customers.models import IdentityKind
-
-
-def visitor_from_address(address: str) -> Visitor | None:
-    key, _, rest = address.partition(":")
-    marker, _, ref = rest.partition(":")
-    if not key or marker not in ("u", "v") or not ref:
-        return None
-    return Visitor(channel_key=key, ref=ref, verified=marker == "u", origin="")
 
 
 def visitor_push(visitor: Visitor, event: str, data: dict) -> None:

@@ -17,8 +17,8 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext
 
 from channels_adapters.webchat.config import WidgetConfig
-from channels_adapters.webchat.tokens import Visitor
-from conversations.attachments import attachment_inline, attachment_stored
+from channels_adapters.webchat.tokens import Visitor, visitor_from_address
+from conversations.attachments import attachment_inline, attachment_of, attachment_stored
 from conversations.models import Case, CaseRead, Direction, Message, MessageKind
 from customers.models import Identity, IdentityKind
 
@@ -95,15 +95,22 @@ def attachment_token(*, message_id: int, index: int, visitor: Visitor) -> str:
     return signing.dumps([message_id, index, visitor.group], salt=_ATTACHMENT_SALT, compress=True)
 
 
-def attachment_from_token(*, token: str, visitor_group: str | None = None) -> tuple[int, int] | None:
-    """(message id, index) a signed attachment link names; None when forged or too old."""
+def visitor_attachment(*, channel, token: str, message_id: int, index: int) -> dict | None:
+    """The stored file a signed link names, if the link is ours, for this file, and was
+    made for the visitor the message belongs to; else None."""
     try:
-        message_id, index, group = signing.loads(token, salt=_ATTACHMENT_SALT, max_age=_ATTACHMENT_MAX_AGE)
+        named_id, named_index, group = signing.loads(
+            token, salt=_ATTACHMENT_SALT, max_age=_ATTACHMENT_MAX_AGE
+        )
     except (signing.BadSignature, ValueError, TypeError):
         return None
-    if visitor_group is not None and group != visitor_group:
+    if (named_id, named_index) != (message_id, index):
         return None
-    return int(message_id), int(index)
+    message = Message.objects.select_related("identity").filter(pk=message_id, channel=channel).first()
+    visitor = visitor_from_address(message.identity.address) if message and message.identity_id else None
+    if visitor is None or visitor.group != group:
+        return None
+    return attachment_of(message, index)
 
 
 def message_json(message: Message, *, visitor: Visitor) -> dict:

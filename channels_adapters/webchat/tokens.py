@@ -57,6 +57,15 @@ def visitor_verified(*, channel_key: str, identifier: str, origin: str) -> Visit
     return Visitor(channel_key=channel_key, ref=identifier, verified=True, origin=origin)
 
 
+def visitor_from_address(address: str) -> Visitor | None:
+    """The visitor a web-chat identity's address names (the inverse of Visitor.address)."""
+    key, _, rest = address.partition(":")
+    marker, _, ref = rest.partition(":")
+    if not key or marker not in ("u", "v") or not ref:
+        return None
+    return Visitor(channel_key=key, ref=ref, verified=marker == "u", origin="")
+
+
 def token_issue(visitor: Visitor) -> str:
     return signing.dumps(
         {

@@ -41,8 +41,6 @@ from channels_adapters.webchat.services import (
 )
 from channels_adapters.webchat.tokens import token_issue
 from conversations.attachment_views import attachment_response
-from conversations.attachments import attachment_of
-from conversations.models import Message
 from helpdesk.login_lockout import client_ip
 
 LONG_POLL_MAX_SECONDS = 25
@@ -440,19 +438,9 @@ def read(request, channel):
 def attachment(request, key: str, message_id: int, index: int):
     """A file of the visitor's conversation, by the signed link each message carries."""
     channel = _channel(key)
-    named = selectors.attachment_from_token(token=request.GET.get("t", ""))
-    if named != (message_id, index):
-        raise Http404(_("No such attachment."))
-    message = Message.objects.select_related("identity").filter(pk=message_id, channel=channel).first()
-    from channels_adapters.webchat.adapter import visitor_from_address
-
-    visitor = visitor_from_address(message.identity.address) if message and message.identity_id else None
-    if (
-        visitor is None
-        or selectors.attachment_from_token(token=request.GET["t"], visitor_group=visitor.group) is None
-    ):
-        raise Http404(_("No such attachment."))
-    record = attachment_of(message, index)
+    record = selectors.visitor_attachment(
+        channel=channel, token=request.GET.get("t", ""), message_id=message_id, index=index
+    )
     if record is None:
         raise Http404(_("No such attachment."))
     return attachment_response(request, record)
