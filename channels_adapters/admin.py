@@ -3,6 +3,7 @@ import json
 from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html
+from django.utils.translation import gettext
 
 from channels_adapters.base import SendError
 from channels_adapters.models import Channel, ChannelKind, InboundEvent, MailboxState
@@ -120,11 +121,12 @@ class ChannelAdmin(admin.ModelAdmin):
     @admin.display(description="Webhook URL")
     def webhook(self, obj):
         if not obj.pk:
-            return "Shown once the channel is saved."
+            return gettext("Shown once the channel is saved.")
         if obj.kind == ChannelKind.WEBCHAT:
             # A website chat has no provider calling us: the site embeds this line instead.
             return format_html(
-                "Paste this line into the website's pages, before &lt;/body&gt;:<br><code>{}</code>",
+                "{}<br><code>{}</code>",
+                gettext("Paste this line into the website's pages, before </body>:"),
                 embed_snippet(obj),
             )
         return format_html("<code>{}</code>", obj.webhook_url)
