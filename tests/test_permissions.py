@@ -203,6 +203,14 @@ if settings.HELPDESK_SANDBOX:
     RULES["sandbox-api-callback"] = Rule(
         method="post", args=lambda w: {"key": w["channel"].key}, expect=dict.fromkeys(ROLES, "denied")
     )
+    # The stand-in Graph, Twilio and Telegram APIs: the provider credential decides, not the session.
+    RULES["sandbox-graph"] = Rule(
+        method="post", args=lambda w: {"version": "v23.0", "node": "me"}, expect=NOBODY_DENIED
+    )
+    RULES["sandbox-twilio"] = Rule(method="post", args=lambda w: {"account_sid": "AC1"}, expect=NOBODY_DENIED)
+    RULES["sandbox-telegram"] = Rule(
+        method="post", args=lambda w: {"token": "x", "method": "sendMessage"}, expect=NOBODY_DENIED
+    )
 
 
 @pytest.fixture
