@@ -140,6 +140,22 @@ if USING_POSTGRES and DATABASE_POOL_MAX_SIZE:
         "timeout": 10,
     }
 
+# A read replica (PostgreSQL streaming replication) for the reads that may lag:
+# the dashboard, the KPI API, the scorecard and the exports (helpdesk/db_router.py).
+# Unset: everything reads from the primary.
+DATABASE_REPLICA_URL = env("DATABASE_REPLICA_URL", default="")
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = {
+        **env.db_url_config(DATABASE_REPLICA_URL),
+        "ATOMIC_REQUESTS": False,
+        "CONN_MAX_AGE": DATABASES["default"]["CONN_MAX_AGE"],
+        "CONN_HEALTH_CHECKS": True,
+        # Tests run against one database: the replica is the primary's mirror there.
+        "TEST": {"MIRROR": "default"},
+    }
+HELPDESK_READ_REPLICA = env.bool("HELPDESK_READ_REPLICA", default=bool(DATABASE_REPLICA_URL))
+DATABASE_ROUTERS = ["helpdesk.db_router.ReplicaRouter"]
+
 REDIS_URL = env("REDIS_URL", default="")
 
 if REDIS_URL:
