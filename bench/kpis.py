@@ -315,25 +315,16 @@ def main() -> None:
     # The last 90 days plus today (computed live): [start, today + 1).
     query = {"from": start.isoformat(), "to": (today + timedelta(days=1)).isoformat()}
 
-    def api():
-        response = client.get("/api/v1/kpis/", query)
-        assert response.status_code == 200, response.content[:300]
-        return response
+    def reader(path: str):
+        def read():
+            response = client.get(path, query)
+            assert response.status_code == 200, response.content[:300]
+            return response
 
-    def dashboard():
-        response = client.get("/dashboard/", query)
-        assert response.status_code == 200, response.content[:300]
-        return response
+        return read
 
-    def scorecard():
-        response = client.get("/dashboard/channels/", query)
-        assert response.status_code == 200, response.content[:300]
-        return response
-
-    def scorecard_api():
-        response = client.get("/api/v1/kpis/channels/", query)
-        assert response.status_code == 200, response.content[:300]
-        return response
+    api, dashboard = reader("/api/v1/kpis/"), reader("/dashboard/")
+    scorecard, scorecard_api = reader("/dashboard/channels/"), reader("/api/v1/kpis/channels/")
 
     # Count queries with a wrapper: the request cycle resets connection.queries.
     counted = []
