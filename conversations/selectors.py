@@ -1,11 +1,10 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import connection
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.db.models import BooleanField, Count, Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.expressions import RawSQL
-
 from django.utils.translation import gettext_lazy as _
 
 from conversations.models import CannedResponse, Case, CaseRead, Mention, Message, Thread
@@ -182,7 +181,9 @@ def _view_q(view: str, *, user) -> Q:
 def inbox_counts(*, user) -> dict:
     """Cases per counted view and the user's unread cases (Mine and Unassigned), in one
     query over the cases the user may see: {"views": {view: n}, "unread": n}."""
-    read = CaseRead.objects.filter(case_id=OuterRef("pk"), user_id=user.pk, read_at__gte=OuterRef("last_message_at"))
+    read = CaseRead.objects.filter(
+        case_id=OuterRef("pk"), user_id=user.pk, read_at__gte=OuterRef("last_message_at")
+    )
     working = _view_q("mine", user=user) | _view_q("unassigned", user=user)
     unread = working & Q(last_message_at__isnull=False) & Q(_read=False)
     row = (

@@ -22,13 +22,6 @@ from channels_adapters.models import Channel
 from channels_adapters.registry import UnsupportedChannel, adapter_for
 from conversations import cases, delivery, selectors, services
 from conversations.calls import call_log
-from conversations.reply_files import (
-    attachments_discard,
-    reply_file_types,
-    reply_files_check,
-    reply_files_save,
-    reply_max_bytes,
-)
 from conversations.forms import (
     AssignForm,
     CallLogForm,
@@ -40,6 +33,13 @@ from conversations.forms import (
     StatusForm,
 )
 from conversations.models import NOT_A_REPLY_SOURCE, CaseStatus, Direction, Label, Message, Priority, Team
+from conversations.reply_files import (
+    attachments_discard,
+    reply_file_types,
+    reply_files_check,
+    reply_files_save,
+    reply_max_bytes,
+)
 from conversations.visibility import customers_visible_to
 from customers import selectors as customer_selectors
 from customers.services import merge_customers
@@ -109,8 +109,7 @@ def inbox(request):
     counts = selectors.inbox_counts(user=request.user)
     context.update(
         views=[
-            (key, label, counts["views"].get(key))
-            for key, (label, *_rest) in selectors.INBOX_VIEWS.items()
+            (key, label, counts["views"].get(key)) for key, (label, *_rest) in selectors.INBOX_VIEWS.items()
         ],
         counts=counts,
         searched_from=searched_from if searched_from != "all" else "open",

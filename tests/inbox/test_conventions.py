@@ -29,7 +29,9 @@ pytestmark = pytest.mark.django_db
 
 def listed(response) -> list[int]:
     assert response.status_code == 200, response.content[:500]
-    return [int(pk) for pk in re.findall(r'class="case-row[^"]*" data-case="(\d+)"', response.content.decode())]
+    return [
+        int(pk) for pk in re.findall(r'class="case-row[^"]*" data-case="(\d+)"', response.content.decode())
+    ]
 
 
 def ajax(client, url, data):
@@ -139,7 +141,7 @@ def test_list_preview_says_when_the_last_reply_did_not_go_out(agent_client, stat
         created_at=timezone.now() + timedelta(seconds=1),
     )
     html = agent_client.get("/inbox/").content.decode()
-    row = re.search(r'<li class="case-row[^"]*" data-case="%d".*?</li>' % case.pk, html).group(0)
+    row = re.search(rf'<li class="case-row[^"]*" data-case="{case.pk}".*?</li>', html).group(0)
     assert marker in row and "Your refund is on its way" in row
     if status != "sent":
         assert "You:" not in row
@@ -163,7 +165,7 @@ def test_case_page_has_no_per_field_apply_buttons_for_script_users(agent_client)
     for field in ("assignee", "team", "status", "priority"):
         assert re.search(rf'<select name="{field}"[^>]*data-autosubmit', html), field
     # The Set/Assign/Move/Save buttons only exist for browsers without the script.
-    assert "<noscript><button type=\"submit\">Assign</button></noscript>" in html
+    assert '<noscript><button type="submit">Assign</button></noscript>' in html
 
 
 # Attachments -----------------------------------------------------------------------------------
@@ -226,7 +228,7 @@ def test_a_channel_that_cannot_send_files_says_so(agent_client):
     assert "cannot send files from the helpdesk yet" in response.json()["error"]
     assert not Message.objects.filter(direction="out", case=case).exists()
     page = agent_client.get(f"/inbox/case/{case.pk}/").content.decode()
-    assert re.search(r'<option value="%d"[^>]*data-files=""' % channel.pk, page)
+    assert re.search(rf'<option value="{channel.pk}"[^>]*data-files=""', page)
 
 
 def test_webchat_allows_only_its_configured_types(settings):
@@ -241,7 +243,9 @@ def test_webchat_allows_only_its_configured_types(settings):
 def test_files_are_refused_on_a_note(agent_client):
     case, channel = _reply_case()
     upload = SimpleUploadedFile("x.txt", b"hi", content_type="text/plain")
-    response = ajax(agent_client, f"/inbox/case/{case.pk}/reply/", {"mode": "note", "body": "n", "files": [upload]})
+    response = ajax(
+        agent_client, f"/inbox/case/{case.pk}/reply/", {"mode": "note", "body": "n", "files": [upload]}
+    )
     assert response.status_code == 400 and "not a note" in response.json()["error"]
 
 
