@@ -534,15 +534,20 @@ def _row_html(c) -> SafeString:
         since = timezone.localtime(c.waiting_since)
         meta.append(
             _fmt(
-                '<span class="waiting" data-since="{}" title="Waiting since {}">waiting {}</span>',
+                '<span class="waiting" data-since="{}" title="{}">{}</span>',
                 c.waiting_since.isoformat(),
-                f"{since:%Y-%m-%d %H:%M}",
-                waited(c.waiting_since),
+                _("Waiting since %(when)s") % {"when": f"{since:%Y-%m-%d %H:%M}"},
+                _("waiting %(time)s") % {"time": waited(c.waiting_since)},
             )
         )
     if status == "snoozed" and c.snoozed_until:
         until = timezone.localtime(c.snoozed_until)
-        meta.append(_fmt('<span class="snooze">until {}</span>', f"{until:%b} {until.day} {until:%H:%M}"))
+        meta.append(
+            _fmt(
+                '<span class="snooze">{}</span>',
+                _("until %(when)s") % {"when": f"{until:%b} {until.day} {until:%H:%M}"},
+            )
+        )
     meta.append(_fmt('<span class="status st-{}">{}</span>', status, c.get_status_display()))
     if c.priority >= 2:
         meta.append(_fmt('<span class="prio prio-{}">{}</span>', c.priority, c.get_priority_display()))
@@ -551,7 +556,7 @@ def _row_html(c) -> SafeString:
     meta.append(
         _fmt(
             '<span class="assignee" data-assignee>{}</span>',
-            person(c.assignee) if c.assignee_id else "Unassigned",
+            person(c.assignee) if c.assignee_id else _("Unassigned"),
         )
     )
     if c.team_id:
@@ -570,7 +575,7 @@ def _row_html(c) -> SafeString:
         c.thread_id,
         SafeString("".join(str(prefix(c)) for prefix in ROW_PREFIXES)),
         c.pk,
-        SafeString('<span class="dot" title="Unread" aria-label="Unread"></span> ') if c.unread else "",
+        _fmt('<span class="dot" title="{}" aria-label="{}"></span> ', _("Unread"), _("Unread")) if c.unread else "",
         _badge(kind or ""),
         str(customer),
         c.pk,

@@ -56,7 +56,7 @@
     const close = document.createElement("button");
     close.type = "button";
     close.textContent = "×";
-    close.setAttribute("aria-label", "Dismiss");
+    close.setAttribute("aria-label", gettext("Dismiss"));
     close.style.marginLeft = "8px";
     close.addEventListener("click", () => box.remove());
     box.appendChild(close);
@@ -82,7 +82,7 @@
     try {
       data = await response.json();
     } catch (e) {
-      data = { ok: false, error: "The server answered HTTP " + response.status + "." };
+      data = { ok: false, error: interpolate(gettext("The server answered HTTP %(status)s."), { status: response.status }, true) };
     }
     return data;
   }
@@ -105,7 +105,7 @@
     socket.addEventListener("open", () => {
       retryMs = 1000;
       if (liveState) {
-        liveState.textContent = "live";
+        liveState.textContent = gettext("live");
         liveState.classList.add("on");
       }
       body.dataset.live = "1";
@@ -122,7 +122,7 @@
     socket.addEventListener("close", () => {
       body.dataset.live = "";
       if (liveState) {
-        liveState.textContent = "reconnecting…";
+        liveState.textContent = gettext("reconnecting…");
         liveState.classList.remove("on");
       }
       setTimeout(connect, retryMs);
@@ -138,26 +138,29 @@
   handlers.push((event, data) => {
     if (event === "call.incoming") {
       const customer = data.customer || {};
-      const name = typeof customer === "object" ? customer.name || "Customer #" + customer.id : "Customer #" + customer;
+      const name = typeof customer === "object" && customer.name ? customer.name
+        : interpolate(gettext("Customer #%(id)s"), { id: typeof customer === "object" ? customer.id : customer }, true);
       const call = data.call || {};
       const caseRef = typeof data.case === "object" && data.case ? data.case.id : data.case;
-      const parts = ["📞 Incoming call from " + name + (call.from ? " (" + call.from + ")" : "") + ". "];
+      const parts = ["📞 " + interpolate(gettext("Incoming call from %(name)s"), { name: name }, true) + (call.from ? " (" + call.from + ")" : "") + ". "];
       const last = (data.messages || [])[0];
-      if (last && last.text) parts.push("Last: “" + last.text.slice(0, 120) + "” ");
-      if (caseRef) parts.push({ text: "Open case #" + caseRef, href: "/inbox/case/" + caseRef + "/" });
+      if (last && last.text) parts.push(gettext("Last:") + " “" + last.text.slice(0, 120) + "” ");
+      if (caseRef) parts.push({ text: interpolate(gettext("Open case #%(id)s"), { id: caseRef }, true), href: "/inbox/case/" + caseRef + "/" });
       notice(parts, "call-pop", 30000);
     } else if (event === "sla.warning" || event === "sla.breached") {
       const caseRef = typeof data.case === "object" && data.case ? data.case.id : data.case;
-      const what = data.target === "resolution" ? "Resolution" : "First response";
+      const what = data.target === "resolution" ? gettext("Resolution") : gettext("First response");
       const minutes = Math.max(0, Math.round((data.seconds_left || 0) / 60));
-      const text = event === "sla.breached" ? what + " target missed" : what + " due in " + minutes + " min";
-      const parts = ["⏰ SLA: " + text + " on "];
-      if (caseRef) parts.push({ text: "case #" + caseRef, href: "/inbox/case/" + caseRef + "/" });
+      const text = event === "sla.breached"
+        ? interpolate(gettext("%(what)s target missed"), { what: what }, true)
+        : interpolate(gettext("%(what)s due in %(minutes)s min"), { what: what, minutes: minutes }, true);
+      const parts = ["⏰ SLA: " + text + " · "];
+      if (caseRef) parts.push({ text: interpolate(gettext("case #%(id)s"), { id: caseRef }, true), href: "/inbox/case/" + caseRef + "/" });
       notice(parts, event === "sla.breached" ? "notice-error" : "sla", 15000);
     } else if (event === "mention.created" && Number(data.user) === me) {
       notice(
-        [(data.by || "A colleague") + " mentioned you: “" + (data.text || "") + "” ",
-         { text: "case #" + data.case, href: "/inbox/case/" + data.case + "/" }],
+        [interpolate(gettext("%(name)s mentioned you:"), { name: data.by || gettext("A colleague") }, true) + " “" + (data.text || "") + "” ",
+         { text: interpolate(gettext("case #%(id)s"), { id: data.case }, true), href: "/inbox/case/" + data.case + "/" }],
         "", 15000);
       const link = document.getElementById("mentions-link");
       if (link) {
@@ -370,7 +373,9 @@
       if (reply) document.documentElement.style.setProperty("--reply-h", reply.offsetHeight + 16 + "px");
       timeline.scrollTop = timeline.scrollHeight;
       const last = timeline.lastElementChild;
-      if (last && getComputedStyle(timeline).overflowY === "visible") last.scrollIntoView({ block: "end" });
+      // Only when the page scrolls rather than the timeline (phones): otherwise the
+      // case header would scroll out of sight for nothing.
+      if (last && timeline.scrollHeight <= timeline.clientHeight + 1) last.scrollIntoView({ block: "end" });
     }
     showNewest();
     window.addEventListener("load", showNewest);
@@ -467,7 +472,7 @@
         clearTimeout(customerTypingTimer);
         customerTypingTimer = setTimeout(() => (typing.hidden = true), 6000);
       } else if (event === "agent.typing" && Number(data.case) === caseId && Number(data.user) !== me) {
-        collision.textContent = (data.name || "A colleague") + " is replying…";
+        collision.textContent = interpolate(gettext("%(name)s is replying…"), { name: data.name || gettext("A colleague") }, true);
         collision.hidden = false;
         clearTimeout(collisionTimer);
         collisionTimer = setTimeout(() => (collision.hidden = true), 6000);
@@ -587,7 +592,6 @@
     const fileInput = document.getElementById("reply-files");
     const fileList = document.getElementById("reply-files-list");
     const filesRule = document.getElementById("files-rule");
-    const maxBytes = Number(fileInput.dataset.maxBytes || 0);
     let chosen = new DataTransfer();
 
     function channelFiles() {
@@ -601,6 +605,7 @@
       const option = channelSelect.selectedOptions[0];
       const channel = option ? option.textContent.split(" → ")[0] : "";
       if (!rule.sends) return interpolate(gettext("%(channel)s cannot send files from the helpdesk yet: send a link instead."), { channel: channel }, true);
+      const maxBytes = Number(fileInput.dataset.maxBytes || 0);
       if (maxBytes && file.size > maxBytes) {
         return interpolate(gettext("%(name)s is too big: the limit is %(limit)s."), { name: file.name, limit: filesRule.dataset.limit }, true);
       }
@@ -841,7 +846,7 @@
       const data = JSON.parse(await fetchText(url));
       if (!data.results.length) {
         const li = document.createElement("li");
-        li.textContent = "Nobody found.";
+        li.textContent = gettext("Nobody found.");
         mergeResults.appendChild(li);
       }
       for (const result of data.results) {
@@ -937,7 +942,7 @@
   }
   setInterval(() => {
     document.querySelectorAll(".waiting[data-since]").forEach((el) => {
-      el.textContent = "waiting " + ago(el.dataset.since);
+      el.textContent = interpolate(gettext("waiting %(time)s"), { time: ago(el.dataset.since) }, true);
     });
   }, 30000);
 

@@ -12,6 +12,7 @@ from playwright.sync_api import expect
 from conversations.cases import assign_case, case_note_add
 from conversations.models import Case, Message
 from tests.browser.conftest import login, off_loop
+from tests.conftest import wait_for
 from tests.browser.test_inbox_e2e import DOCS, case_of, post_signed, reply_box, seed
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -156,6 +157,7 @@ def test_notification_permission_flow_and_alerts(asgi_server, browser_contexts, 
         {"external_id": "notify-1", "from": {"email": "nia@example.com", "name": "Nia"}, "text": "Hello?"},
     )
     assert answer.status_code == 200
+    wait_for(lambda: Message.objects.filter(body="Hello?").exists())
     expect(page.locator("body")).to_have_attribute(
         "data-last-notification", "New case #%d" % _newest_case(), timeout=20000
     )
