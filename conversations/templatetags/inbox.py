@@ -575,7 +575,7 @@ def _row_html(c) -> SafeString:
         c.thread_id,
         SafeString("".join(str(prefix(c)) for prefix in ROW_PREFIXES)),
         c.pk,
-        _fmt('<span class="dot" title="{}" aria-label="{}"></span> ', _("Unread"), _("Unread")) if c.unread else "",
+        _fmt('<span class="dot" title="{0}" aria-label="{0}"></span> ', _("Unread")) if c.unread else "",
         _badge(kind or ""),
         str(customer),
         c.pk,

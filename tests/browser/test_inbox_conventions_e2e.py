@@ -12,8 +12,8 @@ from playwright.sync_api import expect
 from conversations.cases import assign_case, case_note_add
 from conversations.models import Case, Message
 from tests.browser.conftest import login, off_loop
-from tests.conftest import wait_for
 from tests.browser.test_inbox_e2e import DOCS, case_of, post_signed, reply_box, seed
+from tests.conftest import wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -34,7 +34,9 @@ def test_search_from_any_view_finds_every_case_and_phones_in_any_format(asgi_ser
     login(page, asgi_server, "agent1", "agent1-demo-pass")
     page.get_by_role("link", name="Mine").click()
     expect(page.locator('.views [aria-current="page"]')).to_contain_text("Mine")
+    page.wait_for_selector("body[data-live='1']")
     page.keyboard.press("/")
+    expect(page.locator("#inbox-search")).to_be_focused()
     page.keyboard.type("(415) 555-0123")
     page.keyboard.press("Enter")
     expect(page.locator('.views [aria-current="page"]')).to_contain_text("All")
@@ -159,7 +161,7 @@ def test_notification_permission_flow_and_alerts(asgi_server, browser_contexts, 
     assert answer.status_code == 200
     wait_for(lambda: Message.objects.filter(body="Hello?").exists())
     expect(page.locator("body")).to_have_attribute(
-        "data-last-notification", "New case #%d" % _newest_case(), timeout=20000
+        "data-last-notification", f"New case #{_newest_case()}", timeout=20000
     )
 
     # A colleague mentions me.
@@ -217,7 +219,8 @@ def test_attachments_by_picker_and_drop_with_clear_errors(asgi_server, browser_c
     page.evaluate(
         """() => { const dt = new DataTransfer();
         dt.items.add(new File(["hello"], "notes.txt", { type: "text/plain" }));
-        document.querySelector(".reply").dispatchEvent(new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true })); }"""
+        const drop = new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true });
+        document.querySelector(".reply").dispatchEvent(drop); }"""
     )
     expect(page.locator("#reply-error")).to_be_hidden()
     page.get_by_role("button", name="Send").click()

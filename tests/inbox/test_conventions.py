@@ -275,3 +275,17 @@ def test_javascript_catalog_is_served_and_loaded(agent_client):
     response = agent_client.get("/jsi18n/")
     assert response.status_code == 200 and b"gettext" in response.content
     assert 'src="/jsi18n/"' in agent_client.get("/inbox/").content.decode()
+
+
+# Spanish ---------------------------------------------------------------------------------------
+
+
+def test_inbox_and_its_script_speak_spanish(agent_client, settings):
+    settings.LANGUAGE_CODE = "es"
+    case = _case_with_message()
+    page = agent_client.get("/inbox/?view=mine").content.decode()
+    assert "Míos" in page and "Buscar en todos los casos" in page
+    thread = agent_client.get(f"/inbox/case/{case.pk}/").content.decode()
+    assert "Adjuntar archivos" in thread and "Responder al cliente" in thread and "Asignármelo" in thread
+    catalog = agent_client.get("/jsi18n/").content.decode()
+    assert "Notificaciones activadas" in catalog and "Deshacer" in catalog
