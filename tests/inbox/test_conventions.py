@@ -289,3 +289,22 @@ def test_inbox_and_its_script_speak_spanish(agent_client, settings):
     assert "Adjuntar archivos" in thread and "Responder al cliente" in thread and "Asignármelo" in thread
     catalog = agent_client.get("/jsi18n/").content.decode()
     assert "Notificaciones activadas" in catalog and "Deshacer" in catalog
+
+
+def test_other_apps_can_add_a_cell_to_each_row(agent_client):
+    from django.utils.html import format_html
+
+    from conversations.templatetags import inbox as inbox_tags
+
+    case = _case_with_message()
+
+    def checkbox(c):
+        return format_html('<input type="checkbox" class="bulk" value="{}" aria-label="Select">', c.pk)
+
+    inbox_tags.ROW_PREFIXES.append(checkbox)
+    try:
+        html = agent_client.get("/inbox/").content.decode()
+    finally:
+        inbox_tags.ROW_PREFIXES.remove(checkbox)
+    assert f'data-case="{case.pk}" data-thread="{case.thread_id}"><input type="checkbox" class="bulk"' in html
+    assert 'class="bulk"' not in agent_client.get("/inbox/").content.decode()
