@@ -107,8 +107,10 @@ def _search(cases: QuerySet[Case], q: str) -> QuerySet[Case]:
     texts = _message_text_matches(q).exclude(case_id__isnull=True).values("case_id")
     # Their threads by id (one per customer), not through a join on every case's thread:
     # over all cases (the All view) the join hashed every thread first.
-    threads = Thread.objects.filter(Q(customer_id__in=by_name) | Q(customer_id__in=by_address)).values("pk")
-    return cases.filter(Q(thread_id__in=threads) | Q(pk__in=texts))
+    # Each IN on its own: an OR inside one subquery reads every thread.
+    named = Thread.objects.filter(customer_id__in=by_name).values("pk")
+    addressed = Thread.objects.filter(customer_id__in=by_address).values("pk")
+    return cases.filter(Q(thread_id__in=named) | Q(thread_id__in=addressed) | Q(pk__in=texts))
 
 
 def encode_cursor(value, pk: int) -> str:
