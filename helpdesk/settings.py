@@ -384,6 +384,8 @@ HELPDESK = {
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         ],
     ),
+    # Files an agent attaches to one reply (docs/inbox.md), each at most this big.
+    "REPLY_MAX_ATTACHMENT_BYTES": env.int("HELPDESK_REPLY_MAX_ATTACHMENT_BYTES", default=10 * 1024 * 1024),
     # A visitor with no socket or poll for this long has left: replies are offered by email.
     "WEBCHAT_OFFLINE_AFTER_SECONDS": env.int("HELPDESK_WEBCHAT_OFFLINE_AFTER_SECONDS", default=180),
     "WEBCHAT_TOKEN_MAX_AGE_DAYS": env.int("HELPDESK_WEBCHAT_TOKEN_MAX_AGE_DAYS", default=365),

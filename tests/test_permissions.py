@@ -101,6 +101,8 @@ RULES: dict[str, Rule] = {
     "logout": Rule(method="post", expect=dict.fromkeys(ROLES, "login")),
     "home": Rule(expect=PUBLIC),
     "healthz": Rule(expect=PUBLIC),
+    # The JavaScript translation catalog: public texts only, for any page's script.
+    "javascript-catalog": Rule(expect=PUBLIC),
     "readyz": Rule(expect=PUBLIC),
     # Providers' webhooks: no session, the provider's signature decides (403 unsigned).
     "webhook": Rule(
