@@ -12,16 +12,26 @@ def demo_commitments_seed(*, users) -> int:
     """Ana's replacement jar (promised on Facebook, now past due, while she writes on
     WhatsApp) and Bo's refund: what the agent who answers next must see first."""
     made = 0
-    for body, username, days in (
-        ("A replacement jar ships today; you'll get it within 5 days.", "agent1", 5),
-        ("You're right, the duplicate is refunded; 3-5 business days.", "agent2", 7),
+    for body, text, username, days in (
+        (
+            "Thanks. A replacement jar ships today; you'll get it within 5 days.",
+            "Replacement jar for order #4411, delivered within 5 days",
+            "agent1",
+            5,
+        ),
+        (
+            "You're right, the duplicate is refunded; 3-5 business days.",
+            "Duplicate charge of invoice 2026-118 refunded (3-5 business days)",
+            "agent2",
+            7,
+        ),
     ):
         message = Message.objects.filter(body=body).order_by("pk").first()
         if message is None:
             continue
         commitment_create(
             message=message,
-            text=body,
+            text=text,
             due_on=timezone.localdate(message.created_at) + timedelta(days=days),
             by=users[username],
             at=message.created_at,

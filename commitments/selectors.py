@@ -1,7 +1,8 @@
 """Reads of commitments. Who may see or act on one is asked of conversations/visibility.py:
 
-- an agent sees a commitment when they may see the message it marks (so the agent on
-  the phone sees what the social team promised, as they see that conversation);
+- an agent sees a commitment when they may see its customer and the message it marks
+  (so the agent on the phone sees what the social team promised, as they see that
+  conversation on the customer's thread, but never a promise noted internally);
 - an agent acts on it (marks, fulfils, withdraws) only on a case they may see.
 """
 
@@ -26,10 +27,12 @@ def commitments_visible_to(*, user, commitments: QuerySet[Commitment] | None = N
         return commitments.none()
     if visibility.user_sees_everything(user):
         return commitments
+    # The customer first (as the inbox reaches a thread), then the message on their thread.
     seen = visibility.messages_visible_to(
         user=user, messages=Message.objects.filter(pk=OuterRef("message_id"))
     )
-    return commitments.filter(Exists(seen))
+    customers = visibility.customers_visible_to(user=user).values("pk")
+    return commitments.filter(Exists(seen), customer_id__in=customers)
 
 
 def commitment_for_agent(*, user, pk: int) -> Commitment | None:
@@ -38,6 +41,13 @@ def commitment_for_agent(*, user, pk: int) -> Commitment | None:
         .select_related("case", "message", "customer")
         .first()
     )
+
+
+def message_for_agent(*, user, pk: int) -> Message | None:
+    """A message to mark: on a customer this user may see, and one they may read."""
+    customers = visibility.customers_visible_to(user=user).values("pk")
+    messages = Message.objects.filter(pk=pk, thread__customer_id__in=customers)
+    return visibility.messages_visible_to(user=user, messages=messages).select_related("case").first()
 
 
 def commitment_actable(*, user, commitment: Commitment) -> bool:

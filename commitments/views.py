@@ -8,9 +8,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from commitments import selectors, services
 from commitments.forms import CloseForm, CommitmentFilterForm, CommitmentForm
-from conversations.models import Message
 from conversations.views import agent_required
-from conversations.visibility import messages_visible_to
 from helpdesk.roles import user_is_supervisor
 
 
@@ -31,11 +29,7 @@ def _refusal(exc: Exception) -> JsonResponse:
 @require_POST
 @agent_required
 def commitment_mark(request, message_id):
-    message = (
-        messages_visible_to(user=request.user, messages=Message.objects.filter(pk=message_id))
-        .select_related("case")
-        .first()
-    )
+    message = selectors.message_for_agent(user=request.user, pk=message_id)
     if message is None:
         return _answer(error=_("No such message, or it is not yours to see."), status=404)
     form = CommitmentForm(request.POST)

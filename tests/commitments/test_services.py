@@ -18,7 +18,9 @@ pytestmark = pytest.mark.django_db
 
 def _events(thread):
     return list(
-        Message.objects.filter(thread=thread, kind=MessageKind.SYSTEM).order_by("pk").values_list("body", flat=True)
+        Message.objects.filter(thread=thread, kind=MessageKind.SYSTEM)
+        .order_by("pk")
+        .values_list("body", flat=True)
     )
 
 
@@ -36,9 +38,9 @@ def test_marking_a_customer_message_records_the_promise_and_an_event_line(agent)
     [event] = Message.objects.filter(thread=message.thread, kind=MessageKind.SYSTEM)
     assert event.case_id == message.case_id and event.author_user == agent
     assert "Replacement approved, ships in 5 days" in event.body and due.isoformat() in event.body
-    assert [c.pk for c in selectors.customer_open_commitments(user=agent, customer_id=commitment.customer_id)] == [
-        commitment.pk
-    ]
+    assert [
+        c.pk for c in selectors.customer_open_commitments(user=agent, customer_id=commitment.customer_id)
+    ] == [commitment.pk]
 
 
 @pytest.mark.parametrize(
@@ -58,7 +60,9 @@ def test_closing_a_commitment_is_recorded_on_the_thread_and_unpins_it(agent, clo
     assert closed.close_note == "done by bank transfer"
     events = _events(message.thread)
     assert len(events) == 2
-    assert events[1].startswith(f"Commitment {verb} by {closer.first_name}") and "Refund by Friday" in events[1]
+    assert (
+        events[1].startswith(f"Commitment {verb} by {closer.first_name}") and "Refund by Friday" in events[1]
+    )
     assert selectors.customer_open_commitments(user=agent, customer_id=commitment.customer_id) == []
     # Only an open commitment closes; the second attempt says why and writes nothing.
     with pytest.raises(ValidationError, match="already"):
@@ -97,6 +101,8 @@ def test_an_agent_of_another_team_cannot_see_or_act(org, settings):
     on_note = services.commitment_create(message=note, text="Refund on Friday", by=org["ana"])
     on_words = services.commitment_create(message=said, text="Refund on Friday", by=org["ana"])
     customer_id = billing_case.thread.customer_id
+    # The customer then phones, and the call lands with Sales.
+    CaseFactory(thread=billing_case.thread, team=org["sales"], status="resolved")
 
     def seen(user):
         return {c.pk for c in selectors.customer_open_commitments(user=user, customer_id=customer_id)}
