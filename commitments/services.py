@@ -100,12 +100,15 @@ def commitment_create(
         )
         due = f" (due {due_on.isoformat()})" if due_on else ""
         # Stored in English like every event line; the text itself is the agent's words.
-        system_event_add(
+        event = system_event_add(
             thread=message.thread,
             case=message.case,
             text=f"Commitment recorded by {_who(by)}: “{text}”{due}",
             by=by,
         )
+        if at is not None:
+            # Marked after the fact: the event line sits where it happened in the timeline.
+            Message.objects.filter(pk=event.pk).update(created_at=at)
         _announce("commitment.created", commitment, message.case)
     return commitment
 

@@ -71,7 +71,7 @@
     const data = new FormData(form);
     if (e.submitter && e.submitter.name) data.set(e.submitter.name, e.submitter.value);
     form.querySelectorAll("button").forEach((b) => (b.disabled = true));
-    const answer = await post(form.action, data);
+    const answer = await post(form.getAttribute("action"), data); // form.action is the "action" buttons
     if (!answer.ok) {
       form.querySelectorAll("button").forEach((b) => (b.disabled = false));
       showError(answer.error);
