@@ -68,7 +68,9 @@ def test_agent_marks_a_message_sees_it_pinned_fulfils_one_and_gets_them_first_on
     dialog.get_by_label("Due on (optional)").fill((timezone.localdate() - timedelta(days=2)).isoformat())
     dialog.get_by_role("button", name="Save commitment").click()
     expect(dialog.locator("#commitment-error")).to_contain_text("past")
-    expect(dialog.get_by_label("What was promised")).to_have_value("Second jar by express courier, free of charge")
+    expect(dialog.get_by_label("What was promised")).to_have_value(
+        "Second jar by express courier, free of charge"
+    )
     due = timezone.localdate() + timedelta(days=2)
     dialog.get_by_label("Due on (optional)").fill(due.isoformat())
     dialog.get_by_role("button", name="Save commitment").click()

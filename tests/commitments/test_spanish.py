@@ -28,11 +28,19 @@ def test_pinned_box_dialog_and_supervisors_page_in_spanish(client, agent, spanis
     case = CaseFactory()
     message = MessageFactory(case=case)
     services.commitment_create(
-        message=message, text="Reembolso el viernes", due_on=timezone.localdate() + timedelta(days=2), by=agent
+        message=message,
+        text="Reembolso el viernes",
+        due_on=timezone.localdate() + timedelta(days=2),
+        by=agent,
     )
     client.force_login(agent)
     html = client.get(f"/inbox/case/{case.pk}/", **spanish).content.decode()
-    for text in ("1 compromiso abierto con este cliente", "Marcar como compromiso", "Guardar compromiso", "Retirar"):
+    for text in (
+        "1 compromiso abierto con este cliente",
+        "Marcar como compromiso",
+        "Guardar compromiso",
+        "Retirar",
+    ):
         assert text in html, text
     assert "open commitment" not in html and "Save commitment" not in html
     pop = client.get(f"/commitments/customer/{case.thread.customer_id}/pinned/?place=pop", **spanish)
