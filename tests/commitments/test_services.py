@@ -146,3 +146,29 @@ def test_a_folded_case_hands_its_promises_to_the_case_that_keeps_its_messages(ag
     merge_customers(survivor=keep_case.thread.customer, merged=gone_case.thread.customer)
     commitment.refresh_from_db()
     assert commitment.case_id == keep_case.pk == Message.objects.get(pk=message.pk).case_id
+
+
+@pytest.mark.django_db(transaction=True)  # so that "inside a transaction" means the write's own
+def test_each_write_is_announced_inside_its_transaction_for_the_webhook_outbox(agent):
+    from django.db import connection
+
+    from conversations.signals import domain_event
+
+    heard = []
+
+    def listen(sender, event, payload, ordering_key, **kwargs):
+        if event.startswith("commitment."):
+            heard.append((event, payload["commitment"]["status"], ordering_key, connection.in_atomic_block))
+
+    domain_event.connect(listen, dispatch_uid="test.commitments")
+    try:
+        message = MessageFactory()
+        commitment = services.commitment_create(message=message, text="Refund", by=agent)
+        services.commitment_withdraw(commitment=commitment, by=agent)
+    finally:
+        domain_event.disconnect(dispatch_uid="test.commitments")
+    key = f"customer:{message.thread.customer_id}"
+    assert heard == [
+        ("commitment.created", "open", key, True),
+        ("commitment.withdrawn", "withdrawn", key, True),
+    ]
