@@ -124,9 +124,3 @@ def commitments_list(
     )
     return list(rows.order_by("-past_due", F("due_on").asc(nulls_last=True), "created_at", "pk")[:limit])
 
-
-def commitments_past_due_count(*, user, today: date | None = None) -> int:
-    today = today or timezone.localdate()
-    return commitments_visible_to(
-        user=user, commitments=Commitment.objects.filter(status=CommitmentStatus.OPEN, due_on__lt=today)
-    ).count()

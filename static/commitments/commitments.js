@@ -85,8 +85,11 @@
   function messageText(li) {
     const bubble = li.querySelector(".bubble");
     if (!bubble) return "";
-    const part = bubble.querySelector(":scope > .text, :scope > .email-html, :scope > .call, :scope > p:not(.subject)");
-    return ((part || bubble).textContent || "").trim().replace(/\s+\n/g, "\n").slice(0, 1000);
+    // The words themselves, in order of preference: a text, an email's body, a call's note.
+    const part = [":scope > .text", ":scope > .email-html", ".call .text", ".call .transcript"]
+      .map((selector) => bubble.querySelector(selector))
+      .find(Boolean);
+    return part ? (part.textContent || "").trim().slice(0, 1000) : "";
   }
 
   function addButtons(root) {
