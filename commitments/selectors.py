@@ -123,4 +123,3 @@ def commitments_list(
         "message__channel__credentials", "message__html", "message__meta", "message__attachments"
     )
     return list(rows.order_by("-past_due", F("due_on").asc(nulls_last=True), "created_at", "pk")[:limit])
-

@@ -9,6 +9,7 @@ from django.views.decorators.http import require_GET, require_POST
 from commitments import selectors, services
 from commitments.forms import CloseForm, CommitmentFilterForm, CommitmentForm
 from conversations.views import agent_required
+from conversations.visibility import customers_visible_to
 from helpdesk.roles import user_is_supervisor
 
 
@@ -82,6 +83,8 @@ def commitments_pinned(request, customer_id):
     template = PLACES.get(request.GET.get("place", "case"))
     if template is None:
         raise Http404("No such place.")
+    if not customers_visible_to(user=request.user).filter(pk=customer_id).exists():
+        raise Http404("No such customer, or none of their cases is yours to see.")
     commitments = selectors.customer_open_commitments(user=request.user, customer_id=customer_id)
     return render(request, template, {"commitments": commitments, "customer_id": customer_id})
 

@@ -21,7 +21,9 @@ def spanish(settings):
         at = middleware.index("django.contrib.sessions.middleware.SessionMiddleware") + 1
         middleware.insert(at, "django.middleware.locale.LocaleMiddleware")
     settings.MIDDLEWARE = middleware
-    return {"HTTP_ACCEPT_LANGUAGE": "es"}
+    yield {"HTTP_ACCEPT_LANGUAGE": "es"}
+    # The middleware leaves Spanish active on this thread: the tests after this one speak English.
+    translation.activate(settings.LANGUAGE_CODE)
 
 
 def test_pinned_box_dialog_and_supervisors_page_in_spanish(client, agent, spanish):

@@ -73,6 +73,9 @@ def test_the_call_screen_pop_fragment_lists_what_the_caller_was_promised(client,
     client.force_login(org["bo"])
     pop = client.get(url).content.decode()
     assert "Refund by Friday" in pop and "free shipping" not in pop
+    # A customer he has no case with at all: not even told they exist.
+    stranger = CaseFactory(team=org["billing"]).thread.customer_id
+    assert client.get(f"/commitments/customer/{stranger}/pinned/?place=pop").status_code == 404
 
 
 def test_marking_and_closing_from_the_case_page(client, org):
