@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "kpis",
     "integrations",  # outbound webhooks: listens to the core, never imported by it
     "api",  # REST API v1 (depends on the core; the core never imports it)
+    "commitments",  # promises to customers, pinned on every channel: listens to the core
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI and Redoc assets, served by us (no CDN)
 ]

@@ -21,6 +21,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("inbox/", include("conversations.urls")),
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
+    path("commitments/", include("commitments.urls")),
     path("", RedirectView.as_view(url="/inbox/", permanent=False), name="home"),
 ]
 if settings.HELPDESK_SANDBOX:

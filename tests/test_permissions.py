@@ -95,6 +95,12 @@ def case_rule(method="post", data=None, query=None):
     return Rule(method=method, args=case_args, data=data, query=query, expect=CASE_OF_TEAM_A)
 
 
+def commitment_args(w):
+    from tests.commitments.factories import CommitmentFactory
+
+    return {"pk": CommitmentFactory(message=w["message"]).pk}
+
+
 RULES: dict[str, Rule] = {
     # Public by design: the login page, the health check, the home redirect.
     "login": Rule(expect=PUBLIC),
@@ -198,6 +204,18 @@ RULES: dict[str, Rule] = {
         query=lambda w: {"t": "forged"},
         expect=dict.fromkeys(ROLES, "hidden"),
     ),
+    # Commitments (docs/commitments.md): on team A's case, and the supervisors' list.
+    "commitments:board": Rule(expect=SUPERVISORS_ONLY),
+    "commitments:mark": Rule(
+        method="post",
+        args=lambda w: {"message_id": w["message"].pk},
+        data=lambda w: {"text": "matrix"},
+        expect=CASE_OF_TEAM_A,
+    ),
+    "commitments:close": Rule(method="post", args=commitment_args, expect=CASE_OF_TEAM_A),
+    "commitments:pinned": Rule(args=lambda w: {"customer_id": w["customer"].pk}, expect=CASE_OF_TEAM_A),
+    "api:commitments": Rule(expect=API_AGENTS),
+    "api:customer_commitments": Rule(args=customer_args, expect=API_CASE_OF_TEAM_A),
 }
 
 if settings.HELPDESK_SANDBOX:

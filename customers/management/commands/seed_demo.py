@@ -26,6 +26,7 @@ from django.utils.translation import gettext
 from channels_adapters.base import SANDBOX_CREDENTIAL, Sender
 from channels_adapters.email.adapter import SANDBOX_SMTP_HOST
 from channels_adapters.models import Channel
+from commitments.demo import demo_commitments_seed
 from conversations.models import (
     Author,
     CannedResponse,
@@ -146,6 +147,7 @@ class Command(BaseCommand):
                 rng=random.Random(SEED),
             )
             self._customers(users, channels)
+            demo_commitments_seed(users=users)  # commitments/demo.py
         # The dashboard reads past days from the rollups (today stays live): build them now
         # rather than waiting for the hourly beat task, which `make run` does not even start.
         today = timezone.localdate(now)
