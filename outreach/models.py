@@ -185,6 +185,9 @@ class OutreachStep(models.Model):
     )
     # Not before (quiet hours, the channel's throttle).
     due_at = models.DateTimeField(null=True, blank=True)
+    # The throttle's one-second slot reserved for this step's send (campaigns): kept, so a
+    # step put off to its slot does not reserve another one when it comes back.
+    slot_at = models.DateTimeField(null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
     # When the wait for its goal ends and the next channel is tried.
     deadline_at = models.DateTimeField(null=True, blank=True)

@@ -300,14 +300,14 @@ def _claim(outreach: Outreach, step: OutreachStep, now: datetime) -> str:
         transaction.on_commit(lambda: _advance_later(outreach.pk, eta=quiet_end))
         return "delayed"
     if outreach.campaign_id is not None:
-        slot = throttle.slot_reserve(
+        slot = step.slot_at or throttle.slot_reserve(
             channel_id=channel.pk,
             rate=throttle.channel_rate(campaign=outreach.campaign, channel=channel),
             now=now,
         )
         if slot > now + timedelta(milliseconds=500):
-            step.due_at = slot
-            step.save(update_fields=["due_at"])
+            step.due_at = step.slot_at = slot
+            step.save(update_fields=["due_at", "slot_at"])
             transaction.on_commit(lambda: _advance_later(outreach.pk, eta=slot))
             return "delayed"
     meta["outreach_step"] = step.number

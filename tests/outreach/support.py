@@ -87,12 +87,12 @@ def whatsapp_status(client, channel, *, wamid: str, status: str, errors: list | 
     return check_webhook(client, channel, body, headers=meta_headers(body))
 
 
-def sms_status(client, channel, *, message, sid: str, status: str, error_code: str = ""):
+def sms_status(client, channel, *, message, sid: str, status: str, error_code: str = "", phone: str = PHONE):
     params = {
         "SmsSid": sid,
         "SmsStatus": status,
         "MessageStatus": status,
-        "To": PHONE,
+        "To": phone,
         "MessageSid": sid,
         "AccountSid": channel.credentials["account_sid"],
         "From": OUR_NUMBER,
@@ -103,12 +103,12 @@ def sms_status(client, channel, *, message, sid: str, status: str, error_code: s
     return twilio_post(client, channel, params, query={"event": "status", "message": message.pk})
 
 
-def sms_inbound(client, channel, *, body: str, sid: str = "SMin1"):
+def sms_inbound(client, channel, *, body: str, sid: str = "SMin1", phone: str = PHONE):
     params = {
         "MessageSid": sid,
         "SmsSid": sid,
         "AccountSid": channel.credentials["account_sid"],
-        "From": PHONE,
+        "From": phone,
         "To": OUR_NUMBER,
         "Body": body,
         "NumMedia": "0",
