@@ -41,7 +41,8 @@ class CampaignAdmin(admin.ModelAdmin):
             except ValidationError as exc:
                 self.message_user(request, f"{campaign}: {' '.join(exc.messages)}", messages.ERROR)
             else:
-                self.message_user(request, f"{campaign}: {_('launched')}")
+                done = _("launched")
+                self.message_user(request, f"{campaign}: {done}")
 
     @admin.action(description=_("Pause"))
     def pause(self, request, queryset):

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from outreach import api
+from outreach import api_views as api
 
 urlpatterns = [
     path("", api.OutreachCreateView.as_view(), name="outreach"),

@@ -251,7 +251,7 @@ def _watch(outreach: Outreach, step: OutreachStep, now: datetime) -> tuple[str, 
     if status == DeliveryStatus.READ or (
         status == DeliveryStatus.DELIVERED and outreach.goal == Goal.DELIVERED
     ):
-        return "reached", DeliveryStatus(status).label.lower()
+        return "reached", _("read") if status == DeliveryStatus.READ else _("delivered")
     if status == DeliveryStatus.FAILED:
         return "fall_back", message.error or _("failed")
     if step.advance_on == Advance.FAILED or step.deadline_at is None or now < step.deadline_at:
@@ -317,7 +317,8 @@ def _claim(outreach: Outreach, step: OutreachStep, now: datetime) -> str:
         meta["list_unsubscribe"] = url
         if outreach.subject:
             meta["proactive_subject"] = outreach.subject
-        body = f"{body}\n\n{_('To stop receiving these emails: %(url)s') % {'url': url}}"
+        footer = _("To stop receiving these emails: %(url)s") % {"url": url}
+        body = f"{body}\n\n{footer}"
     message = _message_write(
         outreach=outreach, thread=thread, channel=channel, recipient=recipient, body=body, meta=meta, now=now
     )

@@ -210,3 +210,45 @@ def test_campaign_funnel_figures_are_exact_on_a_fixed_scenario(
     assert (e["sent"], e["delivered"], e["fallbacks"], e["failed"], e["cost"]) == (1, 0, 0, 0, Decimal(0))
     assert block["totals"]["sent"] == 3
     assert len(world["smtp"].received) == 1
+
+
+def _sent_campaign(world, n_customers):
+    _customers(n_customers, plan="pro")
+    _sids(world["provider"], n_customers)
+    campaign = _campaign(world, chain=[(world["sms"], "failed", 0)], segment={"attributes": {"plan": "pro"}})
+    campaigns.campaign_launch(campaign=campaign)
+    outreach_tick()
+    deliver_queued()
+    return campaign
+
+
+@pytest.mark.parametrize("n_customers", [1, 6])
+def test_monitoring_page_is_for_supervisors_and_its_query_count_is_flat(
+    world, client, django_assert_max_num_queries, n_customers
+):
+    campaign = _sent_campaign(world, n_customers)
+    client.force_login(UserFactory(username="agent-only"))
+    assert client.get("/outreach/campaigns/").status_code == 403
+    assert client.get("/outreach/campaigns/export.csv").status_code == 403
+    client.force_login(UserFactory(username="boss", role="supervisors"))
+    with django_assert_max_num_queries(10):
+        page = client.get("/outreach/campaigns/")
+    assert page.status_code == 200
+    assert f'data-campaign-id="{campaign.pk}"' in page.content.decode()
+    with django_assert_max_num_queries(10):
+        export = client.get("/outreach/campaigns/export.csv")
+    lines = export.content.decode().strip().splitlines()
+    assert lines[0].startswith("campaign_id,campaign,status,channel,channel_kind,sent,delivered")
+    assert lines[1].split(",")[5] == str(n_customers)
+
+
+def test_supervisor_pauses_and_resumes_from_the_monitoring_page(world, client):
+    campaign = _campaign(world, chain=[(world["sms"], "failed", 0)], segment={"attributes": {"plan": "pro"}})
+    campaigns.campaign_launch(campaign=campaign, at=T0 + timedelta(days=30))
+    client.force_login(UserFactory(username="boss", role="supervisors"))
+    assert client.post(f"/outreach/campaigns/{campaign.pk}/pause/").status_code == 302
+    campaign.refresh_from_db()
+    assert campaign.status == "paused"
+    client.post(f"/outreach/campaigns/{campaign.pk}/resume/")
+    campaign.refresh_from_db()
+    assert campaign.status == "scheduled"

@@ -82,3 +82,17 @@ def test_one_click_unsubscribe_from_the_mail_client(world, client):
 def test_a_forged_unsubscribe_token_is_a_404(world, client):
     assert client.get("/outreach/unsubscribe/eyJjIjoxLCJrIjoiZW1haWwifQ:forged:sig/").status_code == 404
     assert not Consent.objects.exists()
+
+
+def test_the_case_panel_and_unsubscribe_page_speak_spanish(world, client):
+    from django.utils import translation
+
+    case = _case(world)
+    client.force_login(UserFactory())
+    path = "/" + unsubscribe_url(customer_id=world["customer"].pk).split("://", 1)[1].split("/", 1)[1]
+    # The language is the request's once the i18n middleware is in; here it is set around the request.
+    with translation.override("es"):
+        page = client.get(f"/inbox/case/{case.pk}/").content.decode()
+        unsubscribe = client.get(path).content.decode()
+    assert "Seguimiento por otro canal" in page
+    assert "¿Darte de baja de estos correos?" in unsubscribe
