@@ -30,8 +30,11 @@ def _on_domain_event(sender, event, payload, ordering_key, **kwargs):
         return
     from outreach.models import OutreachStep
 
-    message_id = (payload.get("message") or {}).get("id")
-    if payload.get("message", {}).get("direction") != Direction.OUT or message_id is None:
+    data = payload.get("message") or {}
+    message_id = data.get("id")
+    # Outreach messages are the bot's: an agent's replies (a watermark receipt covers
+    # dozens at once) cost no query here.
+    if data.get("direction") != Direction.OUT or data.get("author") != Author.BOT or message_id is None:
         return
     outreach_id = (
         OutreachStep.objects.filter(message_id=message_id).values_list("outreach_id", flat=True).first()

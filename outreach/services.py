@@ -174,8 +174,12 @@ def outreach_start(
 
 
 def _advance_later(outreach_id: int, eta: datetime | None = None) -> None:
+    from django.conf import settings
+
     from outreach.tasks import outreach_advance_task
 
+    if eta is not None and settings.CELERY_TASK_ALWAYS_EAGER:
+        return  # eager (the demo) would run it now, not at eta: the beat tick moves it on then
     try:
         if eta is not None:
             outreach_advance_task.apply_async((outreach_id,), eta=eta)
