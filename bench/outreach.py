@@ -48,7 +48,13 @@ class TwilioStandIn:
                     server.count += 1
                     sid = f"SMbench{next(sids):010d}"
                 body = json.dumps(
-                    {"sid": sid, "status": "queued", "error_code": None, "error_message": None, "num_segments": "1"}
+                    {
+                        "sid": sid,
+                        "status": "queued",
+                        "error_code": None,
+                        "error_message": None,
+                        "num_segments": "1",
+                    }
                 ).encode()
                 self.send_response(201)
                 self.send_header("Content-Type", "application/json")
@@ -73,8 +79,8 @@ def customers_write(n: int) -> None:
             """
             INSERT INTO customers_customer (name, attributes, created_at)
             SELECT 'Customer ' || g,
-                   jsonb_build_object('plan', CASE WHEN g % 10 = 0 THEN 'free' ELSE 'pro' END,
-                                      'language', CASE WHEN g % 3 = 0 THEN 'en' ELSE 'es' END),
+                   jsonb_build_object('plan', CASE WHEN g %% 10 = 0 THEN 'free' ELSE 'pro' END,
+                                      'language', CASE WHEN g %% 3 = 0 THEN 'en' ELSE 'es' END),
                    now()
             FROM generate_series(1, %s) AS g
             """,
@@ -122,7 +128,9 @@ def main():
 
     started = time.perf_counter()
     customers_write(args.customers)
-    print(f"customers written: {args.customers:,} in {time.perf_counter() - started:.1f} s (setup, not timed)")
+    print(
+        f"customers written: {args.customers:,} in {time.perf_counter() - started:.1f} s (setup, not timed)"
+    )
 
     sms = Channel.objects.create(
         kind="sms",
@@ -134,12 +142,19 @@ def main():
         kind="email", name="Mail", credentials={"address": "support@example.com", "smtp_host": "127.0.0.1"}
     )
     campaign = Campaign.objects.create(
-        name="Bench", segment={"attributes": {"plan": "pro"}}, throttle={"sms": args.rate}, default_language="es"
+        name="Bench",
+        segment={"attributes": {"plan": "pro"}},
+        throttle={"sms": args.rate},
+        default_language="es",
     )
     CampaignMessage.objects.create(campaign=campaign, language="es", body="¡Tu pedido ha salido!")
     CampaignMessage.objects.create(campaign=campaign, language="en", body="Your order shipped!")
-    CampaignStep.objects.create(campaign=campaign, number=1, channel=sms, advance_on="undelivered", wait_minutes=30)
-    CampaignStep.objects.create(campaign=campaign, number=2, channel=email, advance_on="failed", wait_minutes=0)
+    CampaignStep.objects.create(
+        campaign=campaign, number=1, channel=sms, advance_on="undelivered", wait_minutes=30
+    )
+    CampaignStep.objects.create(
+        campaign=campaign, number=2, channel=email, advance_on="failed", wait_minutes=0
+    )
 
     t = time.perf_counter()
     matched = campaigns.segment_customers(campaign.segment).count()
@@ -174,7 +189,10 @@ def main():
     sent = target.filter(status=DeliveryStatus.SENT).count()
     messages = target.count()
     print(f"release: {released:,} outreaches claimed (messages written) in {release_s:.1f} s")
-    print(f"send: {sent:,} of {released:,} SMS sent in {total_s:.1f} s from the release ({sent / total_s:,.0f} msg/s)")
+    print(
+        f"send: {sent:,} of {released:,} SMS sent in {total_s:.1f} s from the release "
+        f"({sent / total_s:,.0f} msg/s)"
+    )
     print(
         f"checks: messages {messages:,}, provider requests {twilio.count:,}, "
         f"doubled {max(0, twilio.count - messages)}, still planned "
