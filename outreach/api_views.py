@@ -16,18 +16,21 @@ from outreach import services
 from outreach.models import Advance, Goal, Outreach, Source
 
 NOT_VISIBLE = _("No such customer, or one you may not see.")
+MAX_ID = 2**63 - 1
 OUTREACH_NOT_VISIBLE = _("No such outreach, or one whose customer you may not see.")
 
 
 class ChainStepSerializer(serializers.Serializer):
-    channel = serializers.IntegerField(min_value=1, help_text="Channel id (GET /api/v1/channels/).")
+    channel = serializers.IntegerField(
+        min_value=1, max_value=MAX_ID, help_text="Channel id (GET /api/v1/channels/)."
+    )
     advance_on = serializers.ChoiceField(choices=Advance.choices, default=Advance.UNDELIVERED)
     wait_minutes = serializers.IntegerField(min_value=0, max_value=services.MAX_WAIT_MINUTES, default=60)
 
 
 class OutreachCreateSerializer(serializers.Serializer):
-    customer = serializers.IntegerField(min_value=1)
-    case = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    customer = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+    case = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False, allow_null=True)
     body = serializers.CharField(max_length=4096)
     subject = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     goal = serializers.ChoiceField(choices=Goal.choices, default=Goal.DELIVERED)

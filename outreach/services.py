@@ -111,6 +111,36 @@ def _content_validate(*, body: str, steps: list[dict]) -> str:
     return body
 
 
+OPTION_KINDS = ("whatsapp",)
+
+
+def _clean_json(value, depth: int = 0) -> bool:
+    """Plain JSON PostgreSQL can store: no NUL characters, not absurdly deep."""
+    if depth > 5:
+        return False
+    if isinstance(value, str):
+        return "\x00" not in value
+    if isinstance(value, dict):
+        return all(_clean_json(k, depth + 1) and _clean_json(v, depth + 1) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_clean_json(v, depth + 1) for v in value)
+    return value is None or isinstance(value, bool | int | float)
+
+
+def _options_validate(options) -> dict:
+    """{"whatsapp": {"template": {...}}}: the WhatsApp template for outside the 24-hour window."""
+    if options in (None, {}):
+        return {}
+    if not isinstance(options, dict) or not _clean_json(options):
+        raise ValidationError({"options": _("Options are an object per channel kind.")})
+    unknown = set(options) - set(OPTION_KINDS)
+    if unknown or not all(isinstance(v, dict) and set(v) <= {"template"} for v in options.values()):
+        raise ValidationError(
+            {"options": _('Options take a WhatsApp template only: {"whatsapp": {"template": {...}}}.')}
+        )
+    return options
+
+
 def _steps_build(outreach: Outreach, steps: list[dict]) -> list[OutreachStep]:
     return [
         OutreachStep(
@@ -141,8 +171,7 @@ def outreach_start(
     body = _content_validate(body=body, steps=steps)
     if goal not in Goal.values:
         raise ValidationError({"goal": _("The goal is 'delivered' or 'read'.")})
-    if options is not None and not isinstance(options, dict):
-        raise ValidationError({"options": _("Options are an object per channel kind.")})
+    options = _options_validate(options)
     if case is not None and case.thread.customer_id != customer.pk:
         raise ValidationError({"case": _("That case belongs to another customer.")})
     if not any(rules.recipient_for(customer_id=customer.pk, channel=s["channel"]) for s in steps):

@@ -62,3 +62,11 @@ def test_the_endpoints_are_in_the_openapi_schema(db):
     schema = Client().get("/api/v1/schema/?format=json").json()
     assert "post" in schema["paths"]["/api/v1/outreach/"]
     assert "get" in schema["paths"]["/api/v1/outreach/{id}/"]
+
+
+def test_options_other_than_a_whatsapp_template_are_refused(world):
+    api = client_for(UserFactory(username="ana"))
+    for options in ({"sms": {"x": 1}}, {"whatsapp": {"template": "a\u0000b"}}):
+        response = api.post("/api/v1/outreach/", _payload(world, options=options))
+        assert response.status_code == 400 and "options" in response.json()["error"]["fields"]
+    assert not Outreach.objects.exists()
