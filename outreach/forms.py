@@ -10,10 +10,14 @@ CHAIN_LENGTH = 3
 class CaseOutreachForm(forms.Form):
     """The case page's "follow up on another channel" form: up to three channels, in order."""
 
-    body = forms.CharField(label=_("Message"), widget=forms.Textarea(attrs={"rows": 3}), max_length=4096)
+    body = forms.CharField(
+        label=_("Follow-up text"), widget=forms.Textarea(attrs={"rows": 3}), max_length=4096
+    )
     goal = forms.ChoiceField(label=_("Stop when the message is"), choices=Goal.choices, initial=Goal.READ)
 
     def __init__(self, *args, **kwargs):
+        # Its own ids: the case page's reply box has fields of the same names.
+        kwargs.setdefault("auto_id", "outreach_%s")
         super().__init__(*args, **kwargs)
         channels = Channel.objects.filter(is_active=True).defer("credentials").order_by("name")
         for n in range(1, CHAIN_LENGTH + 1):
