@@ -66,7 +66,9 @@ def test_the_endpoints_are_in_the_openapi_schema(db):
 
 def test_options_other_than_a_whatsapp_template_are_refused(world):
     api = client_for(UserFactory(username="ana"))
-    for options in ({"sms": {"x": 1}}, {"whatsapp": {"template": "a\u0000b"}}):
-        response = api.post("/api/v1/outreach/", _payload(world, options=options))
-        assert response.status_code == 400 and "options" in response.json()["error"]["fields"]
+    response = api.post("/api/v1/outreach/", _payload(world, options={"sms": {"x": 1}}))
+    assert response.status_code == 400 and "options" in response.json()["error"]["fields"]
+    # A NUL character PostgreSQL cannot store: refused (by the JSON parser or the options check).
+    response = api.post("/api/v1/outreach/", _payload(world, options={"whatsapp": {"template": "a\u0000b"}}))
+    assert response.status_code == 400 and response.json()["error"]["code"]
     assert not Outreach.objects.exists()
