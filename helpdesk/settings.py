@@ -565,3 +565,26 @@ if not DEBUG and (_problems := production_problems()):
         + "\n".join(f"  - {p}" for p in _problems)
         + "\nSee docs/deploy.md; for the demo, leave DJANGO_DEBUG unset."
     )
+
+# Proactive outreach and campaigns (outreach app, docs/outreach.md).
+INSTALLED_APPS.append("outreach")
+CELERY_BEAT_SCHEDULE["outreach-tick"] = {
+    "task": "outreach.tasks.outreach_tick",
+    "schedule": env.float("HELPDESK_OUTREACH_TICK_EVERY_SECONDS", default=30.0),
+}
+OUTREACH = {
+    # "HH:MM-HH:MM" in the customer's time zone (attribute "timezone"), else the
+    # channel's settings["timezone"], else TIME_ZONE: a step due then waits for the end.
+    "QUIET_HOURS": env("HELPDESK_OUTREACH_QUIET_HOURS", default="21:00-09:00"),
+    # Longer SMS are refused when the outreach is started (each segment is billed).
+    "SMS_MAX_SEGMENTS": env.int("HELPDESK_OUTREACH_SMS_MAX_SEGMENTS", default=3),
+    # Messages per second per channel for campaigns, unless the campaign names a rate.
+    "DEFAULT_RATE": env.float("HELPDESK_OUTREACH_DEFAULT_RATE", default=10.0),
+    # Campaign outreaches started per tick at most (the throttle spreads their sends).
+    "DISPATCH_BATCH": env.int("HELPDESK_OUTREACH_DISPATCH_BATCH", default=2000),
+    "OPT_OUT_KEYWORDS": env.list(
+        "HELPDESK_OUTREACH_OPT_OUT_KEYWORDS",
+        default=["STOP", "STOPALL", "BAJA", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"],
+    ),
+    "OPT_IN_KEYWORDS": env.list("HELPDESK_OUTREACH_OPT_IN_KEYWORDS", default=["START", "UNSTOP", "ALTA"]),
+}

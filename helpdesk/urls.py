@@ -22,6 +22,7 @@ urlpatterns = [
     path("inbox/", include("conversations.urls")),
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("commitments/", include("commitments.urls")),
+    path("outreach/", include("outreach.urls")),
     path("", RedirectView.as_view(url="/inbox/", permanent=False), name="home"),
 ]
 if settings.HELPDESK_SANDBOX:

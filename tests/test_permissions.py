@@ -218,6 +218,40 @@ RULES: dict[str, Rule] = {
     "api:customer_commitments": Rule(args=customer_args, expect=API_CASE_OF_TEAM_A),
 }
 
+
+def _outreach_args(w):
+    from django.utils import timezone
+
+    from outreach.models import Outreach
+
+    outreach = Outreach.objects.create(
+        customer=w["customer"], source="api", body="x", created_at=timezone.now()
+    )
+    return {"pk": outreach.pk}
+
+
+def _campaign_args(w):
+    from outreach.models import Campaign
+
+    return {"pk": Campaign.objects.create(name="Matrix").pk, "action": "pause"}
+
+
+# Outreach (docs/outreach.md): the API and the case form follow the case's visibility,
+# campaigns are supervisors', the unsubscribe link is the signed token's.
+RULES.update(
+    {
+        "api:outreach": Rule(method="post", expect=API_AGENTS),
+        "api:outreach_detail": Rule(args=_outreach_args, expect=API_CASE_OF_TEAM_A),
+        "outreach:unsubscribe": Rule(
+            args=lambda w: {"token": "forged"}, expect=dict.fromkeys(ROLES, "hidden")
+        ),
+        "outreach:case_start": case_rule(data=lambda w: {}),
+        "outreach:campaigns": Rule(expect=SUPERVISORS_ONLY),
+        "outreach:campaigns_csv": Rule(expect=SUPERVISORS_ONLY),
+        "outreach:campaign_action": Rule(method="post", args=_campaign_args, expect=SUPERVISORS_ONLY),
+    }
+)
+
 if settings.HELPDESK_SANDBOX:
     # The demo's stand-in provider (mounted only with the sandbox on): the channel's signature decides.
     RULES["sandbox-api-callback"] = Rule(
