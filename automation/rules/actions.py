@@ -70,7 +70,7 @@ def _priority(ctx: ActionContext, action: dict) -> str:
 
 def _reply(ctx: ActionContext, action: dict) -> str:
     canned = CannedResponse.objects.get(shortcut=action["canned"])
-    body = core.canned_response_render(canned=canned, customer=ctx.case.thread.customer, agent=ctx.actor)
+    body = case_services.canned_response_render(canned=canned, customer=ctx.case.thread.customer, agent=ctx.actor)
     if ctx.actor is not None:
         # An agent's macro: their reply, counted as theirs.
         core.send_reply(case=ctx.case, author_user=ctx.actor, body=body)
