@@ -43,9 +43,7 @@ def agent_loads(*, user_ids) -> dict[int, int]:
 
 def _choose(*, routing: TeamRouting, now: datetime) -> int | None:
     """The agent who gets the team's next case, with the rows locked; None when nobody can."""
-    members = list(
-        routing.team.members.filter(is_active=True).order_by("pk").values_list("pk", flat=True)
-    )
+    members = list(routing.team.members.filter(is_active=True).order_by("pk").values_list("pk", flat=True))
     if not members:
         return None
     available = list(
@@ -124,7 +122,7 @@ def teams_drain(*, team_ids: list[int] | None = None, limit: int = 500) -> int:
         routings = routings.filter(team_id__in=team_ids)
     assigned = 0
     for team_id in routings.values_list("team_id", flat=True):
-        for _ in range(limit):
+        for _attempt in range(limit):
             case_id = _next_waiting(team_id)
             if case_id is None or case_auto_assign(case_id=case_id) is None:
                 break

@@ -132,6 +132,9 @@ class RuleRun(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["rule", "case", "key"], name="rule_run_once")]
 
+    def __str__(self):
+        return f"{self.rule_id} on case #{self.case_id} ({self.key})"
+
 
 class Macro(models.Model):
     """Actions an agent applies to a case in one click; shared, or one agent's own."""
@@ -198,8 +201,15 @@ class OutOfHoursSent(models.Model):
 
     case = models.ForeignKey("conversations.Case", on_delete=models.CASCADE, related_name="+")
     period = models.CharField(max_length=40)
-    message = models.ForeignKey("conversations.Message", null=True, on_delete=models.SET_NULL, related_name="+")
+    message = models.ForeignKey(
+        "conversations.Message", null=True, on_delete=models.SET_NULL, related_name="+"
+    )
     sent_at = models.DateTimeField()
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["case", "period"], name="out_of_hours_once_per_period")]
+        constraints = [
+            models.UniqueConstraint(fields=["case", "period"], name="out_of_hours_once_per_period")
+        ]
+
+    def __str__(self):
+        return f"Out-of-hours reply to case #{self.case_id} ({self.period})"

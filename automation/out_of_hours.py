@@ -24,7 +24,9 @@ from conversations.models import Author, Direction, Message
 logger = logging.getLogger(__name__)
 
 
-def out_of_hours_text(*, config: OutOfHoursReply, language: str, next_open: datetime | None, time_zone: str) -> str:
+def out_of_hours_text(
+    *, config: OutOfHoursReply, language: str, next_open: datetime | None, time_zone: str
+) -> str:
     with translation.override(language):
         when = ""
         if next_open is not None:

@@ -116,8 +116,7 @@ def presence_expire(*, now: datetime | None = None) -> int:
 
 
 def _capacity_freed(user_id: int) -> None:
-    from conversations.models import Team
-
     from automation.assignment import teams_drain
+    from conversations.models import Team
 
     teams_drain(team_ids=list(Team.objects.filter(members__pk=user_id).values_list("pk", flat=True)))

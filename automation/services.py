@@ -109,7 +109,9 @@ def rules_idle_run(*, now: datetime | None = None, limit: int = 500) -> int:
     for rule in Rule.objects.filter(is_active=True, event=RuleEvent.CASE_IDLE, idle_minutes__isnull=False):
         quiet = now - timedelta(minutes=rule.idle_minutes)
         # A run after the case's last message: this spell was handled.
-        handled = RuleRun.objects.filter(rule=rule, case=OuterRef("pk"), ran_at__gt=OuterRef("last_message_at"))
+        handled = RuleRun.objects.filter(
+            rule=rule, case=OuterRef("pk"), ran_at__gt=OuterRef("last_message_at")
+        )
         cases = (
             Case.objects.filter(status__in=LOAD_STATUSES, last_message_at__lte=quiet)
             .exclude(Exists(handled))
@@ -143,4 +145,3 @@ def automation_sweep(*, now: datetime | None = None) -> dict:
         "assigned": teams_drain(),
         "idle": rules_idle_run(now=now),
     }
-

@@ -35,7 +35,11 @@ def _name(user) -> str:
 
 def _assign_team(ctx: ActionContext, action: dict) -> str:
     team = Team.objects.get(pk=action["team"])
-    keep = ctx.case.assignee if ctx.case.assignee_id and team.members.filter(pk=ctx.case.assignee_id).exists() else None
+    keep = (
+        ctx.case.assignee
+        if ctx.case.assignee_id and team.members.filter(pk=ctx.case.assignee_id).exists()
+        else None
+    )
     ctx.case = case_services.assign_case(case=ctx.case, assignee=keep, team=team, by=ctx.actor)
     return _("assigned to team %(team)s") % {"team": team.name}
 
@@ -59,7 +63,9 @@ def _auto_assign(ctx: ActionContext, action: dict) -> str:
 def _labels(ctx: ActionContext, action: dict, *, add: bool) -> str:
     label = Label.objects.get(name=action["label"])
     labels = [x for x in ctx.case.labels.all() if x.pk != label.pk]
-    ctx.case = case_services.case_labels_set(case=ctx.case, labels=[*labels, label] if add else labels, by=ctx.actor)
+    ctx.case = case_services.case_labels_set(
+        case=ctx.case, labels=[*labels, label] if add else labels, by=ctx.actor
+    )
     return (_("label %(label)s added") if add else _("label %(label)s removed")) % {"label": label.name}
 
 
@@ -70,7 +76,9 @@ def _priority(ctx: ActionContext, action: dict) -> str:
 
 def _reply(ctx: ActionContext, action: dict) -> str:
     canned = CannedResponse.objects.get(shortcut=action["canned"])
-    body = case_services.canned_response_render(canned=canned, customer=ctx.case.thread.customer, agent=ctx.actor)
+    body = case_services.canned_response_render(
+        canned=canned, customer=ctx.case.thread.customer, agent=ctx.actor
+    )
     if ctx.actor is not None:
         # An agent's macro: their reply, counted as theirs.
         core.send_reply(case=ctx.case, author_user=ctx.actor, body=body)
@@ -162,7 +170,9 @@ def actions_apply(*, ctx: ActionContext, actions: list[dict]) -> list[str]:
         except (ValidationError, Team.DoesNotExist, Label.DoesNotExist, CannedResponse.DoesNotExist) as exc:
             reason = "; ".join(getattr(exc, "messages", None) or [str(exc)])
             text = _("could not %(action)s: %(reason)s") % {"action": action["type"], "reason": reason}
-            core.system_event_add(thread=ctx.case.thread, case=ctx.case, text=f"{ctx.source}: {text}", by=ctx.actor)
+            core.system_event_add(
+                thread=ctx.case.thread, case=ctx.case, text=f"{ctx.source}: {text}", by=ctx.actor
+            )
             done.append(text)
     return done
 

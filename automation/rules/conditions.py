@@ -21,11 +21,21 @@ from conversations.models import Case, Direction, Message, MessageKind
 class Facts:
     """One case at one moment, as the conditions see it. Reading a fact never writes."""
 
-    def __init__(self, *, case: Case, message: Message | None = None, survey=None, now: datetime | None = None):
+    def __init__(
+        self,
+        *,
+        case: Case,
+        message: Message | None = None,
+        survey=None,
+        now: datetime | None = None,
+        hours_cache: dict | None = None,
+    ):
         self.case = case
         self._message = message
         self.survey = survey
         self.now = now or timezone.now()
+        # Business hours per team, shared by the Facts of many cases (the preview).
+        self._hours_cache = {} if hours_cache is None else hours_cache
 
     @cached_property
     def message(self) -> Message | None:
@@ -64,13 +74,16 @@ class Facts:
 
     @cached_property
     def labels(self) -> set[str]:
-        return set(self.case.labels.values_list("name", flat=True))
+        return {label.name for label in self.case.labels.all()}  # prefetched by the preview
 
     @cached_property
     def business_hours_open(self) -> bool:
         from kpis.services import business_hours_for, business_hours_now
 
-        is_open, _ = business_hours_now(hours=business_hours_for(team_id=self.case.team_id), at=self.now)
+        team_id = self.case.team_id
+        if team_id not in self._hours_cache:
+            self._hours_cache[team_id] = business_hours_for(team_id=team_id)
+        is_open, _ = business_hours_now(hours=self._hours_cache[team_id], at=self.now)
         return is_open
 
 
@@ -80,7 +93,9 @@ def fact_language(*, customer, channel, message) -> str:
     for value in (
         (customer.attributes or {}).get("language") if customer else None,
         (message.meta or {}).get("language") if message else None,
-        (channel.settings or {}).get("language") if channel is not None and isinstance(channel.settings, dict) else None,
+        (channel.settings or {}).get("language")
+        if channel is not None and isinstance(channel.settings, dict)
+        else None,
     ):
         if isinstance(value, str) and value[:2].lower() in supported:
             return value[:2].lower()

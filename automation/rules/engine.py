@@ -16,11 +16,12 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import OuterRef, Subquery
 
 from automation.models import Rule
 from automation.rules.actions import ActionContext, action_describe, actions_apply
 from automation.rules.conditions import Facts, Test, conditions_compile
-from conversations.models import Case
+from conversations.models import Case, Direction, Message, MessageKind
 from helpdesk.process_cache import ProcessCache
 
 logger = logging.getLogger(__name__)
@@ -106,9 +107,27 @@ def rule_preview(*, rule: Rule, limit: int | None = None) -> list[dict]:
     limit = limit or settings.HELPDESK_AUTOMATION["PREVIEW_CASES"]
     test = conditions_compile(rule.conditions, match=rule.match)
     would = [action_describe(a) for a in rule.actions]
+    latest = (
+        Message.objects.filter(case_id=OuterRef("pk"), direction=Direction.IN)
+        .exclude(kind__in=(MessageKind.NOTE, MessageKind.SYSTEM))
+        .order_by("-created_at", "-id")
+        .values("pk")[:1]
+    )
+    cases = list(
+        Case.objects.select_related("thread__customer", "origin_channel")
+        .prefetch_related("labels")
+        .annotate(latest_message_id=Subquery(latest))
+        .order_by("-opened_at", "-pk")[:limit]
+    )
+    messages = Message.objects.select_related("channel").in_bulk(
+        [c.latest_message_id for c in cases if c.latest_message_id]
+    )
+    hours: dict = {}
     rows = []
-    cases = Case.objects.select_related("thread__customer", "origin_channel").order_by("-opened_at", "-pk")[:limit]
     for case in cases:
-        matched = test(Facts(case=case))
+        facts = Facts(case=case, message=messages.get(case.latest_message_id), hours_cache=hours)
+        if facts._message is None:
+            facts.message = None  # no customer message: nothing to look up
+        matched = test(facts)
         rows.append({"case": case, "matched": matched, "actions": would if matched else []})
     return rows

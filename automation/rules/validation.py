@@ -17,7 +17,9 @@ def _as_list(value):
 
 def _ids_exist(model, ids, what: str, where: str) -> None:
     if not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
-        raise ValidationError(_("%(where)s: %(what)s must be given by id (a number).") % {"where": where, "what": what})
+        raise ValidationError(
+            _("%(where)s: %(what)s must be given by id (a number).") % {"where": where, "what": what}
+        )
     found = set(model.objects.filter(pk__in=ids).values_list("pk", flat=True))
     missing = [i for i in ids if i not in found]
     if missing:
@@ -47,7 +49,9 @@ def condition_validate(condition, index: int) -> None:
 
     where = _("Condition %(n)s") % {"n": index}
     if not isinstance(condition, dict):
-        raise ValidationError(_('%(where)s: write it as {"field": ..., "op": ..., "value": ...}.') % {"where": where})
+        raise ValidationError(
+            _('%(where)s: write it as {"field": ..., "op": ..., "value": ...}.') % {"where": where}
+        )
     field, op = condition.get("field"), condition.get("op")
     if field not in CONDITION_FIELDS:
         raise ValidationError(
@@ -135,12 +139,15 @@ def action_validate(action, index: int, *, allowed=tuple(ACTION_TYPES)) -> None:
         raise ValidationError(_("%(where)s: priority is 0 (low) to 3 (urgent).") % {"where": where})
     elif kind == "reply" and not CannedResponse.objects.filter(shortcut=action["canned"]).exists():
         raise ValidationError(
-            _("%(where)s: no canned response with the shortcut '%(s)s'.") % {"where": where, "s": action["canned"]}
+            _("%(where)s: no canned response with the shortcut '%(s)s'.")
+            % {"where": where, "s": action["canned"]}
         )
     elif kind == "snooze" and not (isinstance(action["minutes"], int) and action["minutes"] > 0):
         raise ValidationError(_("%(where)s: minutes must be a whole number above 0.") % {"where": where})
-    elif kind == "set_status" and action["status"] not in CaseStatus.values or (
-        kind == "set_status" and action["status"] == CaseStatus.SNOOZED
+    elif (
+        kind == "set_status"
+        and action["status"] not in CaseStatus.values
+        or (kind == "set_status" and action["status"] == CaseStatus.SNOOZED)
     ):
         raise ValidationError(
             _("%(where)s: status is open, pending or resolved (use 'snooze' to snooze).") % {"where": where}

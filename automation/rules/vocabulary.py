@@ -45,7 +45,7 @@ HELP_CONDITIONS = _(
     'A JSON list; each condition is {"field": ..., "op": ..., "value": ...}. Fields: channel (ids), '
     "channel_kind, text (contains / not_contains / matches a regular expression), language, "
     "priority (0 low - 3 urgent; is, gte, lte), label (has / has_not a label name), team and "
-    "assignee (ids; is_empty, is_set), status, customer_attribute (with \"key\"; is, contains, exists), "
+    'assignee (ids; is_empty, is_set), status, customer_attribute (with "key"; is, contains, exists), '
     "business_hours (true / false), case_new, case_reopened, survey_score (is, lte, gte), survey_kind. "
     "A list value means any of them."
 )

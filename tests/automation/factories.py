@@ -44,4 +44,6 @@ _counter = iter(range(10**9))
 def inbound(channel, text="Hello", *, address=None, **kwargs):
     n = next(_counter)
     sender = Sender(kind="email", address=address or f"auto-{n}@example.com", name="")
-    return receive_inbound(channel=channel, sender=sender, external_id=f"auto-{n}-{text[:10]}", text=text, **kwargs)
+    return receive_inbound(
+        channel=channel, sender=sender, external_id=f"auto-{n}-{text[:10]}", text=text, **kwargs
+    )

@@ -37,7 +37,9 @@ def test_three_agents_capacity_two_ten_cases_fair_and_capped():
     for case in cases:
         case_auto_assign(case_id=case.pk)
     assert _loads(agents) == [2, 2, 2]
-    owners = list(Case.objects.filter(team=team).order_by("waiting_since").values_list("assignee_id", flat=True))
+    owners = list(
+        Case.objects.filter(team=team).order_by("waiting_since").values_list("assignee_id", flat=True)
+    )
     # Round-robin, longest waiting first: the oldest six go a, b, c, a, b, c; four wait.
     assert len(set(owners[:3])) == 3 and owners[3:6] == owners[:3]
     assert owners[6:] == [None] * 4
@@ -121,7 +123,9 @@ def test_offline_agent_keeps_cases_unless_team_reassigns():
     assign_case(case=case, assignee=agents[0])
     presence_disconnect(user_id=agents[0].pk)
     assert stale_cases_reassign() == 0  # not 10 minutes yet: still theirs
-    AgentPresence.objects.filter(user=agents[0]).update(unavailable_since=timezone.now() - timedelta(minutes=11))
+    AgentPresence.objects.filter(user=agents[0]).update(
+        unavailable_since=timezone.now() - timedelta(minutes=11)
+    )
     assert stale_cases_reassign() == 1
     case.refresh_from_db()
     assert case.assignee == agents[1]  # back to the queue, then to the one online

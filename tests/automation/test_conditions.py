@@ -9,7 +9,14 @@ from automation.rules.conditions import Facts, conditions_compile
 from conversations.models import Label
 from kpis.models import BusinessHours
 from kpis.models import SurveyAnswer as Answer
-from tests.factories import CaseFactory, ChannelFactory, CustomerFactory, MessageFactory, TeamFactory, UserFactory
+from tests.factories import (
+    CaseFactory,
+    ChannelFactory,
+    CustomerFactory,
+    MessageFactory,
+    TeamFactory,
+    UserFactory,
+)
 
 pytestmark = pytest.mark.django_db
 

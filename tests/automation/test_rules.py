@@ -69,7 +69,9 @@ def test_routing_by_customer_attribute(api):
 def test_actions_in_order_labels_priority_note_and_bot_reply(api):
     Label.objects.create(name="refund")
     Label.objects.create(name="old")
-    CannedResponse.objects.create(shortcut="refund-ack", title="Ack", body="Hi {{customer.first_name}}, we got it.")
+    CannedResponse.objects.create(
+        shortcut="refund-ack", title="Ack", body="Hi {{customer.first_name}}, we got it."
+    )
     RuleFactory(
         event=RuleEvent.MESSAGE_RECEIVED,
         conditions=[{"field": "text", "op": "matches", "value": r"\brefund\b"}],
@@ -134,12 +136,25 @@ def test_rule_order_and_stop_processing(api):
     Label.objects.create(name="first")
     Label.objects.create(name="second")
     Label.objects.create(name="third")
-    RuleFactory(name="B", position=20, event=RuleEvent.MESSAGE_RECEIVED, stop_processing=True,
-                actions=[{"type": "add_label", "label": "second"}])
-    RuleFactory(name="A", position=10, event=RuleEvent.MESSAGE_RECEIVED,
-                actions=[{"type": "add_label", "label": "first"}])
-    RuleFactory(name="C", position=30, event=RuleEvent.MESSAGE_RECEIVED,
-                actions=[{"type": "add_label", "label": "third"}])
+    RuleFactory(
+        name="B",
+        position=20,
+        event=RuleEvent.MESSAGE_RECEIVED,
+        stop_processing=True,
+        actions=[{"type": "add_label", "label": "second"}],
+    )
+    RuleFactory(
+        name="A",
+        position=10,
+        event=RuleEvent.MESSAGE_RECEIVED,
+        actions=[{"type": "add_label", "label": "first"}],
+    )
+    RuleFactory(
+        name="C",
+        position=30,
+        event=RuleEvent.MESSAGE_RECEIVED,
+        actions=[{"type": "add_label", "label": "third"}],
+    )
     case = Case.objects.get(pk=inbound(api, "hello").message.case_id)
     assert set(case.labels.values_list("name", flat=True)) == {"first", "second"}
     rule_lines = [e for e in events(case) if e.startswith("Rule ")]
@@ -149,27 +164,37 @@ def test_rule_order_and_stop_processing(api):
 def test_loop_guard_one_level_only(api):
     """Two rules on "case assigned" that hand the case to each other: one level, then stop."""
     ana, bo = UserFactory(username="loop-ana"), UserFactory(username="loop-bo")
-    RuleFactory(name="to bo", event=RuleEvent.CASE_ASSIGNED,
-                conditions=[{"field": "assignee", "op": "is", "value": ana.pk}],
-                actions=[{"type": "assign_agent", "agent": bo.pk}])
-    RuleFactory(name="to ana", event=RuleEvent.CASE_ASSIGNED,
-                conditions=[{"field": "assignee", "op": "is", "value": bo.pk}],
-                actions=[{"type": "assign_agent", "agent": ana.pk}])
+    RuleFactory(
+        name="to bo",
+        event=RuleEvent.CASE_ASSIGNED,
+        conditions=[{"field": "assignee", "op": "is", "value": ana.pk}],
+        actions=[{"type": "assign_agent", "agent": bo.pk}],
+    )
+    RuleFactory(
+        name="to ana",
+        event=RuleEvent.CASE_ASSIGNED,
+        conditions=[{"field": "assignee", "op": "is", "value": bo.pk}],
+        actions=[{"type": "assign_agent", "agent": ana.pk}],
+    )
     case = Case.objects.get(pk=inbound(api, "hello").message.case_id)
     assign_case(case=case, assignee=ana)  # the agent's action: level 0
     case.refresh_from_db()
     # "to bo" fired (level 1), its assignment fired "to ana" (level 2 is not run again).
     fired = [e for e in events(case) if e.startswith("Rule ")]
-    assert fired == ["Rule 'to bo': assigned to " + (bo.get_full_name() or bo.username),
-                     "Rule 'to ana': assigned to " + (ana.get_full_name() or ana.username)]
+    assert fired == [
+        "Rule 'to bo': assigned to " + (bo.get_full_name() or bo.username),
+        "Rule 'to ana': assigned to " + (ana.get_full_name() or ana.username),
+    ]
     assert case.assignee == ana
 
 
 def test_status_changed_event(api):
     Label.objects.create(name="done")
-    RuleFactory(event=RuleEvent.STATUS_CHANGED,
-                conditions=[{"field": "status", "op": "is", "value": "resolved"}],
-                actions=[{"type": "add_label", "label": "done"}])
+    RuleFactory(
+        event=RuleEvent.STATUS_CHANGED,
+        conditions=[{"field": "status", "op": "is", "value": "resolved"}],
+        actions=[{"type": "add_label", "label": "done"}],
+    )
     case = Case.objects.get(pk=inbound(api, "hello").message.case_id)
     assert not case.labels.exists()
     set_case_status(case=case, status=CaseStatus.RESOLVED)
@@ -187,25 +212,40 @@ def test_sla_breach_event(api):
 
 def test_low_csat_answer_event(api):
     team = TeamFactory(name="Recovery")
-    RuleFactory(event=RuleEvent.SURVEY_ANSWERED,
-                conditions=[{"field": "survey_score", "op": "lte", "value": 2}],
-                actions=[{"type": "assign_team", "team": team.pk}])
+    RuleFactory(
+        event=RuleEvent.SURVEY_ANSWERED,
+        conditions=[{"field": "survey_score", "op": "lte", "value": 2}],
+        actions=[{"type": "assign_team", "team": team.pk}],
+    )
     case = Case.objects.get(pk=inbound(api, "hello").message.case_id)
     now = timezone.now()
-    good = SurveyRequest.objects.create(kind="csat", case=case, customer_id=case.thread.customer_id,
-                                        status="sent", created_at=now, send_after=now)
+    good = SurveyRequest.objects.create(
+        kind="csat",
+        case=case,
+        customer_id=case.thread.customer_id,
+        status="sent",
+        created_at=now,
+        send_after=now,
+    )
     survey_answer_record(request=good, score=5, via="link")
     assert Case.objects.get(pk=case.pk).team is None
-    bad = SurveyRequest.objects.create(kind="csat", case=case, customer_id=case.thread.customer_id,
-                                       status="sent", created_at=now, send_after=now)
+    bad = SurveyRequest.objects.create(
+        kind="csat",
+        case=case,
+        customer_id=case.thread.customer_id,
+        status="sent",
+        created_at=now,
+        send_after=now,
+    )
     survey_answer_record(request=bad, score=1, via="link")
     assert Case.objects.get(pk=case.pk).team == team
 
 
 def test_idle_rule_once_per_quiet_spell(api):
     Label.objects.create(name="stale")
-    rule = RuleFactory(event=RuleEvent.CASE_IDLE, idle_minutes=30,
-                       actions=[{"type": "note", "text": "Still here?"}])
+    rule = RuleFactory(
+        event=RuleEvent.CASE_IDLE, idle_minutes=30, actions=[{"type": "note", "text": "Still here?"}]
+    )
     case = Case.objects.get(pk=inbound(api, "hello").message.case_id)
     assert rules_idle_run() == 0
     later = timezone.now() + timedelta(minutes=31)
@@ -219,8 +259,10 @@ def test_action_that_cannot_run_is_written_and_the_next_still_runs(api):
     Label.objects.create(name="after")
     channel_off = ChannelFactory()
     CannedResponse.objects.create(shortcut="hi", title="Hi", body="Hello")
-    RuleFactory(event=RuleEvent.MESSAGE_RECEIVED,
-                actions=[{"type": "reply", "canned": "hi"}, {"type": "add_label", "label": "after"}])
+    RuleFactory(
+        event=RuleEvent.MESSAGE_RECEIVED,
+        actions=[{"type": "reply", "canned": "hi"}, {"type": "add_label", "label": "after"}],
+    )
     message = inbound(channel_off, "hello").message
     channel_off.is_active = False
     channel_off.save()
@@ -243,7 +285,11 @@ def test_validation_explains_mistakes():
             {"field": "text", "op": "matches", "value": "(unclosed"},
             {"field": "priority", "op": "above", "value": 1},
         ],
-        actions=[{"type": "assign_team", "team": 999999}, {"type": "add_label", "label": "nope"}, {"type": "fly"}],
+        actions=[
+            {"type": "assign_team", "team": 999999},
+            {"type": "add_label", "label": "nope"},
+            {"type": "fly"},
+        ],
     )
     with pytest.raises(ValidationError) as exc:
         rule.full_clean()
