@@ -22,13 +22,17 @@ def bulk_action_build(*, action: str, value: str) -> dict:
         raise ValidationError(_("Choose what to do with the selected cases."))
     if action == "macro":
         return {"type": "macro", "macro": value}
-    key = {"assign_agent": "agent", "assign_team": "team", "add_label": "label", "set_status": "status"}[action]
+    key = {"assign_agent": "agent", "assign_team": "team", "add_label": "label", "set_status": "status"}[
+        action
+    ]
     parsed = int(value) if key in ("agent", "team") and str(value).isdigit() else value
     built = {"type": action, key: parsed}
     try:
         action_validate(built, 1)
     except ValidationError as exc:
-        raise ValidationError(_("That choice is not available: %(why)s") % {"why": " ".join(exc.messages)}) from exc
+        raise ValidationError(
+            _("That choice is not available: %(why)s") % {"why": " ".join(exc.messages)}
+        ) from exc
     return built
 
 
@@ -52,7 +56,11 @@ def cases_bulk_apply(*, user, case_ids: list[int], action: str, value: str) -> i
             % {"n": hidden}
         )
     if built["type"] == "macro":
-        macro = macros_for(user=user).filter(pk=int(built["macro"]) if str(built["macro"]).isdigit() else 0).first()
+        macro = (
+            macros_for(user=user)
+            .filter(pk=int(built["macro"]) if str(built["macro"]).isdigit() else 0)
+            .first()
+        )
         if macro is None:
             raise ValidationError(_("That macro is not available."))
         for case in cases:
@@ -63,4 +71,3 @@ def cases_bulk_apply(*, user, case_ids: list[int], action: str, value: str) -> i
         ctx = ActionContext(case=case, actor=user, source=_("Bulk action by %(agent)s") % {"agent": who})
         actions_apply(ctx=ctx, actions=[built])
     return len(cases)
-

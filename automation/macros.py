@@ -23,5 +23,7 @@ def macro_apply(*, macro: Macro, case, user) -> list[str]:
     if not visibility.case_visible(user=user, case=case):
         raise PermissionDenied(_("You cannot see this case."))
     who = user.get_full_name() or user.get_username()
-    ctx = ActionContext(case=case, actor=user, source=_("Macro '%(name)s' by %(agent)s") % {"name": macro.name, "agent": who})
+    ctx = ActionContext(
+        case=case, actor=user, source=_("Macro '%(name)s' by %(agent)s") % {"name": macro.name, "agent": who}
+    )
     return actions_apply(ctx=ctx, actions=macro.actions)

@@ -5,8 +5,8 @@ Each one asks conversations.visibility for the cases it touches.
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, JsonResponse
-from django.shortcuts import get_object_or_404
-from django.views.decorators.http import require_POST
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_GET, require_POST
 
 from automation import bulk, macros, presence
 from conversations.views import agent_required
@@ -14,7 +14,9 @@ from conversations.visibility import cases_visible_to
 
 
 def _error(exc, status=400):
-    return JsonResponse({"ok": False, "error": " ".join(getattr(exc, "messages", None) or [str(exc)])}, status=status)
+    return JsonResponse(
+        {"ok": False, "error": " ".join(getattr(exc, "messages", None) or [str(exc)])}, status=status
+    )
 
 
 @require_POST
@@ -63,3 +65,14 @@ def presence_heartbeat(request):
     presence.presence_heartbeat(user_id=request.user.pk)
     return JsonResponse({"ok": True})
 
+
+@require_GET
+@agent_required
+def inbox_tools(request):
+    """The inbox parts (macros of a case, away toggle, bulk bar), fetched by automation.js."""
+    case = None
+    if request.GET.get("case", "").isdigit():
+        case = cases_visible_to(user=request.user).filter(pk=request.GET["case"]).first()
+        if case is None:
+            raise Http404
+    return render(request, "automation/_tools.html", {"case": case})

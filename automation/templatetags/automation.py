@@ -8,7 +8,11 @@ register = template.Library()
 @register.inclusion_tag("automation/_macro_buttons.html", takes_context=True)
 def macro_buttons(context, case):
     user = context["request"].user
-    return {"case": case, "macros": list(selectors.macros_for(user=user)), "csrf_token": context.get("csrf_token")}
+    return {
+        "case": case,
+        "macros": list(selectors.macros_for(user=user)),
+        "csrf_token": context.get("csrf_token"),
+    }
 
 
 @register.inclusion_tag("automation/_bulk_form.html", takes_context=True)

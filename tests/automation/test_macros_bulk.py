@@ -16,7 +16,11 @@ def setup(org):
     CannedResponse.objects.create(shortcut="bye", title="Bye", body="Thanks {{customer.first_name}}, bye!")
     macro = Macro.objects.create(
         name="Refund done",
-        actions=[{"type": "reply", "canned": "bye"}, {"type": "add_label", "label": "refund"}, {"type": "resolve"}],
+        actions=[
+            {"type": "reply", "canned": "bye"},
+            {"type": "add_label", "label": "refund"},
+            {"type": "resolve"},
+        ],
     )
     return {**org, "macro": macro}
 
@@ -35,21 +39,33 @@ def test_macro_reply_label_resolve_in_one_click(setup, client):
     client.force_login(setup["ana"])
     response = client.post(reverse("automation:case_macro", args=[case.pk]), {"macro": setup["macro"].pk})
     assert response.status_code == 200, response.content
-    assert response.json()["done"] == ["sent the canned reply /bye", "label refund added", "status set to Resolved"]
+    assert response.json()["done"] == [
+        "sent the canned reply /bye",
+        "label refund added",
+        "status set to Resolved",
+    ]
     case.refresh_from_db()
     assert case.status == CaseStatus.RESOLVED and case.labels.filter(name="refund").exists()
     reply = case.messages.get(direction="out", kind=MessageKind.TEXT)
     assert reply.author == "agent" and reply.author_user == setup["ana"]  # the agent's own reply
-    assert case.messages.filter(kind=MessageKind.SYSTEM, body__startswith="Macro 'Refund done' by").count() == 3
+    assert (
+        case.messages.filter(kind=MessageKind.SYSTEM, body__startswith="Macro 'Refund done' by").count() == 3
+    )
 
 
 def test_personal_macro_is_only_its_owners(setup, client):
-    mine = Macro.objects.create(name="Mine", owner=setup["bo"], actions=[{"type": "set_priority", "priority": 3}])
+    mine = Macro.objects.create(
+        name="Mine", owner=setup["bo"], actions=[{"type": "set_priority", "priority": 3}]
+    )
     case = _case()
     client.force_login(setup["ana"])
-    assert client.post(reverse("automation:case_macro", args=[case.pk]), {"macro": mine.pk}).status_code == 404
+    assert (
+        client.post(reverse("automation:case_macro", args=[case.pk]), {"macro": mine.pk}).status_code == 404
+    )
     client.force_login(setup["bo"])
-    assert client.post(reverse("automation:case_macro", args=[case.pk]), {"macro": mine.pk}).status_code == 200
+    assert (
+        client.post(reverse("automation:case_macro", args=[case.pk]), {"macro": mine.pk}).status_code == 200
+    )
     assert Case.objects.get(pk=case.pk).priority == 3
 
 
@@ -86,7 +102,8 @@ def test_bulk_refuses_cases_the_agent_cannot_see_and_changes_nothing(setup, clie
     theirs = _case(setup["sales"])
     client.force_login(setup["ana"])
     response = client.post(
-        reverse("automation:bulk"), {"case": [mine.pk, theirs.pk], "action": "set_status", "value": "resolved"}
+        reverse("automation:bulk"),
+        {"case": [mine.pk, theirs.pk], "action": "set_status", "value": "resolved"},
     )
     assert response.status_code == 403
     assert "You cannot see 1 of the selected cases; nothing was changed." in response.json()["error"]
@@ -122,10 +139,16 @@ def test_customers_cannot_use_the_endpoints(client, db):
     assert client.post(reverse("automation:bulk"), {"case": [1], "action": "set_status"}).status_code == 403
 
 
-def test_inbox_pages_show_the_parts(setup, client, django_assert_max_num_queries):
+def test_inbox_pages_load_the_parts(setup, client, django_assert_max_num_queries):
     case = _case(setup["billing"])
     client.force_login(setup["ana"])
     body = client.get(reverse("inbox:list")).content.decode()
-    assert "data-bulk" in body and "automation/automation.js" in body and "Refund done" in body
-    body = client.get(reverse("inbox:case", args=[case.pk])).content.decode()
-    assert 'data-macro="%s"' % setup["macro"].pk in body and "Away (no new cases)" in body
+    assert "data-automation-tools" in body and "automation/automation.js" in body
+    with django_assert_max_num_queries(10):
+        body = client.get(reverse("automation:tools")).content.decode()
+    assert "data-bulk" in body and "Refund done" in body and "Away (no new cases)" in body
+    with django_assert_max_num_queries(10):
+        body = client.get(reverse("automation:tools"), {"case": case.pk}).content.decode()
+    assert f'data-macro="{setup["macro"].pk}"' in body and "data-bulk" not in body
+    hidden = _case(setup["sales"])
+    assert client.get(reverse("automation:tools"), {"case": hidden.pk}).status_code == 404
