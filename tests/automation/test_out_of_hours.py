@@ -45,7 +45,8 @@ def test_reply_once_per_closed_period_in_spanish(setup):
     OutOfHoursReply.objects.filter(channel=setup).update(is_active=True)
     reply = out_of_hours_reply(message=first, now=MONDAY_NIGHT)
     assert reply is not None and reply.author == Author.BOT
-    assert "1 de diciembre de 2026" in reply.body and "09:00" in reply.body
+    assert reply.body.startswith("Ahora mismo estamos cerrados. Volvemos a abrir el 1 de diciembre de 2026")
+    assert "09:00" in reply.body
     assert "Europe/Madrid" in reply.body
     second = inbound(setup, "¿Hay alguien?", address="cliente@example.com").message
     assert out_of_hours_reply(message=second, now=MONDAY_NIGHT) is None  # same closed period
