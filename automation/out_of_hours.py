@@ -12,6 +12,7 @@ import logging
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import formats, timezone, translation
@@ -20,8 +21,24 @@ from django.utils.translation import gettext as _
 from automation.models import OutOfHoursReply, OutOfHoursSent
 from automation.rules.conditions import fact_language
 from conversations.models import Author, Direction, Message
+from helpdesk.process_cache import ProcessCache
 
 logger = logging.getLogger(__name__)
+
+
+# Asked on every inbound message: the channels' replies are cached per process like the
+# rules (cleared on save and delete here, automation.receivers).
+replies_cache = ProcessCache(ttl_seconds=lambda: settings.HELPDESK_AUTOMATION["RULE_CACHE_SECONDS"])
+
+
+def _config(channel_id):
+    # False for "none": the process cache does not keep None.
+    reply = (
+        OutOfHoursReply.objects.filter(channel_id=channel_id, is_active=True)
+        .select_related("business_hours")
+        .first()
+    )
+    return reply or False
 
 
 def out_of_hours_text(
@@ -48,12 +65,8 @@ def out_of_hours_reply(*, message: Message, now: datetime | None = None) -> Mess
 
     if message.direction != Direction.IN or message.author != Author.CUSTOMER or not message.case_id:
         return None
-    config = (
-        OutOfHoursReply.objects.filter(channel_id=message.channel_id, is_active=True)
-        .select_related("business_hours")
-        .first()
-    )
-    if config is None:
+    config = replies_cache.get(message.channel_id, lambda: _config(message.channel_id))
+    if not config:
         return None
     now = now or timezone.now()
     case = message.case

@@ -5,8 +5,9 @@ import logging
 from django.db.models.signals import post_delete, post_save
 
 from automation import services
-from automation.models import Rule
+from automation.models import OutOfHoursReply, Rule
 from conversations.signals import case_changed, message_created, sla_event, survey_answered
+from kpis.models import BusinessHours
 
 logger = logging.getLogger(__name__)
 
@@ -40,9 +41,13 @@ def on_survey_answered(sender, answer, **kwargs):
 
 
 def on_rule_changed(sender, **kwargs):
+    from automation.out_of_hours import replies_cache
+    from automation.rules.conditions import hours_cache
     from automation.rules.engine import rules_cache
 
     rules_cache.clear()
+    hours_cache.clear()
+    replies_cache.clear()
 
 
 def connect():
@@ -52,6 +57,10 @@ def connect():
     survey_answered.connect(on_survey_answered, dispatch_uid="automation.survey_answered")
     post_save.connect(on_rule_changed, sender=Rule, dispatch_uid="automation.rule_saved")
     post_delete.connect(on_rule_changed, sender=Rule, dispatch_uid="automation.rule_deleted")
+    post_save.connect(on_rule_changed, sender=BusinessHours, dispatch_uid="automation.hours_saved")
+    post_save.connect(on_rule_changed, sender=OutOfHoursReply, dispatch_uid="automation.reply_saved")
+    post_delete.connect(on_rule_changed, sender=OutOfHoursReply, dispatch_uid="automation.reply_deleted")
+    post_delete.connect(on_rule_changed, sender=BusinessHours, dispatch_uid="automation.hours_deleted")
     connect_presence()
 
 

@@ -77,7 +77,8 @@ def _is_customer_message(message) -> bool:
 def message_handle(*, message) -> None:
     if not _is_customer_message(message):
         return
-    case = Case.objects.select_related("thread").filter(pk=message.case_id).first()
+    # The case the core wrote with the message (receive_inbound): no query to read it again.
+    case = message.case
     if case is None:
         return
     if case.opened_at == message.created_at and case.reopen_count == 0:
@@ -86,8 +87,9 @@ def message_handle(*, message) -> None:
 
 
 def _message_rules(*, message, case: Case) -> None:
-    rules_run(event=RuleEvent.MESSAGE_RECEIVED, case=case, message=message)
-    message.case = Case.objects.select_related("thread").get(pk=case.pk)
+    if rules_run(event=RuleEvent.MESSAGE_RECEIVED, case=case, message=message):
+        # The rules may have moved the case (its team decides the business hours).
+        message.case = Case.objects.select_related("thread").get(pk=case.pk)
     out_of_hours_reply(message=message)
 
 

@@ -16,6 +16,16 @@ from django.conf import settings
 from django.utils import timezone
 
 from conversations.models import Case, Direction, Message, MessageKind
+from helpdesk.process_cache import ProcessCache
+
+# Business hours per team, read by "within business hours" on every message; cleared on
+# save and delete (automation.receivers), like the rules themselves.
+hours_cache = ProcessCache(ttl_seconds=lambda: settings.HELPDESK_AUTOMATION["RULE_CACHE_SECONDS"])
+
+# What a condition costs to check: 0 reads what the event carries, 1 the customer
+# (one query, shared), 2 a query of its own. Cheap ones run first, so "all" and
+# "any" usually settle before any query (bench/automation.py).
+_COST = {"customer_attribute": 1, "language": 1, "label": 2, "business_hours": 2}
 
 
 class Facts:
@@ -82,8 +92,11 @@ class Facts:
 
         team_id = self.case.team_id
         if team_id not in self._hours_cache:
-            self._hours_cache[team_id] = business_hours_for(team_id=team_id)
-        is_open, _ = business_hours_now(hours=self._hours_cache[team_id], at=self.now)
+            # False, not None, for "no hours": the process cache does not keep None.
+            self._hours_cache[team_id] = hours_cache.get(
+                team_id, lambda: business_hours_for(team_id=team_id) or False
+            )
+        is_open, _ = business_hours_now(hours=self._hours_cache[team_id] or None, at=self.now)
         return is_open
 
 
@@ -186,7 +199,8 @@ def condition_compile(condition: dict) -> Test:
 
 
 def conditions_compile(conditions: list[dict], *, match: str) -> Test:
-    tests = [condition_compile(c) for c in conditions]
+    ordered = sorted(conditions, key=lambda c: _COST.get(c.get("field"), 0))
+    tests = [condition_compile(c) for c in ordered]
     if not tests:
         return lambda f: True
     if match == "any":

@@ -30,6 +30,14 @@ def setup():
     return channel
 
 
+def _config(channel, **fields):
+    # Saved, not updated: saving clears the per-process cache of the channels' replies.
+    reply = OutOfHoursReply.objects.get(channel=channel)
+    for name, value in fields.items():
+        setattr(reply, name, value)
+    reply.save()
+
+
 def _bot_replies(case_id):
     return list(Message.objects.filter(case_id=case_id, direction="out", author=Author.BOT, kind="text"))
 
@@ -37,12 +45,12 @@ def _bot_replies(case_id):
 def test_reply_once_per_closed_period_in_spanish(setup):
     # Received through the real pipeline; the automatic check runs at "now", so the
     # closed-hours behaviour is driven explicitly with a fixed moment.
-    OutOfHoursReply.objects.filter(channel=setup).update(is_active=False)
+    _config(setup, is_active=False)
     first = inbound(setup, "Hola", address="cliente@example.com").message
     customer = first.thread.customer
     customer.attributes = {"language": "es"}
     customer.save()
-    OutOfHoursReply.objects.filter(channel=setup).update(is_active=True)
+    _config(setup, is_active=True)
     reply = out_of_hours_reply(message=first, now=MONDAY_NIGHT)
     assert reply is not None and reply.author == Author.BOT
     assert reply.body.startswith("Ahora mismo estamos cerrados. Volvemos a abrir el 1 de diciembre de 2026")
@@ -64,7 +72,7 @@ def test_english_default_and_custom_text(setup):
     reply = out_of_hours_reply(message=message, now=MONDAY_NIGHT)
     assert reply.body.startswith("We are closed right now. We open again on")
     assert "Dec" in reply.body or "December" in reply.body
-    OutOfHoursReply.objects.filter(channel=setup).update(text_en="Back at {next_open}!")
+    _config(setup, text_en="Back at {next_open}!")
     other = inbound(setup, "Hi", address="someone-else@example.com").message
     assert out_of_hours_reply(message=other, now=MONDAY_NIGHT).body.startswith("Back at ")
 
