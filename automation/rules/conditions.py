@@ -16,6 +16,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from conversations.models import Case, Direction, Message, MessageKind
+from customers.models import Identity
 from helpdesk.process_cache import ProcessCache
 
 # Business hours per team, read by "within business hours" on every message; cleared on
@@ -76,6 +77,18 @@ class Facts:
 
     @cached_property
     def customer(self):
+        # An inbound message from the pipeline carries its identity and customer, read in
+        # the message's own transaction (customers.services.identity_resolve): no query.
+        message = self._message
+        if (
+            message is not None
+            and Message.identity.is_cached(message)
+            and message.identity is not None
+            and Identity.customer.is_cached(message.identity)
+            and Message.thread.is_cached(message)
+            and message.identity.customer_id == message.thread.customer_id
+        ):
+            return message.identity.customer
         return self.case.thread.customer
 
     @cached_property
