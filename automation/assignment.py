@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, F
+from django.db.models import Count, F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -24,6 +24,7 @@ from automation.presence import available_q
 from conversations.cases import assign_case
 from conversations.models import Case, CaseStatus
 from conversations.services import system_event_add
+from helpdesk.roles import ROLE_GROUPS
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +44,13 @@ def agent_loads(*, user_ids) -> dict[int, int]:
 
 def _choose(*, routing: TeamRouting, now: datetime) -> int | None:
     """The agent who gets the team's next case, with the rows locked; None when nobody can."""
-    members = list(routing.team.members.filter(is_active=True).order_by("pk").values_list("pk", flat=True))
+    # Members who may work the inbox (helpdesk.roles): a team may list others.
+    members = list(
+        routing.team.members.filter(Q(groups__name__in=ROLE_GROUPS) | Q(is_superuser=True), is_active=True)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+        .distinct()
+    )
     if not members:
         return None
     available = list(
