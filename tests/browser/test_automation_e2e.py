@@ -33,7 +33,7 @@ def test_bulk_label_then_macro(asgi_server, browser_contexts):
     page = browser_contexts().new_page()
     login(page, asgi_server, "bulky", "pass-word-123")
     # The socket said hello: the agent is online for the assigner.
-    assert AgentPresence.objects.get(user=agent).connections >= 1
+    wait_for(lambda: AgentPresence.objects.filter(user=agent, connections__gte=1).exists())
 
     bar = page.locator("[data-bulk]")
     expect(bar).to_be_hidden()
