@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "kpis",
     "integrations",  # outbound webhooks: listens to the core, never imported by it
     "api",  # REST API v1 (depends on the core; the core never imports it)
+    "accounts",  # a person's own settings (UI language)
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI and Redoc assets, served by us (no CDN)
 ]
@@ -88,9 +89,13 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # Accept-Language (public pages), else LANGUAGE_CODE; an agent's own choice
+    # overrides it once the user is known (accounts.middleware, below).
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.middleware.UserLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it turns a lockout into the login page's message.
@@ -112,6 +117,7 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
+                "django.template.context_processors.i18n",  # LANGUAGE_CODE for <html lang>
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
