@@ -98,7 +98,7 @@ class CaseSla(models.Model):
 
     class Meta:
         verbose_name = _("case SLA")
-        verbose_name_plural = _("case slas")
+        verbose_name_plural = _("case SLAs")
 
     def __str__(self):
         return f"SLA of case #{self.case_id}"
@@ -328,7 +328,7 @@ class KpiDaily(models.Model):
             )
         ]
         indexes = [models.Index(fields=["day", "channel"])]
-        verbose_name_plural = _("kpi dailies")
+        verbose_name_plural = _("daily KPI rollups")
 
     def __str__(self):
         return f"KPIs of {self.day}"
@@ -341,8 +341,8 @@ class KpiRollupDay(models.Model):
     computed_at = models.DateTimeField(verbose_name=_("computed at"))
 
     class Meta:
-        verbose_name = _("kpi rollup day")
-        verbose_name_plural = _("kpi rollup days")
+        verbose_name = _("KPI rollup day")
+        verbose_name_plural = _("KPI rollup days")
 
     def __str__(self):
         return f"Rollup of {self.day}"
