@@ -8,6 +8,7 @@ layer, cache), as in CI, docker-compose and production.
 
 import base64
 import hashlib
+import os
 import secrets
 import sys
 from datetime import timedelta
@@ -43,11 +44,13 @@ DEBUG = env.bool("DJANGO_DEBUG", default=True)
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="")
 if not SECRET_KEY and DEBUG:
     SECRET_KEY = _development_secret()
-    print(
-        "!!! WARNING: DJANGO_SECRET_KEY is not set: using a generated DEVELOPMENT secret "
-        "from .dev-secret. Never run production like this. !!!",
-        file=sys.stderr,
-    )
+    # Once per `make run`: runserver's autoreloader imports the settings again in its child.
+    if os.environ.get("RUN_MAIN") != "true":
+        print(
+            "!!! WARNING: DJANGO_SECRET_KEY is not set: using a generated DEVELOPMENT secret "
+            "from .dev-secret. Never run production like this. !!!",
+            file=sys.stderr,
+        )
 
 # "*" lets the demo answer on any address; production must name its hosts.
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["*"] if DEBUG else [])
@@ -479,8 +482,28 @@ MEDIA_ROOT = Path(env("HELPDESK_MEDIA_ROOT", default=str(BASE_DIR / "media")))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {
+        "no_traceback_below_500": {"()": "helpdesk.logging.NoTracebackBelow500"},
+        "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["no_traceback_below_500"]},
+        "mail_admins": {
+            "level": "ERROR",
+            "filters": ["require_debug_false"],
+            "class": "django.utils.log.AdminEmailHandler",
+        },
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="WARNING")},
+    # Django's default config gives "django" a console handler of its own, and its
+    # records also reach the root's: every line twice. One console, the root's.
+    "loggers": {
+        "django": {
+            "handlers": ["mail_admins"],
+            "level": env("DJANGO_LOG_LEVEL", default="INFO"),
+            "propagate": True,
+        },
+    },
 }
 
 # Meta Graph API (Messenger, Instagram, WhatsApp Cloud) and X API: base URLs are
