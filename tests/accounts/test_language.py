@@ -33,7 +33,7 @@ def test_an_agent_picks_a_language_and_keeps_it_across_logins(client):
     page = client.get("/account/settings/", HTTP_ACCEPT_LANGUAGE="en")
     assert page.status_code == 200 and 'href="/account/settings/"' in page.content.decode()  # in the nav
     response = client.post("/account/settings/", {"language": "es"}, HTTP_ACCEPT_LANGUAGE="en", follow=True)
-    assert "Se ha guardado su configuración." in response.content.decode()
+    assert "Se ha guardado tu configuración." in response.content.decode()
     assert UserPreferences.objects.get(user=agent).language == "es"
     # The browser asks for English; the agent's own choice wins, on every page.
     assert html_lang(client.get("/account/tokens/", HTTP_ACCEPT_LANGUAGE="en")) == "es"
@@ -111,7 +111,7 @@ def test_a_survey_is_sent_in_the_customers_language(
     customer.save()
     request = survey_request_send(request_id=SurveyRequest.objects.get().pk)
     body = request.message.body
-    assert body.startswith("¿Qué tan satisfecho está con la ayuda recibida?") and " O responda aquí: " in body
+    assert body.startswith("¿Qué tan satisfecho estás con la ayuda recibida?") and " O responde aquí: " in body
     assert translation.get_language() == "en"  # nothing leaks into the rest of the process
 
 
@@ -146,7 +146,7 @@ def test_the_voicemail_greeting_is_spoken_in_the_lines_language():
     assert (
         'language="es-ES"' in twiml
         and "Gracias por llamar." in twiml
-        and "Hemos recibido su mensaje" in twiml
+        and "Hemos recibido tu mensaje" in twiml
     )
     english = ChannelFactory(
         kind="voice",
