@@ -111,7 +111,8 @@ def test_a_survey_is_sent_in_the_customers_language(
     customer.save()
     request = survey_request_send(request_id=SurveyRequest.objects.get().pk)
     body = request.message.body
-    assert body.startswith("¿Qué tan satisfecho estás con la ayuda recibida?") and " O responde aquí: " in body
+    assert body.startswith("¿Qué tan satisfecho estás con la ayuda recibida?")
+    assert " O responde aquí: " in body
     assert translation.get_language() == "en"  # nothing leaks into the rest of the process
 
 
