@@ -7,7 +7,7 @@
     document.querySelectorAll("[data-channel-kinds]").forEach(function (input) {
       var row = input.closest(".form-row") || input.parentElement;
       var used = input.getAttribute("data-channel-kinds").split(" ").indexOf(kind.value) !== -1;
-      row.hidden = !used;
+      row.style.display = used ? "" : "none";
     });
   }
   document.addEventListener("DOMContentLoaded", function () {
