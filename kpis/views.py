@@ -10,6 +10,7 @@ from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import translation
 from django.utils.translation import gettext as _
+from django.utils.translation.trans_real import parse_accept_lang_header
 from django.views.decorators.http import require_http_methods
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import BasePermission
@@ -149,8 +150,9 @@ def survey_page_language(request, survey) -> str:
     )
     if known:
         return known
-    if request.headers.get("Accept-Language"):
-        return translation.get_language()
+    for code, _quality in parse_accept_lang_header(request.headers.get("Accept-Language", "")):
+        if supported_language(code):
+            return supported_language(code)  # a language the browser asks for and we speak
     return services.survey_language(request=survey)
 
 

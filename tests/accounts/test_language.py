@@ -130,6 +130,10 @@ def test_a_survey_page_speaks_the_customers_language(
         or "how did we do?" in client.get(url).content.decode()
     )
     assert "¿qué tal lo hicimos?" in client.get(url, HTTP_ACCEPT_LANGUAGE="es").content.decode()
+    # A browser asking only for languages we lack gets the channel's language.
+    survey_channel.settings = {**survey_channel.settings, "language": "es"}
+    survey_channel.save()
+    assert "¿qué tal lo hicimos?" in client.get(url, HTTP_ACCEPT_LANGUAGE="fr-FR,de").content.decode()
     customer = case.thread.customer
     customer.attributes = {"language": "es"}
     customer.save()
