@@ -58,8 +58,12 @@ def english_sentences() -> tuple[tuple[str, re.Pattern], ...]:
         visible = _visible_form(msgid)
         if len(visible) < 3 or not re.search(r"[A-Za-z]{3}", visible):
             continue
-        pieces = [re.escape(p) for p in re.split(_PLACEHOLDER, visible)]
-        body = r".+?".join(p.replace(r"\ ", r"\s+") for p in pieces)
+        literal = re.split(_PLACEHOLDER, visible)
+        if len(literal) > 1 and sum(len(re.sub(r"\W", "", piece)) for piece in literal) < 6:
+            continue  # "%(name)s on %(system)s": too little of it is ours to recognise
+        pieces = [re.escape(piece) for piece in literal]
+        # A placeholder stands for a name, a number, a date: a few words, never a sentence.
+        body = r"[^.!?]{1,80}?".join(piece.replace(r"\ ", r"\s+") for piece in pieces)
         if len(visible.split()) == 1 or len(visible) < 12:
             # A word or two ("Open", "Save") is reported only as a whole text or label.
             pattern = re.compile(rf"^\W*{body}\W*$")
