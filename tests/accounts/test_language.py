@@ -158,3 +158,22 @@ def test_the_voicemail_greeting_is_spoken_in_the_lines_language():
         credentials={"account_sid": "AC" + "0" * 32, "auth_token": "t", "phone_number": "+34600112244"},
     )
     assert "Thank you for calling." in VoiceAdapter().voicemail_twiml(english)
+
+
+def test_an_email_with_no_subject_of_its_own_is_titled_in_the_customers_language():
+    from channels_adapters.email.adapter import EmailAdapter
+    from conversations.models import Author, Direction
+    from tests.channels_adapters.email_support import email_channel
+    from tests.factories import CaseFactory, MessageFactory
+
+    channel = email_channel()
+    customer = CustomerFactory(attributes={"language": "es"})
+    case = CaseFactory(thread=customer.thread, origin_channel=channel, subject="")
+    reply = MessageFactory(case=case, direction=Direction.OUT, author=Author.AGENT, body="Hola")
+    _headers, _meta, subject = EmailAdapter()._threading_headers(channel, reply, "lucia@example.com")
+    assert subject.startswith("Tu solicitud ") and f"#{case.pk}" in subject
+    customer.attributes = {}
+    customer.save()
+    reply.refresh_from_db()
+    _headers, _meta, subject = EmailAdapter()._threading_headers(channel, reply, "lucia@example.com")
+    assert subject.startswith("Your request ")
