@@ -149,6 +149,22 @@ if USING_POSTGRES and DATABASE_POOL_MAX_SIZE:
         "timeout": 10,
     }
 
+# A read replica (PostgreSQL streaming replication) for the reads that may lag:
+# the dashboard, the KPI API, the scorecard and the exports (helpdesk/db_router.py).
+# Unset: everything reads from the primary.
+DATABASE_REPLICA_URL = env("DATABASE_REPLICA_URL", default="")
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = {
+        **env.db_url_config(DATABASE_REPLICA_URL),
+        "ATOMIC_REQUESTS": False,
+        "CONN_MAX_AGE": DATABASES["default"]["CONN_MAX_AGE"],
+        "CONN_HEALTH_CHECKS": True,
+        # Tests run against one database: the replica is the primary's mirror there.
+        "TEST": {"MIRROR": "default"},
+    }
+HELPDESK_READ_REPLICA = env.bool("HELPDESK_READ_REPLICA", default=bool(DATABASE_REPLICA_URL))
+DATABASE_ROUTERS = ["helpdesk.db_router.ReplicaRouter"]
+
 REDIS_URL = env("REDIS_URL", default="")
 
 if REDIS_URL:
@@ -377,6 +393,8 @@ HELPDESK = {
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         ],
     ),
+    # Files an agent attaches to one reply (docs/inbox.md), each at most this big.
+    "REPLY_MAX_ATTACHMENT_BYTES": env.int("HELPDESK_REPLY_MAX_ATTACHMENT_BYTES", default=10 * 1024 * 1024),
     # A visitor with no socket or poll for this long has left: replies are offered by email.
     "WEBCHAT_OFFLINE_AFTER_SECONDS": env.int("HELPDESK_WEBCHAT_OFFLINE_AFTER_SECONDS", default=180),
     "WEBCHAT_TOKEN_MAX_AGE_DAYS": env.int("HELPDESK_WEBCHAT_TOKEN_MAX_AGE_DAYS", default=365),

@@ -17,6 +17,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from helpdesk.db_router import reads_may_lag
 from helpdesk.languages import supported_language
 from helpdesk.login_lockout import LockoutBasicAuthentication
 from helpdesk.roles import user_is_supervisor
@@ -38,6 +39,7 @@ class KpiView(APIView):
     authentication_classes = [LockoutBasicAuthentication, SessionAuthentication]
     permission_classes = [IsSupervisor]
 
+    @reads_may_lag
     def get(self, request):
         form = KpiQueryForm(request.GET)
         if not form.is_valid():
@@ -52,6 +54,7 @@ class ChannelScorecardView(APIView):
     authentication_classes = KpiView.authentication_classes
     permission_classes = [IsSupervisor]
 
+    @reads_may_lag
     def get(self, request):
         form = KpiQueryForm(request.GET)
         if not form.is_valid():
@@ -68,6 +71,7 @@ def _supervisor_only(request):
     return None
 
 
+@reads_may_lag
 def dashboard_view(request):
     denied = _supervisor_only(request)
     if denied:
@@ -79,6 +83,7 @@ def dashboard_view(request):
     )
 
 
+@reads_may_lag
 def dashboard_csv(request, table: str):
     denied = _supervisor_only(request)
     if denied:
@@ -98,6 +103,7 @@ def dashboard_csv(request, table: str):
     return response
 
 
+@reads_may_lag
 def scorecard_view(request):
     denied = _supervisor_only(request)
     if denied:
@@ -109,6 +115,7 @@ def scorecard_view(request):
     )
 
 
+@reads_may_lag
 def scorecard_csv(request):
     denied = _supervisor_only(request)
     if denied:

@@ -101,6 +101,8 @@ RULES: dict[str, Rule] = {
     "logout": Rule(method="post", expect=dict.fromkeys(ROLES, "login")),
     "home": Rule(expect=PUBLIC),
     "healthz": Rule(expect=PUBLIC),
+    # The JavaScript translation catalog: public texts only, for any page's script.
+    "javascript-catalog": Rule(expect=PUBLIC),
     "readyz": Rule(expect=PUBLIC),
     # Providers' webhooks: no session, the provider's signature decides (403 unsigned).
     "webhook": Rule(
@@ -204,6 +206,14 @@ if settings.HELPDESK_SANDBOX:
     # The demo's stand-in provider (mounted only with the sandbox on): the channel's signature decides.
     RULES["sandbox-api-callback"] = Rule(
         method="post", args=lambda w: {"key": w["channel"].key}, expect=dict.fromkeys(ROLES, "denied")
+    )
+    # The stand-in Graph, Twilio and Telegram APIs: the provider credential decides, not the session.
+    RULES["sandbox-graph"] = Rule(
+        method="post", args=lambda w: {"version": "v23.0", "node": "me"}, expect=NOBODY_DENIED
+    )
+    RULES["sandbox-twilio"] = Rule(method="post", args=lambda w: {"account_sid": "AC1"}, expect=NOBODY_DENIED)
+    RULES["sandbox-telegram"] = Rule(
+        method="post", args=lambda w: {"token": "x", "method": "sendMessage"}, expect=NOBODY_DENIED
     )
 
 
