@@ -98,6 +98,8 @@ class _TextParser(HTMLParser):
         if tag in self.SKIP:
             self._skipping += 1
         values = dict(attrs)
+        if tag == "img" and "/admin/img/" in (values.get("src") or ""):
+            values.pop("alt", None)  # Django admin's own icons: alt="Search" is Django's, not ours
         for name in self.ATTRIBUTES:
             if values.get(name):
                 self.texts.append(values[name])

@@ -65,18 +65,11 @@ def test_public_pages_follow_accept_language(client, world):
     assert_spanish(frame, "web-chat frame")
 
 
-# templates/inbox/* is another part of issue 19 (the inbox's conventions): its texts are
-# translated there. strict: once they are, these pass and the mark must go.
-INBOX_TEXTS_PENDING = pytest.mark.xfail(
-    strict=True, reason="templates/inbox/* texts are translated by the inbox part of issue 19"
-)
-
-
 @pytest.mark.parametrize(
     ("page", "url"),
     [
-        pytest.param("inbox list", "/inbox/", marks=INBOX_TEXTS_PENDING),
-        pytest.param("a case", "/inbox/case/{case}/", marks=INBOX_TEXTS_PENDING),
+        ("inbox list", "/inbox/"),
+        ("a case", "/inbox/case/{case}/"),
         ("mentions", "/inbox/mentions/"),
         ("API tokens", "/account/tokens/"),
         ("my settings", "/account/settings/"),
