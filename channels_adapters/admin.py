@@ -1,116 +1,84 @@
-import json
-
-from django import forms
 from django.contrib import admin, messages
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_POST
 
+from channels_adapters.admin_forms import CREDENTIAL_FIELDS, ChannelForm
 from channels_adapters.base import SendError
+from channels_adapters.connection import channel_connection_check
 from channels_adapters.models import Channel, ChannelKind, InboundEvent, MailboxState
 from channels_adapters.registry import ADAPTERS
 from channels_adapters.services import inbound_event_reprocess
 from channels_adapters.webchat.config import embed_snippet
 
-MASK = "••••••"
-_SECRET_WORDS = ("secret", "token", "password", "key", "auth")
-
-
-def is_secret_key(name: str) -> bool:
-    return any(word in name.lower() for word in _SECRET_WORDS)
-
-
-def mask_credentials(credentials: dict) -> dict:
-    """Secrets show their last 4 characters only; ids and hosts show in full."""
-    shown = {}
-    for name, value in credentials.items():
-        if is_secret_key(name) and value:
-            text = str(value)
-            shown[name] = MASK + (text[-4:] if len(text) > 12 else "")
-        else:
-            shown[name] = value
-    return shown
-
-
-def unmask_credentials(submitted: dict, stored: dict) -> dict:
-    """A value left masked keeps what is stored; anything typed replaces it."""
-    return {
-        name: stored.get(name, "") if isinstance(value, str) and value.startswith(MASK) else value
-        for name, value in submitted.items()
-    }
-
-
-class ChannelForm(forms.ModelForm):
-    credentials_json = forms.CharField(
-        label="Credentials",
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 10, "cols": 80, "style": "font-family: monospace"}),
-        help_text="JSON. Secrets are shown masked; leave a masked value as it is to keep it.",
-    )
-
-    class Meta:
-        model = Channel
-        fields = ["kind", "name", "is_active", "monthly_cost", "settings"]
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        stored = self.instance.credentials if self.instance.pk else {}
-        if not stored and not self.instance.pk:
-            kind = self.initial.get("kind") or "api"
-            adapter = ADAPTERS.get(kind)
-            stored = {k: "" for k in adapter.credential_keys} if adapter else {}
-        self.initial["credentials_json"] = json.dumps(mask_credentials(stored), indent=2, ensure_ascii=False)
-
-    def clean_credentials_json(self):
-        raw = self.cleaned_data["credentials_json"] or "{}"
-        try:
-            data = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise forms.ValidationError(f"Not valid JSON: {exc}") from exc
-        if not isinstance(data, dict):
-            raise forms.ValidationError("Credentials must be a JSON object.")
-        return unmask_credentials(data, self.instance.credentials if self.instance.pk else {})
-
-    def clean(self):
-        cleaned = super().clean()
-        adapter = ADAPTERS.get(cleaned.get("kind"))
-        credentials = cleaned.get("credentials_json")
-        if adapter and isinstance(cleaned.get("settings"), dict):
-            errors = adapter.settings_errors(cleaned["settings"])
-            if errors:
-                self.add_error("settings", [f"{key}: {sentence}" for key, sentence in errors.items()])
-        if adapter and credentials is not None:
-            credentials = cleaned["credentials_json"] = adapter.credentials_complete(credentials)
-            missing = [k for k in adapter.credential_keys if not credentials.get(k)]
-            if missing and cleaned.get("is_active"):
-                self.add_error("credentials_json", f"An active channel needs: {', '.join(missing)}.")
-        return cleaned
-
-    def save(self, commit=True):
-        self.instance.credentials = self.cleaned_data["credentials_json"]
-        return super().save(commit)
-
 
 @admin.register(Channel)
 class ChannelAdmin(admin.ModelAdmin):
     form = ChannelForm
+    change_form_template = "admin/channels_adapters/channel/change_form.html"
     list_display = ["name", "kind", "is_active", "webhook", "monthly_cost"]
     list_filter = ["kind", "is_active"]
     search_fields = ["name", "key"]
     readonly_fields = ["key", "webhook", "created_at"]
-    actions = ["register_webhook"]
+    actions = ["test_connection", "register_webhook"]
     fieldsets = [
         (None, {"fields": ["kind", "name", "is_active", "monthly_cost"]}),
-        ("Provider", {"fields": ["webhook", "key", "credentials_json", "settings"]}),
-        ("Record", {"fields": ["created_at"]}),
+        (
+            _("Credentials"),
+            {
+                "fields": CREDENTIAL_FIELDS,
+                "description": _("Only the fields of the selected kind are used. Secrets are never shown."),
+            },
+        ),
+        (_("Provider"), {"fields": ["webhook", "key", "settings"]}),
+        (_("Record"), {"fields": ["created_at"]}),
     ]
 
-    @admin.action(description="Register the webhook URL with the provider")
+    class Media:
+        js = ["channels_adapters/channel_admin.js"]
+
+    def get_urls(self):
+        own = [
+            path(
+                "<path:object_id>/test-connection/",
+                self.admin_site.admin_view(self.test_connection_view),
+                name="channels_adapters_channel_test_connection",
+            )
+        ]
+        return own + super().get_urls()
+
+    def _report_connection(self, request, channel):
+        result = channel_connection_check(channel=channel)
+        level = messages.SUCCESS if result.ok else messages.ERROR
+        self.message_user(request, f"{channel.name}: {result.message}", level)
+
+    @admin.action(description=_("Test the connection with the provider"))
+    def test_connection(self, request, queryset):
+        for channel in queryset:
+            self._report_connection(request, channel)
+
+    def test_connection_view(self, request, object_id):
+        return require_POST(self._test_connection_view)(request, object_id)
+
+    def _test_connection_view(self, request, object_id):
+        channel = get_object_or_404(Channel, pk=object_id)
+        if not self.has_change_permission(request, channel):
+            return redirect("admin:index")
+        self._report_connection(request, channel)
+        return redirect(reverse("admin:channels_adapters_channel_change", args=[channel.pk]))
+
+    @admin.action(description=_("Register the webhook URL with the provider"))
     def register_webhook(self, request, queryset):
         for channel in queryset:
             adapter = ADAPTERS.get(channel.kind)
             try:
                 if adapter is None:
-                    raise NotImplementedError(f"No adapter for {channel.kind} channels.")
+                    raise NotImplementedError(
+                        gettext("No adapter for %(kind)s channels.") % {"kind": channel.kind}
+                    )
                 note = adapter.register_webhook(channel)
                 self.message_user(request, f"{channel.name}: {note}", messages.SUCCESS)
             except NotImplementedError as exc:
@@ -118,7 +86,7 @@ class ChannelAdmin(admin.ModelAdmin):
             except SendError as exc:
                 self.message_user(request, f"{channel.name}: {exc.reason}", messages.ERROR)
 
-    @admin.display(description="Webhook URL")
+    @admin.display(description=_("Webhook URL"))
     def webhook(self, obj):
         if not obj.pk:
             return gettext("Shown once the channel is saved.")
@@ -157,21 +125,25 @@ class InboundEventAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
-    @admin.display(description="Error")
+    @admin.display(description=_("Error"))
     def short_error(self, obj):
         return (obj.error or "")[:120]
 
-    @admin.display(description="Body")
+    @admin.display(description=_("Body"))
     def body_text(self, obj):
         return format_html(
             "<pre style='white-space: pre-wrap'>{}</pre>",
             obj.body_bytes.decode("utf-8", errors="replace")[:20000],
         )
 
-    @admin.action(description="Reprocess the selected events")
+    @admin.action(description=_("Reprocess the selected events"))
     def reprocess(self, request, queryset):
         count = inbound_event_reprocess(events=queryset)
-        self.message_user(request, f"{count} event(s) queued for processing.", messages.SUCCESS)
+        self.message_user(
+            request,
+            gettext("%(count)s event(s) queued for processing.") % {"count": count},
+            messages.SUCCESS,
+        )
 
 
 @admin.register(MailboxState)

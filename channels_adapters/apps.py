@@ -1,7 +1,8 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class ChannelsAdaptersConfig(AppConfig):
     name = "channels_adapters"
-    verbose_name = "Channels"
+    verbose_name = _("Channels")
     default_auto_field = "django.db.models.BigAutoField"

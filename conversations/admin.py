@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from conversations.models import CannedResponse, Case, DeliveryAttempt, Label, Message, Team, Thread
 
@@ -44,7 +45,7 @@ class CaseAdmin(admin.ModelAdmin):
     filter_horizontal = ["labels"]
     list_select_related = ["thread__customer", "assignee", "team", "origin_channel"]
 
-    @admin.display(description="Customer")
+    @admin.display(description=_("Customer"))
     def customer(self, obj):
         return obj.thread.customer
 
@@ -69,7 +70,7 @@ class MessageAdmin(admin.ModelAdmin):
     list_select_related = ["channel"]
     inlines = [DeliveryAttemptInline]
 
-    @admin.display(description="Body")
+    @admin.display(description=_("Body"))
     def short(self, obj):
         return obj.body[:80]
 

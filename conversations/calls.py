@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.dispatch import receiver
 from django.utils import timezone
+from django.utils.translation import gettext as _t
 
 from conversations import realtime, signals
 from conversations.models import Author, Case, CaseStatus, Direction, Message, MessageKind, Thread
@@ -112,17 +113,17 @@ def call_log(
     from customers.services import identity_add
 
     if direction not in _DIRECTIONS:
-        raise ValidationError("A call is 'inbound' or 'outbound'.")
+        raise ValidationError(_t("A call is 'inbound' or 'outbound'."))
     if case is None and thread is None:
-        raise ValidationError("Log the call on a case or on a customer's thread.")
+        raise ValidationError(_t("Log the call on a case or on a customer's thread."))
     if case is not None and thread is not None and case.thread_id != thread.pk:
-        raise ValidationError("That case belongs to another customer.")
+        raise ValidationError(_t("That case belongs to another customer."))
     try:
         talk_seconds = int(talk_seconds or 0)
     except (TypeError, ValueError) as exc:
-        raise ValidationError("The call's duration must be a number of seconds.") from exc
+        raise ValidationError(_t("The call's duration must be a number of seconds.")) from exc
     if talk_seconds < 0:
-        raise ValidationError("The call's duration cannot be negative.")
+        raise ValidationError(_t("The call's duration cannot be negative."))
     note = (note or "").strip()
     answered = talk_seconds > 0 if answered is None else answered
     number = phone_normalize(number) if number else ""

@@ -9,6 +9,7 @@ from datetime import datetime
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _t
 
 from conversations import realtime, signals
 from conversations.models import (
@@ -26,7 +27,7 @@ def assign_case(*, case: Case, assignee=None, team=None, by=None) -> Case:
     from helpdesk.roles import user_is_agent
 
     if assignee is not None and not user_is_agent(assignee):
-        raise ValidationError(f"{_who(assignee)} is not an agent.")
+        raise ValidationError(_t("%(who)s is not an agent.") % {"who": _who(assignee)})
     with transaction.atomic():
         case = Case.objects.select_for_update().get(pk=case.pk)
         changes = []
@@ -49,10 +50,10 @@ def assign_case(*, case: Case, assignee=None, team=None, by=None) -> Case:
 
 def set_case_status(*, case: Case, status: str, by=None, snoozed_until: datetime | None = None) -> Case:
     if status not in CaseStatus.values:
-        raise ValidationError(f"Unknown status '{status}'.")
+        raise ValidationError(_t("Unknown status '%(status)s'.") % {"status": status})
     now = timezone.now()
     if status == CaseStatus.SNOOZED and (snoozed_until is None or snoozed_until <= now):
-        raise ValidationError("Snoozing needs a time in the future.")
+        raise ValidationError(_t("Snoozing needs a time in the future."))
     with transaction.atomic():
         case = Case.objects.select_for_update().get(pk=case.pk)
         previous = case.status
@@ -135,7 +136,7 @@ def case_priority_set(*, case: Case, priority: int, by=None) -> Case:
     from conversations.models import Priority
 
     if priority not in Priority.values:
-        raise ValidationError(f"Unknown priority '{priority}'.")
+        raise ValidationError(_t("Unknown priority '%(priority)s'.") % {"priority": priority})
     with transaction.atomic():
         case = Case.objects.select_for_update().get(pk=case.pk)
         if case.priority == priority:

@@ -2,6 +2,7 @@
 
 from django import forms
 from django.contrib.auth import get_user_model
+from django.utils.translation import gettext as _t
 
 from conversations.models import CaseStatus, Label, Priority, Team
 from conversations.selectors import INBOX_VIEWS, InboxFilters
@@ -74,10 +75,10 @@ class AssignForm(forms.Form):
         if value == "me":
             return self.user
         if not value.isdigit():
-            raise forms.ValidationError("Choose an agent.")
+            raise forms.ValidationError(_t("Choose an agent."))
         user = get_user_model().objects.filter(pk=int(value), is_active=True).first()
         if user is None:
-            raise forms.ValidationError("No such agent.")
+            raise forms.ValidationError(_t("No such agent."))
         return user
 
 

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _t
 
 from channels_adapters.base import (
     OutboundRefused,
@@ -420,14 +421,14 @@ def send_automatic(
 def _queue_outbound(*, case, author, author_user, body, channel, identity, attachments, meta) -> Message:
     body = (body or "").strip()
     if not body and not attachments and not (meta or {}).get("template"):
-        raise ValidationError("A reply needs text or an attachment.")
+        raise ValidationError(_t("A reply needs text or an attachment."))
     thread = case.thread
     chosen = channel is not None
     channel = channel or _reply_channel(thread) or case.origin_channel
     if channel is None:
-        raise ValidationError("This customer has never written on a channel we can answer on.")
+        raise ValidationError(_t("This customer has never written on a channel we can answer on."))
     if not channel.is_active:
-        raise ValidationError(f"The channel {channel.name} is switched off.")
+        raise ValidationError(_t("The channel %(name)s is switched off.") % {"name": channel.name})
     try:
         adapter = adapter_for(channel.kind)
     except UnsupportedChannel as exc:
@@ -440,9 +441,12 @@ def _queue_outbound(*, case, author, author_user, body, channel, identity, attac
             channel, recipient = fallback
             adapter = adapter_for(channel.kind)
     if recipient.customer_id != thread.customer_id:
-        raise ValidationError("That address belongs to another customer.")
+        raise ValidationError(_t("That address belongs to another customer."))
     if recipient.kind not in adapter.identity_kinds or not adapter.reaches(channel, recipient):
-        raise ValidationError(f"{channel.name} cannot reach a {recipient.kind} address.")
+        raise ValidationError(
+            _t("%(channel)s cannot reach a %(kind)s address.")
+            % {"channel": channel.name, "kind": recipient.kind}
+        )
     try:
         adapter.check_outbound(channel, thread=thread, recipient=recipient, meta=meta or {})
     except OutboundRefused as exc:
@@ -485,7 +489,7 @@ def add_note(*, case: Case, author_user, body: str) -> Message:
     """An internal note: agents see it, the customer never does, KPIs ignore it."""
     body = (body or "").strip()
     if not body:
-        raise ValidationError("A note needs text.")
+        raise ValidationError(_t("A note needs text."))
     with transaction.atomic():
         message = Message.objects.create(
             thread=case.thread,

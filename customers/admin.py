@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from customers.models import Customer, CustomerMerge, Identity
 
@@ -20,7 +21,7 @@ class CustomerAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("identities")
 
-    @admin.display(description="Identities")
+    @admin.display(description=_("Identities"))
     def identity_list(self, obj):
         return ", ".join(str(i) for i in obj.identities.all())
 

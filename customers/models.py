@@ -4,15 +4,15 @@ from django.utils.translation import gettext_lazy as _
 
 
 class IdentityKind(models.TextChoices):
-    EMAIL = "email", "Email"
+    EMAIL = "email", _("Email")
     # WhatsApp, SMS and voice all reach a person through the same E.164 number.
-    PHONE = "phone", "Phone"
-    FACEBOOK = "facebook", "Facebook (PSID)"
-    INSTAGRAM = "instagram", "Instagram (IGSID)"
-    TWITTER = "twitter", "X / Twitter"
-    TELEGRAM = "telegram", "Telegram"
-    WEBCHAT = "webchat", "Website chat"
-    API = "api", "API"
+    PHONE = "phone", _("Phone")
+    FACEBOOK = "facebook", _("Facebook (PSID)")
+    INSTAGRAM = "instagram", _("Instagram (IGSID)")
+    TWITTER = "twitter", _("X / Twitter")
+    TELEGRAM = "telegram", _("Telegram")
+    WEBCHAT = "webchat", _("Website chat")
+    API = "api", _("API")
     # A WhatsApp user who hides their phone number behind a username: Meta's
     # business-scoped user id ("US.13491208655302741918"), the same for every
     # number of our business portfolio, and the only handle we get for them.
@@ -20,12 +20,14 @@ class IdentityKind(models.TextChoices):
 
 
 class Customer(models.Model):
-    name = models.CharField(max_length=200, blank=True)
-    attributes = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    name = models.CharField(max_length=200, blank=True, verbose_name=_("name"))
+    attributes = models.JSONField(default=dict, blank=True, verbose_name=_("attributes"))
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True, verbose_name=_("created at"))
 
     class Meta:
         ordering = ["-created_at"]
+        verbose_name = _("customer")
+        verbose_name_plural = _("customers")
 
     def __str__(self):
         return self.name or f"Customer #{self.pk}"
@@ -38,17 +40,20 @@ class Customer(models.Model):
 class Identity(models.Model):
     """One address a customer reaches us from. (kind, address) is one person."""
 
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="identities")
-    kind = models.CharField(max_length=20, choices=IdentityKind.choices)
-    address = models.CharField(max_length=320)
-    display_name = models.CharField(max_length=200, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="identities", verbose_name=_("customer")
+    )
+    kind = models.CharField(max_length=20, choices=IdentityKind.choices, verbose_name=_("kind"))
+    address = models.CharField(max_length=320, verbose_name=_("address"))
+    display_name = models.CharField(max_length=200, blank=True, verbose_name=_("display name"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["kind", "address"], name="identity_kind_address_unique")
         ]
-        verbose_name_plural = "identities"
+        verbose_name_plural = _("identities")
+        verbose_name = _("identity")
 
     def __str__(self):
         return f"{self.kind}:{self.address}"
@@ -57,15 +62,25 @@ class Identity(models.Model):
 class CustomerMerge(models.Model):
     """Who merged which customer into which, and what moved: merges are audited."""
 
-    survivor = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="merges")
-    merged_customer_id = models.BigIntegerField()
-    merged_snapshot = models.JSONField(default=dict)
-    moved = models.JSONField(default=dict)
-    merged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
-    merged_at = models.DateTimeField(auto_now_add=True)
+    survivor = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="merges", verbose_name=_("survivor")
+    )
+    merged_customer_id = models.BigIntegerField(verbose_name=_("merged customer id"))
+    merged_snapshot = models.JSONField(default=dict, verbose_name=_("merged snapshot"))
+    moved = models.JSONField(default=dict, verbose_name=_("moved"))
+    merged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        verbose_name=_("merged by"),
+    )
+    merged_at = models.DateTimeField(auto_now_add=True, verbose_name=_("merged at"))
 
     class Meta:
         ordering = ["-merged_at"]
+        verbose_name = _("customer merge")
+        verbose_name_plural = _("customer merges")
 
     def __str__(self):
         return f"#{self.merged_customer_id} -> #{self.survivor_id}"

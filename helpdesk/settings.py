@@ -8,6 +8,7 @@ layer, cache), as in CI, docker-compose and production.
 
 import base64
 import hashlib
+import os
 import secrets
 import sys
 from datetime import timedelta
@@ -43,11 +44,13 @@ DEBUG = env.bool("DJANGO_DEBUG", default=True)
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="")
 if not SECRET_KEY and DEBUG:
     SECRET_KEY = _development_secret()
-    print(
-        "!!! WARNING: DJANGO_SECRET_KEY is not set: using a generated DEVELOPMENT secret "
-        "from .dev-secret. Never run production like this. !!!",
-        file=sys.stderr,
-    )
+    # Once per `make run`: runserver's autoreloader imports the settings again in its child.
+    if os.environ.get("RUN_MAIN") != "true":
+        print(
+            "!!! WARNING: DJANGO_SECRET_KEY is not set: using a generated DEVELOPMENT secret "
+            "from .dev-secret. Never run production like this. !!!",
+            file=sys.stderr,
+        )
 
 # "*" lets the demo answer on any address; production must name its hosts.
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["*"] if DEBUG else [])
@@ -79,6 +82,7 @@ INSTALLED_APPS = [
     "automation",  # routing, assignment, rules, macros: listens to the core, never imported by it
     "api",  # REST API v1 (depends on the core; the core never imports it)
     "commitments",  # promises to customers, pinned on every channel: listens to the core
+    "accounts",  # a person's own settings (UI language)
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI and Redoc assets, served by us (no CDN)
 ]
@@ -90,9 +94,13 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # Accept-Language (public pages), else LANGUAGE_CODE; an agent's own choice
+    # overrides it once the user is known (accounts.middleware, below).
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.middleware.UserLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it turns a lockout into the login page's message.
@@ -114,6 +122,7 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
+                "django.template.context_processors.i18n",  # LANGUAGE_CODE for <html lang>
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
@@ -493,8 +502,28 @@ MEDIA_ROOT = Path(env("HELPDESK_MEDIA_ROOT", default=str(BASE_DIR / "media")))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {
+        "no_traceback_below_500": {"()": "helpdesk.logging.NoTracebackBelow500"},
+        "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["no_traceback_below_500"]},
+        "mail_admins": {
+            "level": "ERROR",
+            "filters": ["require_debug_false"],
+            "class": "django.utils.log.AdminEmailHandler",
+        },
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="WARNING")},
+    # Django's default config gives "django" a console handler of its own, and its
+    # records also reach the root's: every line twice. One console, the root's.
+    "loggers": {
+        "django": {
+            "handlers": ["mail_admins"],
+            "level": env("DJANGO_LOG_LEVEL", default="INFO"),
+            "propagate": True,
+        },
+    },
 }
 
 # Meta Graph API (Messenger, Instagram, WhatsApp Cloud) and X API: base URLs are

@@ -17,6 +17,7 @@ urlpatterns = [
     path("", include("kpis.urls")),  # api/v1/kpis/, dashboard/, survey/
     path("api/v1/", include("api.urls")),
     path("account/", include("api.account_urls")),
+    path("account/", include("accounts.urls")),  # /account/settings/
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("inbox/", include("conversations.urls")),

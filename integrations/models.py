@@ -32,7 +32,7 @@ class WebhookSubscription(models.Model):
     description = models.CharField(_("description"), max_length=200, blank=True)
     events = models.JSONField(_("events"), default=list, help_text=_("Event types sent to this URL."))
     # Kept encrypted at rest like channel credentials: it must be readable to sign.
-    secret_store = EncryptedJSONField(default=dict, editable=False)
+    secret_store = EncryptedJSONField(default=dict, editable=False, verbose_name=_("secret store"))
     is_active = models.BooleanField(
         _("active"), default=True, help_text=_("Switched off: events are no longer recorded for it.")
     )
@@ -41,8 +41,8 @@ class WebhookSubscription(models.Model):
     paused_at = models.DateTimeField(_("paused at"), null=True, blank=True)
     paused_reason = models.TextField(_("paused because"), blank=True)
     consecutive_failures = models.PositiveIntegerField(_("failures in a row"), default=0)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
         verbose_name = _("webhook subscription")
@@ -71,7 +71,12 @@ class DeliveryStatus(models.TextChoices):
 class WebhookDelivery(models.Model):
     """One event for one subscription: the outbox row, written in the change's transaction."""
 
-    subscription = models.ForeignKey(WebhookSubscription, on_delete=models.CASCADE, related_name="deliveries")
+    subscription = models.ForeignKey(
+        WebhookSubscription,
+        on_delete=models.CASCADE,
+        related_name="deliveries",
+        verbose_name=_("subscription"),
+    )
     # The `webhook-id` header: the same for every subscription and every resend of one event.
     event_id = models.CharField(_("webhook id"), max_length=64, db_index=True)
     event = models.CharField(_("event"), max_length=40, choices=Event.choices)
@@ -85,7 +90,7 @@ class WebhookDelivery(models.Model):
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
     next_attempt_at = models.DateTimeField(_("next attempt at"), null=True, blank=True)
     # Set while a worker sends it: a second worker (a re-drive, a duplicate task) leaves it alone.
-    claimed_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("claimed at"))
     delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
     last_error = models.TextField(_("last error"), blank=True)
     replay_of = models.ForeignKey(
@@ -117,7 +122,9 @@ class WebhookDelivery(models.Model):
 class WebhookAttempt(models.Model):
     """One POST of a delivery, whatever came of it."""
 
-    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log")
+    delivery = models.ForeignKey(
+        WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log", verbose_name=_("delivery")
+    )
     number = models.PositiveIntegerField(_("number"))
     at = models.DateTimeField(_("at"))
     status_code = models.PositiveSmallIntegerField(_("HTTP status"), null=True, blank=True)

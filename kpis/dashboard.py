@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Q
+from django.utils import formats
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -59,12 +60,19 @@ CHARTS = (
 TABLES = ("channels", "agents")
 
 
+def number(value, places: int | None = None) -> str:
+    """A number as the reader's language writes it (1,234.5 in English, 1.234,5 in Spanish)."""
+    if places is not None:
+        value = round(value, places)  # number_format cuts the other digits off; a reader expects rounding
+    return formats.number_format(value, places, use_l10n=True, force_grouping=True)
+
+
 def fmt(kpi: str, value) -> str:
     if value is None:
         return "–"
     kind = FORMATS[kpi]
     if kind == "count":
-        return f"{value:,}"
+        return number(value)
     if kind == "duration":
         seconds = round(value)
         hours, rest = divmod(seconds, 3600)
@@ -73,13 +81,13 @@ def fmt(kpi: str, value) -> str:
             return f"{hours}h {minutes:02d}m"
         return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
     if kind == "percent":
-        return f"{value * 100:.1f} %"
+        return f"{number(value * 100, 1)} %"
     if kind == "nps":
         return f"{value * 100:+.0f}"
     if kind == "score":
-        return f"{value:.2f}"
+        return number(value, 2)
     # Money: always with its currency, so nobody reads a cost without knowing in what.
-    return f"{value:,.2f} {settings.KPIS['CURRENCY']}"
+    return f"{number(value, 2)} {settings.KPIS['CURRENCY']}"
 
 
 def _change(kpi: str, now, before) -> dict | None:

@@ -2,6 +2,8 @@ from datetime import timedelta
 
 from django import forms
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from channels_adapters.models import Channel
 from kpis.models import SURVEY_SCALE
@@ -38,21 +40,21 @@ class KpiQueryForm(forms.Form):
         end = data.get("to") or default["end"]
         start = data.get("from") or end - timedelta(days=DEFAULT_RANGE_DAYS)
         if start >= end:
-            raise forms.ValidationError("'from' must be before 'to' (the period is [from, to)).")
+            raise forms.ValidationError(_("'from' must be before 'to' (the period is [from, to))."))
         if (end - start).days > MAX_RANGE_DAYS:
-            raise forms.ValidationError(f"A period is at most {MAX_RANGE_DAYS} days.")
+            raise forms.ValidationError(_("A period is at most %(days)s days.") % {"days": MAX_RANGE_DAYS})
         channel_id = None
         if data.get("channel"):
             channel_id = Channel.objects.filter(key=data["channel"]).values_list("pk", flat=True).first()
             if channel_id is None:
-                self.add_error("channel", "No channel has this key.")
+                self.add_error("channel", _("No channel has this key."))
         data["start"], data["end"] = start, end
         data["flt"] = KpiFilter(channel_id=channel_id, agent_id=data.get("agent"), team_id=data.get("team"))
         return data
 
 
 class SurveyAnswerForm(forms.Form):
-    score = forms.TypedChoiceField(coerce=int, widget=forms.RadioSelect, label="Your answer")
+    score = forms.TypedChoiceField(coerce=int, widget=forms.RadioSelect, label=gettext_lazy("Your answer"))
 
     def __init__(self, *args, kind: str, **kwargs):
         super().__init__(*args, **kwargs)

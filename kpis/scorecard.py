@@ -7,7 +7,7 @@ from datetime import timedelta
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from kpis.dashboard import _query, fmt
+from kpis.dashboard import _query, fmt, number
 from kpis.selectors import GROW, KEEP, REVIEW, TOO_FEW, channel_scorecard
 
 VERDICTS = {
@@ -58,11 +58,11 @@ CSV_COLUMNS = (
 
 
 def _pct(value) -> str:
-    return "–" if value is None else f"{value * 100:.0f} %"
+    return "–" if value is None else f"{number(value * 100, 0)} %"
 
 
 def _money(value, currency: str) -> str:
-    return "–" if value is None else f"{value:,.2f} {currency}"
+    return "–" if value is None else f"{number(value, 2)} {currency}"
 
 
 def rule_lines(rule: dict, currency: str) -> list[str]:

@@ -12,7 +12,8 @@ from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import OuterRef, Q, Subquery
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext, gettext_lazy
 
 from conversations import realtime, signals
 from conversations.models import (
@@ -24,6 +25,7 @@ from conversations.models import (
     Message,
     MessageKind,
 )
+from helpdesk.languages import customer_language, supported_language
 from helpdesk.process_cache import ProcessCache
 from kpis.models import (
     SURVEY_SCALE,
@@ -336,12 +338,18 @@ def sla_check(*, now: datetime | None = None) -> dict:
 # Surveys -------------------------------------------------------------------
 
 DEFAULT_SURVEY_TEXT = {
-    SurveyKind.CSAT: "How satisfied are you with the help you got? "
-    "Reply with a number from 1 (very unhappy) to 5 (very happy).",
-    SurveyKind.NPS: "How likely are you to recommend us to a friend or colleague? "
-    "Reply with a number from 0 (not at all) to 10 (extremely likely).",
-    SurveyKind.CES: "How easy was it to get your question solved? "
-    "Reply with a number from 1 (very hard) to 7 (very easy).",
+    SurveyKind.CSAT: gettext_lazy(
+        "How satisfied are you with the help you got? "
+        "Reply with a number from 1 (very unhappy) to 5 (very happy)."
+    ),
+    SurveyKind.NPS: gettext_lazy(
+        "How likely are you to recommend us to a friend or colleague? "
+        "Reply with a number from 0 (not at all) to 10 (extremely likely)."
+    ),
+    SurveyKind.CES: gettext_lazy(
+        "How easy was it to get your question solved? "
+        "Reply with a number from 1 (very hard) to 7 (very easy)."
+    ),
 }
 SURVEY_DEFAULTS = {
     "enabled": False,
@@ -383,12 +391,12 @@ def survey_request_from_token(*, token: str) -> SurveyRequest:
             token, salt="kpis.survey-link", max_age=timedelta(days=_conf("SURVEY_LINK_MAX_AGE_DAYS"))
         )
     except signing.SignatureExpired as exc:
-        raise ValidationError("This survey link has expired.") from exc
+        raise ValidationError(gettext("This survey link has expired.")) from exc
     except signing.BadSignature as exc:
-        raise ValidationError("This survey link is not valid.") from exc
-    request = SurveyRequest.objects.select_related("customer").filter(pk=pk).first()
+        raise ValidationError(gettext("This survey link is not valid.")) from exc
+    request = SurveyRequest.objects.select_related("customer", "channel").filter(pk=pk).first()
     if request is None:
-        raise ValidationError("This survey link is not valid.")
+        raise ValidationError(gettext("This survey link is not valid."))
     return request
 
 
@@ -464,12 +472,29 @@ def surveys_schedule_for_resolved(*, case: Case, now: datetime | None = None) ->
     return created
 
 
+def survey_language(*, request: SurveyRequest) -> str:
+    """The language a survey speaks to its customer in (helpdesk/languages.py)."""
+    return customer_language(
+        customer=request.customer if request.customer_id else None, channel=request.channel
+    )
+
+
+def _survey_text(text, language: str) -> str:
+    # A channel may word its survey per language: {"es": "...", "en": "..."}.
+    if isinstance(text, dict):
+        by_language = {supported_language(code): value for code, value in text.items()}
+        text = by_language.get(language) or next(iter(text.values()), "")
+    return str(text)
+
+
 def _survey_body(request: SurveyRequest, conf: dict) -> str:
-    text = conf["text"]
+    language = survey_language(request=request)
+    with translation.override(language):
+        text = _survey_text(conf["text"], language)
+        if conf["link"] and "{link}" not in text:
+            text += gettext(" Or answer here: {link}")
     name = request.customer.first_name if request.customer_id else ""
     link = survey_link_url(request=request)
-    if conf["link"] and "{link}" not in text:
-        text += " Or answer here: {link}"
     return text.replace("{link}", link).replace("{name}", name).strip()
 
 
@@ -543,12 +568,14 @@ def survey_answer_record(
     now = now or timezone.now()
     low, high = SURVEY_SCALE[request.kind]
     if not low <= score <= high:
-        raise ValidationError(f"The score must be between {low} and {high}.")
+        raise ValidationError(
+            gettext("The score must be between %(low)s and %(high)s.") % {"low": low, "high": high}
+        )
     with transaction.atomic():
         if not SurveyRequest.objects.filter(pk=request.pk, status=SurveyRequest.Status.SENT).update(
             status=SurveyRequest.Status.ANSWERED
         ):
-            raise ValidationError("This survey has already been answered. Thank you!")
+            raise ValidationError(gettext("This survey has already been answered. Thank you!"))
         answer = SurveyAnswer.objects.create(
             request=request,
             kind=request.kind,

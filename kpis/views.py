@@ -8,6 +8,9 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponse
 from django.shortcuts import render
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.utils.translation.trans_real import parse_accept_lang_header
 from django.views.decorators.http import require_http_methods
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import BasePermission
@@ -15,6 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from helpdesk.db_router import reads_may_lag
+from helpdesk.languages import supported_language
 from helpdesk.login_lockout import LockoutBasicAuthentication
 from helpdesk.roles import user_is_supervisor
 from kpis import dashboard, scorecard, services
@@ -131,14 +135,38 @@ def scorecard_csv(request):
 
 @require_http_methods(["GET", "POST"])
 def survey_page(request, token: str):
-    """The public one-time survey page behind the signed link sent to the customer."""
+    """The public one-time survey page behind the signed link sent to the customer.
+
+    It speaks the customer's language where we know it, else the browser's
+    (LocaleMiddleware), else the channel's.
+    """
     try:
         survey = services.survey_request_from_token(token=token)
     except ValidationError as exc:
         return render(request, "kpis/survey.html", {"error": exc.messages[0]}, status=404)
+    language = survey_page_language(request, survey)
+    with translation.override(language):
+        response = _survey_page(request, survey)
+        response["Content-Language"] = language
+        return response
+
+
+def survey_page_language(request, survey) -> str:
+    known = (
+        supported_language((survey.customer.attributes or {}).get("language")) if survey.customer_id else ""
+    )
+    if known:
+        return known
+    for code, _quality in parse_accept_lang_header(request.headers.get("Accept-Language", "")):
+        if supported_language(code):
+            return supported_language(code)  # a language the browser asks for and we speak
+    return services.survey_language(request=survey)
+
+
+def _survey_page(request, survey):
     if survey.status not in (survey.Status.SENT, survey.Status.ANSWERED):
         return render(
-            request, "kpis/survey.html", {"error": "This survey is not open for answers."}, status=404
+            request, "kpis/survey.html", {"error": _("This survey is not open for answers.")}, status=404
         )
     form = SurveyAnswerForm(request.POST or None, kind=survey.kind)
     done = survey.status == survey.Status.ANSWERED

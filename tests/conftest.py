@@ -41,6 +41,16 @@ def _clear_process_caches():
     yield
 
 
+@pytest.fixture(autouse=True)
+def _default_language():
+    # LocaleMiddleware activates a request's language for the rest of the thread:
+    # a test that asked for Spanish must not leave the next test speaking it.
+    from django.utils import translation
+
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
+
+
 @pytest.fixture
 def provider():
     server = ProviderServer().start()

@@ -210,6 +210,8 @@ RULES: dict[str, Rule] = {
     "api:not_found": Rule(args=lambda w: {"rest": "no/such/thing/"}, expect=dict.fromkeys(ROLES, "hidden")),
     # Personal API tokens: each user's own page; another user's token is 404.
     "account:tokens": Rule(expect=AGENTS_ONLY),
+    # One's own language: anyone who can log in, role or not.
+    "accounts:preferences": Rule(expect={**dict.fromkeys(ROLES, "ok"), "anonymous": "login"}),
     "account:token_revoke": Rule(
         method="post",
         args=lambda w: {"pk": w["token"].pk},

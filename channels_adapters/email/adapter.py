@@ -27,7 +27,9 @@ from urllib.parse import parse_qs
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.core.mail import EmailMultiAlternatives, get_connection
+from django.utils import translation
 from django.utils.html import escape, linebreaks
+from django.utils.translation import gettext
 
 from channels_adapters.base import (
     ChannelAdapter,
@@ -52,6 +54,7 @@ from channels_adapters.email.parsing import (
 )
 from channels_adapters.email.threads import reply_address, subject_tag, thread_match
 from customers.models import IdentityKind
+from helpdesk.languages import customer_language
 
 SIGNATURE_HEADER = "X-Signature"
 _SUBJECT_TAGS = re.compile(r"\s*\[#\d+\]")
@@ -73,6 +76,13 @@ def email_conf(name: str):
         "REFERENCES_MAX": 20,
     }
     return getattr(settings, "HELPDESK_EMAIL", {}).get(name, defaults[name])
+
+
+def _default_subject(channel, message) -> str:
+    # Our own words in a mail to a customer: in the customer's language.
+    customer = message.thread.customer if message.thread_id else None
+    with translation.override(customer_language(customer=customer, channel=channel)):
+        return gettext("Your request")
 
 
 def channel_option(channel, name: str, default=None):
@@ -405,7 +415,7 @@ class EmailAdapter(ChannelAdapter):
             base_subject = str(message.meta.get("proactive_subject") or "")
         if not base_subject:
             base_subject = (message.case.subject if message.case_id else "") or str(
-                channel_option(channel, "default_subject", "Your request")
+                channel_option(channel, "default_subject", "") or _default_subject(channel, message)
             )
         subject = f"Re: {base_subject}" if parent is not None else base_subject
         if message.case_id and subject_tag(message.case_id) not in subject:

@@ -39,7 +39,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.core.exceptions import ValidationError
 from django.http import QueryDict
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext_lazy
 from twilio.twiml.voice_response import VoiceResponse
 
 import conversations.calls  # noqa: F401 - connects the screen pop to new call messages
@@ -56,16 +57,17 @@ from channels_adapters.base import (
 from channels_adapters.twilio import common
 from customers.identity import phone_normalize
 from customers.models import IdentityKind
+from helpdesk.languages import channel_language, default_language
 
 FINAL_CALL_STATUSES = ("completed", "busy", "no-answer", "canceled", "failed")
 _EARLY_CALL_STATUSES = ("queued", "initiated", "ringing", "in-progress")
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
-DEFAULT_GREETING = (
+DEFAULT_GREETING = gettext_lazy(
     "Thank you for calling. Nobody can take your call right now. "
     "Please leave a message after the tone and we will get back to you."
 )
-THANKS = "Thank you. We have your message. Goodbye."
+THANKS = gettext_lazy("Thank you. We have your message. Goodbye.")
 
 
 def _int(value) -> int | None:
@@ -122,7 +124,9 @@ class VoiceAdapter(ChannelAdapter):
         options = {"language": channel.settings.get("language") or "en-US"}
         if channel.settings.get("voice"):
             options["voice"] = channel.settings["voice"]
-        response.say(text, **options)
+        # Our own words (the default greeting) are spoken in the line's language.
+        with translation.override(channel_language(channel) or default_language()):
+            response.say(str(text), **options)
 
     def voicemail_twiml(self, channel, *, greeting: str | None = None) -> str:
         conf = channel.settings

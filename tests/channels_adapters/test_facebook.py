@@ -345,17 +345,18 @@ ADMIN_CREDENTIALS = {
 def test_admin_creates_the_channel_and_its_webhook_url_answers_the_provider(client, django_user_model, kind):
     client.force_login(django_user_model.objects.create_superuser("root", "root@example.com", "pw-123456"))
     add = client.get(f"/admin/channels_adapters/channel/add/?kind={kind}").content.decode()
-    # The empty form lists the credentials this kind needs.
-    assert all(f"&quot;{key}&quot;" in add for key in ADMIN_CREDENTIALS[kind])
+    # The form has a field for each credential this kind needs.
+    assert all(f'name="credential_{key}"' in add for key in ADMIN_CREDENTIALS[kind])
     incomplete = {**ADMIN_CREDENTIALS[kind], "app_secret" if kind != "twitter" else "consumer_secret": ""}
     form = {"kind": kind, "name": f"Acme {kind}", "is_active": "on", "monthly_cost": "0", "settings": "{}"}
     response = client.post(
-        "/admin/channels_adapters/channel/add/", {**form, "credentials_json": json.dumps(incomplete)}
+        "/admin/channels_adapters/channel/add/",
+        {**form, **{f"credential_{key}": value for key, value in incomplete.items()}},
     )
     assert response.status_code == 200 and "An active channel needs" in response.content.decode()
     response = client.post(
         "/admin/channels_adapters/channel/add/",
-        {**form, "credentials_json": json.dumps(ADMIN_CREDENTIALS[kind])},
+        {**form, **{f"credential_{key}": value for key, value in ADMIN_CREDENTIALS[kind].items()}},
     )
     assert response.status_code == 302, response.content.decode()[:2000]
     channel = Channel.objects.get(kind=kind)
