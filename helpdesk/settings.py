@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "kpis",
     "integrations",  # outbound webhooks: listens to the core, never imported by it
     "api",  # REST API v1 (depends on the core; the core never imports it)
+    "knowledge",  # knowledge base, help center and the 24/7 bot (docs/knowledge.md)
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI and Redoc assets, served by us (no CDN)
 ]
@@ -546,3 +547,13 @@ if not DEBUG and (_problems := production_problems()):
         + "\n".join(f"  - {p}" for p in _problems)
         + "\nSee docs/deploy.md; for the demo, leave DJANGO_DEBUG unset."
     )
+
+# Knowledge base, help center and bot (docs/knowledge.md).
+KNOWLEDGE = {
+    # The bot answers only at or above this search score (calibrated by bench/kb_quality.py).
+    "BOT_THRESHOLD": env.float("HELPDESK_KB_BOT_THRESHOLD", default=0.45),
+    # At most this many answers per case: then a person takes over (the bot never loops).
+    "BOT_MAX_ANSWERS": env.int("HELPDESK_KB_BOT_MAX_ANSWERS", default=2),
+    # Where the help center's "still need help?" link goes when no web chat is on it.
+    "CONTACT_URL": env("HELPDESK_KB_CONTACT_URL", default=""),
+}
