@@ -551,7 +551,7 @@ if not DEBUG and (_problems := production_problems()):
 # Knowledge base, help center and bot (docs/knowledge.md).
 KNOWLEDGE = {
     # The bot answers only at or above this search score (calibrated by bench/kb_quality.py).
-    "BOT_THRESHOLD": env.float("HELPDESK_KB_BOT_THRESHOLD", default=0.45),
+    "BOT_THRESHOLD": env.float("HELPDESK_KB_BOT_THRESHOLD", default=0.5),
     # At most this many answers per case: then a person takes over (the bot never loops).
     "BOT_MAX_ANSWERS": env.int("HELPDESK_KB_BOT_MAX_ANSWERS", default=2),
     # Where the help center's "still need help?" link goes when no web chat is on it.

@@ -12,7 +12,9 @@ def demo_articles_seed(*, author=None, channels=()) -> list[Article]:
     categories = {}
     for position, (key, names) in enumerate(CATEGORIES.items()):
         for lang, (name, slug) in names.items():
-            categories[key, lang] = category_get_or_create(language=lang, name=name, slug=slug, position=position)
+            categories[key, lang] = category_get_or_create(
+                language=lang, name=name, slug=slug, position=position
+            )
     made = []
     for _topic, category, versions in ARTICLES:
         original = None
@@ -34,7 +36,10 @@ def demo_articles_seed(*, author=None, channels=()) -> list[Article]:
             made.append(article)
     for channel in channels:
         settings = dict(channel.settings or {})
-        settings["bot"] = {"mode": "always", "name": "Ayudante" if settings.get("language") == "es" else "Helper"}
+        settings["bot"] = {
+            "mode": "always",
+            "name": "Ayudante" if settings.get("language") == "es" else "Helper",
+        }
         channel.settings = settings
         channel.save(update_fields=["settings"])
     return made

@@ -1,3 +1,4 @@
+# ruff: noqa: E501 - prose
 """The demo's help center: twelve topics in Spanish and English (the quality set,
 tests/fixtures/kb_questions.json, is labelled against these slugs)."""
 

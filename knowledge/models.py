@@ -21,7 +21,9 @@ class Category(models.Model):
         verbose_name = _("category")
         verbose_name_plural = _("categories")
         ordering = ["language", "position", "name"]
-        constraints = [models.UniqueConstraint(fields=["language", "slug"], name="kb_category_slug_per_language")]
+        constraints = [
+            models.UniqueConstraint(fields=["language", "slug"], name="kb_category_slug_per_language")
+        ]
 
     def __str__(self):
         return f"{self.name} ({self.language})"
@@ -49,10 +51,18 @@ class Article(models.Model):
         verbose_name=_("translation of"),
     )
     category = models.ForeignKey(
-        Category, null=True, blank=True, on_delete=models.SET_NULL, related_name="articles", verbose_name=_("category")
+        Category,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="articles",
+        verbose_name=_("category"),
     )
     summary = models.CharField(
-        _("summary"), max_length=300, blank=True, help_text=_("What the bot answers; empty: the body's start.")
+        _("summary"),
+        max_length=300,
+        blank=True,
+        help_text=_("What the bot answers; empty: the body's start."),
     )
     body = models.TextField(_("body"), help_text=_("Markdown."))
     html = models.TextField(editable=False, blank=True)
@@ -78,7 +88,9 @@ class Article(models.Model):
         verbose_name = _("article")
         verbose_name_plural = _("articles")
         ordering = ["-updated_at", "-id"]
-        constraints = [models.UniqueConstraint(fields=["language", "slug"], name="kb_article_slug_per_language")]
+        constraints = [
+            models.UniqueConstraint(fields=["language", "slug"], name="kb_article_slug_per_language")
+        ]
         indexes = [models.Index(fields=["language", "status"])]
 
     def __str__(self):

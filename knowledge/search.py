@@ -23,7 +23,9 @@ CONFIGS = {"es": "kb_es", "en": "kb_en"}
 # How much of the score the matched share of query words brings, and how much the
 # title (and keywords) matching brings: a question answered by the title is the best sign.
 MAX_QUERY_WORDS = 24
-TYPO_SIMILARITY = 0.45
+TYPO_SIMILARITY = 0.4
+# Articles the full-text index hands over for the final scoring.
+CANDIDATES = 30
 
 
 @dataclass
@@ -74,7 +76,9 @@ def articles_index(*, article_ids) -> None:
     for article in Article.objects.filter(pk__in=ids):
         terms = unaccent(f"{article.title} {article.keywords}")
         Article.objects.filter(pk=article.pk).update(search_terms=terms)
-        vocabulary.update(w for w in words(f"{article.title} {article.keywords} {article.body}") if 3 <= len(w) <= 60)
+        vocabulary.update(
+            w for w in words(f"{article.title} {article.keywords} {article.body}") if 3 <= len(w) <= 60
+        )
     SearchWord.objects.bulk_create([SearchWord(word=w) for w in vocabulary], ignore_conflicts=True)
 
 
@@ -142,48 +146,53 @@ def _search_postgres(corrected: str, language: str, limit: int, published_only: 
     status = "AND a.status = 'published'" if published_only else ""
     with connection.cursor() as cursor:
         # Any query word may match (OR): a paraphrase rarely uses every word of an
-        # article. The score then says how much of the question matched, and where.
+        # article. The GIN index finds the candidates; the score then says how much
+        # of the question matched, and where.
         cursor.execute(
             f"""
             WITH q AS (
               SELECT websearch_to_tsquery(%(cfg)s::regconfig, %(q)s) AS strict,
                      NULLIF(replace(websearch_to_tsquery(%(cfg)s::regconfig, %(q)s)::text, ' & ', ' | '),
-                            '')::tsquery AS loose,
-                     (SELECT count(*) FROM unnest(tsvector_to_array(to_tsvector(%(cfg)s::regconfig, %(q)s))))
-                       AS n
+                            '')::tsquery AS loose
             )
             SELECT a.id,
                    ts_rank('{{0, 0.25, 0.5, 1}}', a.search_vector, q.loose, 0) AS rank_all,
                    ts_rank('{{0, 0, 0, 1}}', a.search_vector, q.loose, 0) AS rank_title,
                    (a.search_vector @@ q.strict) AS all_words,
-                   q.n
+                   similarity(%(q)s, a.search_terms) AS close
             FROM knowledge_article a, q
             WHERE q.loose IS NOT NULL AND a.language = %(lang)s {status}
               AND a.search_vector @@ q.loose
             ORDER BY rank_all DESC, a.id
-            LIMIT %(limit)s
+            LIMIT %(pool)s
             """,
-            {"cfg": cfg, "q": corrected, "lang": language, "limit": limit},
+            {"cfg": cfg, "q": corrected, "lang": language, "pool": max(limit, CANDIDATES)},
         )
         rows = cursor.fetchall()
-    return [(pk, _score(rank_all, rank_title, all_words, n)) for pk, rank_all, rank_title, all_words, n in rows]
+    scored = [
+        (pk, _score(rank_all, rank_title, all_words, close))
+        for pk, rank_all, rank_title, all_words, close in rows
+    ]
+    scored.sort(key=lambda row: (-row[1], row[0]))
+    return scored[:limit]
 
 
-def _score(rank_all: float, rank_title: float, all_words: bool, n: int) -> float:
+def _score(rank_all: float, rank_title: float, all_words: bool, close: float) -> float:
     # ts_rank grows with matched weight; squashed to [0, 1). A match of every query
-    # word (the strict websearch query) and a title match are the strongest signs.
+    # word (the strict websearch query), a title match, and a question that reads
+    # like the title (trigram similarity) are the strongest signs.
     squash = rank_all / (rank_all + 0.1)
     title = rank_title / (rank_title + 0.1)
-    return min(1.0, 0.55 * squash + 0.3 * title + (0.15 if all_words else 0.0))
+    return min(1.0, 0.5 * squash + 0.25 * title + (0.15 if all_words else 0.0) + 0.1 * close)
 
 
-STOPWORDS = set(
+_STOPWORDS_TEXT = (
     "a al algo como con de del el en es esta este hay la las lo los me mi mis no para por que se "
-    "si su sus te tu un una uno y ya puedo quiero hago como cual cuando donde "
-    "the an and are can do does for from how i in is it me my of on or our the to we what when "
+    "si su sus te tu un una uno y ya puedo quiero hago cual cuando donde "
+    "the an and are can do does for from how i in is it me my of on or our to we what when "
     "where which who why will with you your not get"
-    .split()
-)  # fmt: skip
+)
+STOPWORDS = frozenset(_STOPWORDS_TEXT.split())
 
 
 def _stem(word: str) -> str:
@@ -208,6 +217,6 @@ def _search_python(corrected: str, language: str, limit: int, published_only: bo
         weight = sum(1.0 if t in title_terms else 0.6 if t in key_terms else 0.3 for t in matched)
         rank = weight / len(terms)
         title = len(terms & title_terms) / len(terms)
-        scored.append((pk, _score(rank * 0.2, title * 0.2, matched == terms, len(terms))))
+        scored.append((pk, _score(rank * 0.2, title * 0.2, matched == terms, 0.0)))
     scored.sort(key=lambda row: (-row[1], row[0]))
     return scored[:limit]

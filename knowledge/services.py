@@ -12,7 +12,17 @@ from knowledge.models import Article, ArticleStatus, Category, Language
 from knowledge.search import articles_index
 from knowledge.text import render_markdown
 
-EDITABLE = ("title", "slug", "language", "category", "summary", "body", "keywords", "status", "translation_of")
+EDITABLE = (
+    "title",
+    "slug",
+    "language",
+    "category",
+    "summary",
+    "body",
+    "keywords",
+    "status",
+    "translation_of",
+)
 
 
 def _validate(article: Article) -> None:

@@ -1,0 +1,20 @@
+import pytest
+
+
+@pytest.fixture
+def kb(db):
+    """The demo help center: 24 published articles in Spanish and English."""
+    from knowledge.demo import demo_articles_seed
+
+    return {a.slug: a for a in demo_articles_seed()}
+
+
+@pytest.fixture
+def run_on_commit(django_capture_on_commit_callbacks):
+    """Run the after-commit hooks (the bot listens there) as a real commit would, nested ones too."""
+
+    def run(fn, *args, **kwargs):
+        with django_capture_on_commit_callbacks(execute=True):
+            return fn(*args, **kwargs)
+
+    return run
