@@ -122,23 +122,14 @@ def test_no_hands_over_and_a_second_question_is_the_last_attempt(kb, run_on_comm
 
 
 def test_a_case_an_agent_has_touched_gets_no_bot(kb, run_on_commit, org):
-    channel = bot_channel()
-    case = write(run_on_commit, channel, "Tell me about your company", address="c").case
-    assert BotSession.objects.get(case=case).state == BotSession.State.HANDED_OFF
-
-    fresh = bot_channel()
-    message = run_on_commit(
-        services.receive_inbound,
-        channel=fresh,
-        sender=Sender(kind="api", address="d"),
-        external_id="x-1",
-        text="hello there",
-    )
-    BotSession.objects.filter(case=message.case).delete()  # as if the bot had not seen it
-    assign_case(case=message.case, assignee=org["ana"], by=org["ana"])
-    write(run_on_commit, fresh, "How do I reset my password?", address="d")
-    assert not bot_lines(message.case)
-    assert not BotSession.objects.filter(case=message.case).exists()
+    channel = ChannelFactory(kind="api")  # the bot is off when the case opens
+    case = write(run_on_commit, channel, "hello there", address="d").case
+    assign_case(case=case, assignee=org["ana"], by=org["ana"])
+    channel.settings = {"bot": {"mode": "always"}}
+    channel.save()
+    write(run_on_commit, channel, "How do I reset my password?", address="d")
+    assert not bot_lines(case)
+    assert not BotSession.objects.filter(case=case).exists()
 
 
 def test_an_agent_reply_silences_the_bot_mid_conversation(kb, run_on_commit):
@@ -155,7 +146,10 @@ def test_never_on_voice_and_never_when_switched_off(kb, run_on_commit):
     case = write(run_on_commit, off, "How do I reset my password?", address="f").case
     assert not bot_lines(case) and not BotSession.objects.exists()
     voice = bot_channel(kind="voice")
-    assert bot_lines(write(run_on_commit, voice, "How do I reset my password?", address="+34600000001").case) == []
+    assert (
+        bot_lines(write(run_on_commit, voice, "How do I reset my password?", address="+34600000001").case)
+        == []
+    )
 
 
 def test_bot_messages_do_not_count_as_responses_or_in_kpis(kb, run_on_commit):
