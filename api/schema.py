@@ -77,7 +77,7 @@ def only_api_endpoints(endpoints):
 
 
 def _is_api_view(cls) -> bool:
-    # Apps with their own API module (knowledge.api) build on ApiMixin: the same API.
+    # Apps with their own API module (knowledge.api_views) build on ApiMixin: the same API.
     from api.views.base import ApiMixin
 
     return issubclass(cls, ApiMixin)

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from knowledge import api
+from knowledge import api_views as api
 
 urlpatterns = [
     path("search/", api.KbSearchView.as_view(), name="kb_search"),

@@ -60,7 +60,7 @@ def test_confident_match_is_answered_with_the_article_and_numbered_choices(kb, r
 
 def test_spanish_question_is_answered_in_spanish_with_native_buttons(kb, run_on_commit):
     channel = bot_channel(kind="telegram")
-    message = write(run_on_commit, channel, "¿Cuándo me devuelven el dinero?", address="777")
+    message = write(run_on_commit, channel, "¿Cuándo recibo el reembolso de mi devolución?", address="777")
     [answer] = bot_lines(message.case)
     assert kb["cuando-recibo-mi-reembolso"].public_url in answer.body
     assert "¿Te ha resuelto la duda?" in answer.body
