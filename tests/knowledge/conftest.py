@@ -18,3 +18,7 @@ def run_on_commit(django_capture_on_commit_callbacks):
             return fn(*args, **kwargs)
 
     return run
+
+
+# Each provider's real client pointed at the local server: the adapters' own fixtures.
+from tests.channels_adapters.conftest import bot_api, graph  # noqa: E402, F401
