@@ -82,7 +82,7 @@ def _answering_a_survey(message: Message) -> bool:
     return isinstance(last, dict) and "survey" in last
 
 
-def _fallback_language(channel, thread: Thread) -> str:
+def language_fallback(channel, thread: Thread) -> str:
     for value in (
         (channel.settings or {}).get("language"),
         (thread.customer.attributes or {}).get("language")
@@ -162,7 +162,7 @@ def bot_turn(*, message: Message, channel, conf: dict) -> str | None:
         lang = (
             session.language
             if session
-            else detect_language(text, fallback=_fallback_language(channel, thread))
+            else detect_language(text, fallback=language_fallback(channel, thread))
         )
         intent = _intent(text, awaiting=session is not None)
         if intent == "human":

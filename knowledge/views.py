@@ -107,28 +107,26 @@ def case_suggestions(request, case_id):
     from conversations.visibility import case_visible
     from helpdesk.roles import user_is_agent
 
-    case = Case.objects.filter(pk=case_id).select_related("thread").first()
+    case = Case.objects.filter(pk=case_id).select_related("thread__customer").first()
     if case is None or not user_is_agent(request.user) or not case_visible(user=request.user, case=case):
         raise Http404
     latest = (
         case.messages.filter(direction=Direction.IN, kind=MessageKind.TEXT)
         .exclude(body="")
+        .select_related("channel")
         .order_by("-created_at", "-id")
         .first()
     )
     if latest is None:
         return JsonResponse({"query": "", "results": []})
-    session = getattr(case, "bot_session", None) if hasattr(case, "bot_session") else None
-    from knowledge.bot import _fallback_language
+    from knowledge.bot import language_fallback
+    from knowledge.models import BotSession
     from knowledge.text import detect_language
 
-    fallback = (
-        session.language
-        if session
-        else _fallback_language(latest.channel, case.thread)
-        if latest.channel
-        else "en"
-    )
+    # The language the bot settled on, else the message's own, else the channel's or customer's.
+    fallback = BotSession.objects.filter(case=case).values_list("language", flat=True).first()
+    if not fallback:
+        fallback = language_fallback(latest.channel, case.thread) if latest.channel_id else "en"
     lang = detect_language(latest.body, fallback=fallback)
     hits = articles_search(query=latest.body, language=lang, limit=3)
     return JsonResponse(
