@@ -10,7 +10,9 @@ pytestmark = pytest.mark.django_db
 
 
 def _case(team, text="I forgot my password, how do I reset it?"):
-    result = receive_inbound(channel=ChannelFactory(), sender=Sender("api", "cust-9"), external_id="s1", text=text)
+    result = receive_inbound(
+        channel=ChannelFactory(), sender=Sender("api", "cust-9"), external_id="s1", text=text
+    )
     case = result.message.case
     case.team = team
     case.save()
