@@ -78,10 +78,13 @@ class Article(models.Model):
     view_count = models.PositiveIntegerField(_("views"), default=0)
     helpful_yes = models.PositiveIntegerField(_("helpful"), default=0)
     helpful_no = models.PositiveIntegerField(_("not helpful"), default=0)
-    # Maintained by knowledge.search.articles_index: weighted tsvector (PostgreSQL,
-    # GIN-indexed by migration 0002) and the unaccented title + keywords that
+    # Maintained by knowledge.search.articles_index: weighted tsvectors (PostgreSQL,
+    # GIN-indexed by migrations 0002 and 0003) and the unaccented title + keywords that
     # trigram similarity reads so typos still match.
     search_vector = SearchVectorField(null=True, editable=False)
+    # Title (A) and keywords (B) alone: a loose (any word) match here is cheap to rank even
+    # over thousands of articles; the body counts through search_vector's all-words match.
+    title_vector = SearchVectorField(null=True, editable=False)
     search_terms = models.TextField(blank=True, editable=False)
 
     class Meta:

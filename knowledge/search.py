@@ -52,6 +52,8 @@ def articles_index(*, article_ids) -> None:
                     setweight(to_tsvector(c.cfg, title), 'A')
                     || setweight(to_tsvector(c.cfg, keywords), 'B')
                     || setweight(to_tsvector(c.cfg, body), 'C'),
+                  title_vector =
+                    setweight(to_tsvector(c.cfg, title), 'A') || setweight(to_tsvector(c.cfg, keywords), 'B'),
                   search_terms = lower(unaccent(title || ' ' || keywords))
                 FROM (SELECT id AS cid,
                         (CASE language WHEN 'es' THEN 'kb_es' ELSE 'kb_en' END)::regconfig AS cfg
@@ -90,14 +92,17 @@ def _corrected(query: str) -> tuple[str, int]:
     if _postgres():
         with connection.cursor() as cursor:
             # One round trip: each word keeps itself when known, else takes its closest
-            # known word above the threshold (the trigram index answers `%`).
+            # known word (the GiST trigram index's nearest neighbour) when close enough.
             cursor.execute(
                 """
                 SELECT t.n, COALESCE(
-                  (SELECT word FROM knowledge_searchword WHERE word = t.w),
-                  (SELECT word FROM knowledge_searchword
-                    WHERE length(t.w) >= 4 AND word %% t.w AND similarity(word, t.w) >= %s
-                    ORDER BY similarity(word, t.w) DESC, word LIMIT 1),
+                  -- BETWEEN: a range only the primary key's btree answers; for "=" the
+                  -- planner may pick the trigram index, ten times slower for an exact word.
+                  (SELECT word FROM knowledge_searchword WHERE word BETWEEN t.w AND t.w),
+                  (SELECT n.word FROM (
+                     SELECT word FROM knowledge_searchword WHERE length(t.w) >= 4
+                     ORDER BY word <-> t.w LIMIT 1) AS n
+                   WHERE similarity(n.word, t.w) >= %s),
                   t.w)
                 FROM unnest(%s::text[]) WITH ORDINALITY AS t(w, n) ORDER BY t.n
                 """,
@@ -145,26 +150,27 @@ def _search_postgres(corrected: str, language: str, limit: int, published_only: 
     cfg = CONFIGS[language]
     status = "AND a.status = 'published'" if published_only else ""
     with connection.cursor() as cursor:
-        # Any query word may match (OR): a paraphrase rarely uses every word of an
-        # article. The GIN index finds the candidates; the score then says how much
-        # of the question matched, and where.
+        # Candidates: any query word in the title or keywords (a paraphrase rarely uses
+        # every word), or every query word anywhere (websearch's own AND). Both through
+        # GIN indexes; only the best few are then scored in full.
         cursor.execute(
             f"""
             WITH q AS (
               SELECT websearch_to_tsquery(%(cfg)s::regconfig, %(q)s) AS strict,
                      NULLIF(replace(websearch_to_tsquery(%(cfg)s::regconfig, %(q)s)::text, ' & ', ' | '),
                             '')::tsquery AS loose
+            ), c AS (
+              SELECT a.id, a.search_terms,
+                     ts_rank('{{0, 0.25, 0.5, 1}}', a.search_vector, q.loose, 0) AS rank_all,
+                     ts_rank('{{0, 0, 0, 1}}', a.title_vector, q.loose, 0) AS rank_title,
+                     (a.search_vector @@ q.strict) AS all_words
+              FROM knowledge_article a, q
+              WHERE q.loose IS NOT NULL AND a.language = %(lang)s {status}
+                AND (a.title_vector @@ q.loose OR a.search_vector @@ q.strict)
+              ORDER BY rank_all DESC, a.id
+              LIMIT %(pool)s
             )
-            SELECT a.id,
-                   ts_rank('{{0, 0.25, 0.5, 1}}', a.search_vector, q.loose, 0) AS rank_all,
-                   ts_rank('{{0, 0, 0, 1}}', a.search_vector, q.loose, 0) AS rank_title,
-                   (a.search_vector @@ q.strict) AS all_words,
-                   similarity(%(q)s, a.search_terms) AS close
-            FROM knowledge_article a, q
-            WHERE q.loose IS NOT NULL AND a.language = %(lang)s {status}
-              AND a.search_vector @@ q.loose
-            ORDER BY rank_all DESC, a.id
-            LIMIT %(pool)s
+            SELECT c.id, c.rank_all, c.rank_title, c.all_words, similarity(%(q)s, c.search_terms) FROM c
             """,
             {"cfg": cfg, "q": corrected, "lang": language, "pool": max(limit, CANDIDATES)},
         )

@@ -20,7 +20,8 @@ DO $$ BEGIN
   END IF;
 END $$;
 CREATE INDEX IF NOT EXISTS kb_article_search_vector ON knowledge_article USING gin (search_vector);
-CREATE INDEX IF NOT EXISTS kb_searchword_trgm ON knowledge_searchword USING gin (word gin_trgm_ops);
+-- GiST, not GIN: it answers "the nearest word" (ORDER BY <-> LIMIT 1) straight from the index.
+CREATE INDEX IF NOT EXISTS kb_searchword_trgm ON knowledge_searchword USING gist (word gist_trgm_ops);
 """
 
 BACKWARD = """
