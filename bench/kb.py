@@ -109,6 +109,15 @@ def bench_bot(messages: int, rng: random.Random) -> tuple[list[float], dict]:
     message_created.connect(timed, dispatch_uid="knowledge.bot.timed")
     channel = ChannelFactory(settings={"bot": {"mode": "always", "name": "Bench"}})
     questions = questions_load()
+    # Once per process, not per message: the language models' loading, the URL resolver.
+    from knowledge.text import detect_language
+
+    detect_language("warm up the detector", fallback="en")
+    for i in range(5):
+        receive_inbound(
+            channel=channel, sender=Sender("api", f"warm-{i}"), external_id=f"w{i}", text=questions[i]["q"]
+        )
+    times.clear()
     for i in range(messages):
         q = questions[i % len(questions)]
         sender = Sender("api", f"bench-{i}")
