@@ -6,7 +6,7 @@ from playwright.sync_api import expect
 from channels_adapters.base import Sender
 from conversations.services import receive_inbound
 from knowledge.demo import demo_articles_seed
-from tests.browser.conftest import asgi_server, browser_contexts, chromium, login, off_loop  # noqa: F401
+from tests.browser.conftest import login, off_loop
 from tests.factories import ChannelFactory, UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
