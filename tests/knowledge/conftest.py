@@ -21,5 +21,5 @@ def run_on_commit(django_capture_on_commit_callbacks):
 
 
 # Each provider's real client pointed at the local server: the adapters' own fixtures.
-from tests.channels_adapters.conftest import bot_api, graph  # noqa: E402, F401
 from tests.browser.conftest import asgi_server, browser_contexts, chromium  # noqa: E402, F401
+from tests.channels_adapters.conftest import bot_api, graph  # noqa: E402, F401
