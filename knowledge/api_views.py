@@ -41,6 +41,12 @@ class SearchQuerySerializer(serializers.Serializer):
     )
     limit = serializers.IntegerField(min_value=1, max_value=20, default=5)
 
+    def validate_q(self, value):
+        # A query string is not parsed as JSON (api.parsers): PostgreSQL refuses NUL here too.
+        if "\x00" in value:
+            raise serializers.ValidationError(_("Text may not contain NUL characters."))
+        return value
+
 
 class SearchResultSerializer(serializers.Serializer):
     id = serializers.IntegerField()

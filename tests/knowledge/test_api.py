@@ -95,3 +95,8 @@ def test_the_schema_documents_the_kb_endpoints(client, db):
     schema = client.get("/api/v1/schema/", headers={"Accept": "application/json"})
     text = schema.content.decode()
     assert "/api/v1/kb/search/" in text and "/api/v1/kb/articles/{id}/" in text
+
+
+def test_a_nul_in_the_question_is_a_400_not_a_database_error(api, kb):
+    response = api["ana"].get("/api/v1/kb/search/", {"q": "pass\x00word"})
+    assert response.status_code == 400 and "q" in error_of(response)["fields"]

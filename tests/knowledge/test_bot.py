@@ -1,6 +1,7 @@
 """The bot's pipeline on PostgreSQL: answer, resolve, hand over, stay away from agents' cases."""
 
 import itertools
+from datetime import UTC
 
 import pytest
 
@@ -168,3 +169,19 @@ def test_bot_messages_do_not_count_as_responses_or_in_kpis(kb, run_on_commit):
     today = timezone.now().date()
     report = kpi_report(start=today, end=today + timedelta(days=1))
     assert report["totals"]["tme_seconds"] is None
+
+
+def test_outside_hours_mode_answers_only_when_the_team_is_closed(kb, run_on_commit, time_machine):
+    from datetime import datetime
+
+    from kpis.models import BusinessHours
+
+    days = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    BusinessHours.objects.create(name="Office", weekly={d: [["09:00", "18:00"]] for d in days})
+    channel = bot_channel(mode="outside_hours")
+    time_machine.move_to(datetime(2026, 12, 1, 12, 0, tzinfo=UTC), tick=False)
+    open_case = write(run_on_commit, channel, "How do I reset my password?", address="day").case
+    assert not bot_lines(open_case)  # the team is at work: people answer
+    time_machine.move_to(datetime(2026, 12, 1, 22, 0, tzinfo=UTC), tick=False)
+    night_case = write(run_on_commit, channel, "How do I reset my password?", address="night").case
+    assert len(bot_lines(night_case)) == 1
