@@ -4,6 +4,7 @@ readable without JavaScript; the language is the URL's."""
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -107,9 +108,11 @@ def case_suggestions(request, case_id):
     from conversations.visibility import case_visible
     from helpdesk.roles import user_is_agent
 
+    if not user_is_agent(request.user):
+        raise PermissionDenied
     case = Case.objects.filter(pk=case_id).select_related("thread__customer").first()
-    if case is None or not user_is_agent(request.user) or not case_visible(user=request.user, case=case):
-        raise Http404
+    if case is None or not case_visible(user=request.user, case=case):
+        raise Http404  # not theirs, or no such case: answered alike
     latest = (
         case.messages.filter(direction=Direction.IN, kind=MessageKind.TEXT)
         .exclude(body="")
