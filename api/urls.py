@@ -44,6 +44,7 @@ urlpatterns = [
     path("channels/<int:pk>/", directory.ChannelDetailView.as_view(), name="channel"),
     path("survey-answers/", directory.SurveyAnswerListView.as_view(), name="survey_answers"),
     path("outreach/", include("outreach.api_urls")),
+    path("kb/", include("knowledge.api_urls")),  # knowledge base search and articles
     path("", include("commitments.api_urls")),  # commitments/, customers/<id>/commitments/
     # The schema and its docs are public: they describe the API, they hold no data.
     path("schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "api",  # REST API v1 (depends on the core; the core never imports it)
     "commitments",  # promises to customers, pinned on every channel: listens to the core
     "accounts",  # a person's own settings (UI language)
+    "knowledge",  # knowledge base, help center and the 24/7 bot (docs/knowledge.md)
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI and Redoc assets, served by us (no CDN)
 ]
@@ -630,4 +631,13 @@ HELPDESK_AUTOMATION = {
     "RULE_CACHE_SECONDS": env.float("HELPDESK_RULE_CACHE_SECONDS", default=5.0),
     # How many cases the admin's "try this rule" preview looks at.
     "PREVIEW_CASES": env.int("HELPDESK_RULE_PREVIEW_CASES", default=100),
+}
+# Knowledge base, help center and bot (docs/knowledge.md).
+KNOWLEDGE = {
+    # The bot answers only at or above this search score (calibrated by bench/kb_quality.py).
+    "BOT_THRESHOLD": env.float("HELPDESK_KB_BOT_THRESHOLD", default=0.5),
+    # At most this many answers per case: then a person takes over (the bot never loops).
+    "BOT_MAX_ANSWERS": env.int("HELPDESK_KB_BOT_MAX_ANSWERS", default=2),
+    # Where the help center's "still need help?" link goes when no web chat is on it.
+    "CONTACT_URL": env("HELPDESK_KB_CONTACT_URL", default=""),
 }

@@ -25,6 +25,7 @@ urlpatterns = [
     path("commitments/", include("commitments.urls")),
     path("outreach/", include("outreach.urls")),
     path("automation/", include("automation.urls")),
+    path("help/", include("knowledge.urls")),  # public help center (knowledge app)
     path("", RedirectView.as_view(url="/inbox/", permanent=False), name="home"),
 ]
 if settings.HELPDESK_SANDBOX:

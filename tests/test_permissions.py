@@ -234,6 +234,30 @@ RULES: dict[str, Rule] = {
     "commitments:pinned": Rule(args=lambda w: {"customer_id": w["customer"].pk}, expect=CASE_OF_TEAM_A),
     "api:commitments": Rule(expect=API_AGENTS),
     "api:customer_commitments": Rule(args=customer_args, expect=API_CASE_OF_TEAM_A),
+    # The public help center (knowledge app): anyone reads it; an unknown article is 404 for
+    # all (tests/knowledge has the published pages). Suggestions follow the case's visibility.
+    "knowledge:root": Rule(expect=PUBLIC),
+    "knowledge:sitemap": Rule(expect=PUBLIC),
+    "knowledge:home": Rule(args=lambda w: {"lang": "en"}, expect=PUBLIC),
+    "knowledge:search": Rule(
+        args=lambda w: {"lang": "es"}, query=lambda w: {"q": "reembolso"}, expect=PUBLIC
+    ),
+    "knowledge:category": Rule(
+        args=lambda w: {"lang": "en", "slug": "none"}, expect=dict.fromkeys(ROLES, "hidden")
+    ),
+    "knowledge:article": Rule(
+        args=lambda w: {"lang": "en", "slug": "none"}, expect=dict.fromkeys(ROLES, "hidden")
+    ),
+    "knowledge:vote": Rule(
+        method="post", args=lambda w: {"lang": "en", "slug": "none"}, expect=dict.fromkeys(ROLES, "hidden")
+    ),
+    "knowledge:case_suggestions": Rule(args=lambda w: {"case_id": w["case"].pk}, expect=CASE_OF_TEAM_A),
+    "api:kb_search": Rule(query=lambda w: {"q": "refund"}, expect=API_AGENTS),
+    "api:kb_articles": Rule(expect={**dict.fromkeys(ROLES, "denied"), "supervisor": "ok", "admin": "ok"}),
+    "api:kb_article": Rule(
+        args=lambda w: {"pk": 999999},
+        expect={**dict.fromkeys(ROLES, "denied"), "supervisor": "hidden", "admin": "hidden"},
+    ),
 }
 
 

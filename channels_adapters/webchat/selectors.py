@@ -147,6 +147,9 @@ def message_json(message: Message, *, visitor: Visitor) -> dict:
         scores = _survey_scores(survey.get("kind"))
         if scores:
             data["survey"] = {"kind": survey.get("kind"), "scores": scores}
+    elif message.direction == Direction.OUT and (message.meta or {}).get("quick_replies"):
+        # Answer buttons (the bot's "did that help?"): a tap sends the button's text.
+        data["choices"] = [str(q) for q in message.meta["quick_replies"]][:10]
     return data
 
 
@@ -155,7 +158,9 @@ def _author_name(message: Message) -> str:
         return ""
     user = message.author_user if message.author_user_id else None
     if user is None:
-        return ""
+        # The bot signs with its own name (channel settings "bot": {"name"}).
+        bot = (message.meta or {}).get("bot")
+        return str(bot.get("name") or "") if isinstance(bot, dict) else ""
     return user.first_name or user.get_username()
 
 

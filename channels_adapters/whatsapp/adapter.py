@@ -169,6 +169,10 @@ def _content(kind: str, content: dict, data: dict) -> tuple[str, list[dict], dic
     return text, attachments, meta
 
 
+# Interactive messages: at most 3 reply buttons, and a body of at most 1,024 characters.
+INTERACTIVE_BODY_LIMIT = 1024
+
+
 class WhatsAppAdapter(ChannelAdapter):
     kind = "whatsapp"
     identity_kinds = (IdentityKind.PHONE, IdentityKind.WHATSAPP_BSUID)
@@ -395,6 +399,17 @@ class WhatsAppAdapter(ChannelAdapter):
                 body["type"] = kind
                 body[kind] = media
                 return body
+        buttons = [str(q)[:20] for q in (message.meta or {}).get("quick_replies") or []]
+        if buttons and len(buttons) <= 3 and not attachments and 0 < len(text) <= INTERACTIVE_BODY_LIMIT:
+            # Reply buttons (the bot's "did that help?"): a tap comes back as an
+            # interactive button_reply whose title is the button's text.
+            body["type"] = "interactive"
+            body["interactive"] = {
+                "type": "button",
+                "body": {"text": text},
+                "action": {"buttons": [{"type": "reply", "reply": {"id": q, "title": q}} for q in buttons]},
+            }
+            return body
         links = [public_url(a["url"]) for a in attachments]
         text = "\n".join(part for part in [text, *links] if part)
         if len(text) > TEXT_LIMIT:

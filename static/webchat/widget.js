@@ -378,6 +378,26 @@
     return box;
   }
 
+  // The bot's answer buttons ("Yes" / "Talk to a person"): a tap sends the button's text.
+  function choicesNode(message) {
+    const row = document.createElement("div");
+    row.className = "choices";
+    row.setAttribute("role", "group");
+    for (const choice of message.choices) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "choice";
+      button.textContent = choice;
+      button.addEventListener("click", () => {
+        for (const b of row.querySelectorAll("button")) b.disabled = true;
+        button.classList.add("chosen");
+        sendText(choice);
+      });
+      row.appendChild(button);
+    }
+    return row;
+  }
+
   function messageNode(message, pending) {
     const li = document.createElement("li");
     const mine = message.direction === "in";
@@ -398,6 +418,7 @@
     }
     for (const att of message.attachments || []) li.appendChild(attachmentNode(att));
     if (message.survey && !mine) li.appendChild(surveyNode(message));
+    if (message.choices && !mine) li.appendChild(choicesNode(message));
     const meta = document.createElement("div");
     meta.className = "meta";
     const time = document.createElement("time");

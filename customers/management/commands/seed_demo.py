@@ -45,6 +45,7 @@ from conversations.services import receive_inbound
 from customers.models import Customer, Identity
 from customers.services import identity_add, identity_resolve
 from helpdesk import roles
+from knowledge.demo import demo_articles_seed
 from kpis.models import CaseSla, SlaPolicy, SurveyAnswer, SurveyRequest
 from kpis.services import kpi_rollup_days
 
@@ -148,6 +149,7 @@ class Command(BaseCommand):
             )
             self._customers(users, channels)
             demo_commitments_seed(users=users)  # commitments/demo.py
+            demo_articles_seed(channels=[channels["webchat"]])  # help center, and the bot on the web chat
         # The dashboard reads past days from the rollups (today stays live): build them now
         # rather than waiting for the hourly beat task, which `make run` does not even start.
         today = timezone.localdate(now)

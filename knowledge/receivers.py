@@ -1,0 +1,13 @@
+"""The knowledge app listens to the core: the bot hears every new customer message."""
+
+from conversations.signals import message_created
+
+
+def on_message_created(sender, message, **kwargs):
+    from knowledge import bot
+
+    bot.bot_message_receive(message=message)
+
+
+def connect():
+    message_created.connect(on_message_created, dispatch_uid="knowledge.bot")
