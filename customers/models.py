@@ -23,6 +23,11 @@ class Customer(models.Model):
     name = models.CharField(max_length=200, blank=True)
     attributes = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # A customer under legal hold (litigation, an authority's request) cannot be erased.
+    legal_hold = models.BooleanField(_("legal hold"), default=False)
+    legal_hold_reason = models.TextField(_("legal hold reason"), blank=True)
+    # Set by privacy's erasure: the record stays (its cases count in the KPIs), its content went.
+    erased_at = models.DateTimeField(_("erased at"), null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -63,6 +68,11 @@ class CustomerMerge(models.Model):
     moved = models.JSONField(default=dict)
     merged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     merged_at = models.DateTimeField(auto_now_add=True)
+    # Set when the merge was undone (privacy's unmerge): `moved` says what went back.
+    unmerged_at = models.DateTimeField(null=True, blank=True)
+    unmerged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         ordering = ["-merged_at"]

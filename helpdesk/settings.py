@@ -77,6 +77,8 @@ INSTALLED_APPS = [
     "kpis",
     "integrations",  # outbound webhooks: listens to the core, never imported by it
     "api",  # REST API v1 (depends on the core; the core never imports it)
+    "audit",  # append-only audit log (docs/privacy.md)
+    "privacy",  # customer import, GDPR export and erasure, retention, customers directory
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI and Redoc assets, served by us (no CDN)
 ]
@@ -95,6 +97,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it turns a lockout into the login page's message.
     "axes.middleware.AxesMiddleware",
+    # Who is acting, for audit entries written by signals (role changes, channel saves).
+    "audit.context.AuditRequestMiddleware",
 ]
 
 ROOT_URLCONF = "helpdesk.urls"
