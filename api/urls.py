@@ -1,6 +1,6 @@
 """REST API v1 under /api/v1/ (the KPI endpoint, /api/v1/kpis/, stays in kpis/urls.py)."""
 
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from api.views import cases, customers, directory
@@ -43,6 +43,7 @@ urlpatterns = [
     path("channels/", directory.ChannelListView.as_view(), name="channels"),
     path("channels/<int:pk>/", directory.ChannelDetailView.as_view(), name="channel"),
     path("survey-answers/", directory.SurveyAnswerListView.as_view(), name="survey_answers"),
+    path("", include("privacy.api_urls")),  # customers/<id>/export/ (GDPR archive)
     # The schema and its docs are public: they describe the API, they hold no data.
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
