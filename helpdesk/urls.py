@@ -19,6 +19,7 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("inbox/", include("conversations.urls")),
+    path("customers/", include("privacy.urls")),  # customers directory, export, erasure
     path("", RedirectView.as_view(url="/inbox/", permanent=False), name="home"),
 ]
 if settings.HELPDESK_SANDBOX:
