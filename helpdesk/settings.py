@@ -550,3 +550,14 @@ if not DEBUG and (_problems := production_problems()):
         + "\n".join(f"  - {p}" for p in _problems)
         + "\nSee docs/deploy.md; for the demo, leave DJANGO_DEBUG unset."
     )
+
+# Customer data (privacy app, docs/privacy.md): retention of content, run by beat. 0 keeps
+# forever; a channel's settings["retention"] overrides (message_content_days, inbound_event_days).
+HELPDESK_PRIVACY = {
+    "RETENTION_MESSAGE_CONTENT_DAYS": env.int("HELPDESK_RETENTION_MESSAGE_CONTENT_DAYS", default=0),
+    "RETENTION_INBOUND_EVENT_DAYS": env.int("HELPDESK_RETENTION_INBOUND_EVENT_DAYS", default=0),
+}
+CELERY_BEAT_SCHEDULE["privacy-retention"] = {
+    "task": "privacy.tasks.retention_run",
+    "schedule": env.float("HELPDESK_RETENTION_EVERY_SECONDS", default=3600.0),
+}
