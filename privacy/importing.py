@@ -182,6 +182,29 @@ class _Plan:
         self.by_external: dict[str, tuple] = {}
         self.created: dict[int, int] = {}  # row creating a customer -> its pk, once written
         self.pending: dict[int, dict] = {}  # dry run: what a not-yet-created customer would hold
+        # Attributes a row of this file set, per customer: a later row of the same file
+        # that says otherwise does not overwrite them (first row wins), so a re-run of a
+        # file holding one person twice finds nothing to change.
+        self.file_values: dict[tuple, dict[str, tuple[str, int]]] = {}
+        self.created_rev: dict[int, int] = {}
+
+    def canonical(self, owner: tuple) -> tuple:
+        if owner[0] == "db" and owner[1] in self.created_rev:
+            return ("row", self.created_rev[owner[1]])
+        return owner
+
+    def row_values(self, owner: tuple, parsed: "_Parsed") -> tuple[dict, list[int]]:
+        """The row's attributes this file has not already set otherwise; the rows it yields to."""
+        seen = self.file_values.setdefault(self.canonical(owner), {})
+        kept, yielded = {}, []
+        for key, value in parsed.attributes.items():
+            earlier = seen.get(key)
+            if earlier is not None and earlier[0] != value:
+                yielded.append(earlier[1])
+                continue
+            seen.setdefault(key, (value, parsed.row))
+            kept[key] = value
+        return kept, sorted(set(yielded))
 
 
 def _lookup(batch: list[_Parsed], plan: _Plan) -> dict[int, dict]:
@@ -207,6 +230,14 @@ def _owners(parsed: _Parsed, plan: _Plan) -> set[tuple]:
         owners.add(plan.by_external[parsed.external_id])
     # A customer created from an earlier row, once written, is a customer of the database.
     return {("db", plan.created[o[1]]) if o[0] == "row" and o[1] in plan.created else o for o in owners}
+
+
+def _yield_note(rows: list[int]) -> str:
+    if not rows:
+        return ""
+    return _("Values that row %(rows)s of this file already set differently were kept.") % {
+        "rows": ", ".join(map(str, rows))
+    }
 
 
 def _describe(owner: tuple) -> str:
@@ -299,6 +330,7 @@ def _batch_plan(batch: list[_Parsed], plan: _Plan, *, dry_run: bool):
                 plan.by_external[parsed.external_id] = key
             writes["create"].append(parsed)
             plan.pending[parsed.row] = {"name": parsed.name, "attributes": dict(parsed.attributes)}
+            plan.row_values(key, parsed)
             results.append(RowResult(parsed.row, CREATE))
             continue
         [owner] = owners
@@ -315,23 +347,26 @@ def _batch_plan(batch: list[_Parsed], plan: _Plan, *, dry_run: bool):
             # run, or the same batch): what it adds goes with that creation.
             state = plan.pending[owner[1]]
             creating = next((p for p in writes["create"] if p.row == owner[1]), None)
-            changed = bool(new_identities) or any(state["attributes"].get(k) != v for k, v in parsed.attributes.items())
-            state["attributes"].update(parsed.attributes)
+            values, yielded = plan.row_values(owner, parsed)
+            changed = bool(new_identities) or any(state["attributes"].get(k) != v for k, v in values.items())
+            state["attributes"].update(values)
             state["name"] = state["name"] or parsed.name
             if creating is not None:
                 creating.identities += new_identities
                 creating.attributes = state["attributes"]
                 creating.name = state["name"]
-            results.append(RowResult(parsed.row, UPDATE if changed else UNCHANGED, joins_row=owner[1]))
+            results.append(RowResult(parsed.row, UPDATE if changed else UNCHANGED, joins_row=owner[1],
+                                     reason=_yield_note(yielded)))  # fmt: skip
             continue
         customer = writes["update"].get(owner[1]) or customers[owner[1]]
-        attributes = {**(customer["attributes"] or {}), **parsed.attributes}
+        values, yielded = plan.row_values(owner, parsed)
+        attributes = {**(customer["attributes"] or {}), **values}
         name = customer["name"] or parsed.name
         changed = bool(new_identities) or attributes != (customer["attributes"] or {}) or name != customer["name"]
         if changed:
             writes["update"][owner[1]] = {**customer, "attributes": attributes, "name": name}
             writes["identities"] += [(owner[1], kind, address) for kind, address in new_identities]
-        how = _("matched by %(what)s") % {"what": ", ".join(matched)}
+        how = " ".join(filter(None, [_("matched by %(what)s") % {"what": ", ".join(matched)}, _yield_note(yielded)]))
         results.append(RowResult(parsed.row, UPDATE if changed else UNCHANGED, customer_id=owner[1], reason=how))
     return results, writes
 
@@ -348,6 +383,7 @@ def _batch_write(writes: dict, plan: _Plan) -> None:
     identities = []
     for parsed, customer in zip(writes["create"], created, strict=True):
         plan.created[parsed.row] = customer.pk
+        plan.created_rev[customer.pk] = parsed.row
         identities += [Identity(customer=customer, kind=k, address=a) for k, a in parsed.identities]
         signals.domain_event_emit("customer.created", {"customer": _customer_data(customer)}, f"customer:{customer.pk}")
     identities += [Identity(customer_id=pk, kind=k, address=a) for pk, k, a in writes["identities"]]

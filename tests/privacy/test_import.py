@@ -121,3 +121,14 @@ def test_the_command_imports_with_a_progress_bar_and_reports_refused_rows(tmp_pa
     assert "notes" not in Customer.objects.get(identities__address="ana@example.com").attributes
     with pytest.raises(CommandError, match="not a field"):
         call_command("import_customers", str(path), "--map", "Plan=plan")
+
+
+def test_one_person_twice_in_a_file_keeps_the_first_rows_values_and_reruns_change_nothing():
+    content = b"name,email,phone,plan\nDee,dee@example.com,,gold\nDee N,dee@example.com,+14155550199,silver\n"
+    first = _import(content, dry_run=False)
+    dee = Customer.objects.get()
+    assert dee.attributes == {"plan": "gold"} and dee.identities.count() == 2
+    assert "row 2" in first.rows[1].reason
+    state = _state()
+    again = _import(content, dry_run=False)
+    assert _state() == state and again.counts["unchanged"] == 2
