@@ -71,7 +71,8 @@ def only_api_endpoints(endpoints):
     return [
         (path, path_regex, method, callback)
         for path, path_regex, method, callback in endpoints
-        if getattr(callback, "cls", None) is not None and callback.cls.__module__.startswith("api.views")
+        if getattr(callback, "cls", None) is not None
+        and callback.cls.__module__.startswith("api.views")
         or _is_api_view(callback)
     ]
 

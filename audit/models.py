@@ -78,10 +78,6 @@ class AuditEntry(models.Model):
     def __str__(self):
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor_label or '-'} {self.action} {self.target}"
 
-    @property
-    def target(self) -> str:
-        return f"{self.target_type}#{self.target_id}" if self.target_type else ""
-
     def save(self, *args, **kwargs):
         if self.pk is not None and not kwargs.get("force_insert"):
             raise AuditLogIsAppendOnly(_("Audit entries are never changed."))
@@ -90,3 +86,7 @@ class AuditEntry(models.Model):
 
     def delete(self, *args, **kwargs):
         raise AuditLogIsAppendOnly(_("Audit entries are never deleted."))
+
+    @property
+    def target(self) -> str:
+        return f"{self.target_type}#{self.target_id}" if self.target_type else ""

@@ -152,10 +152,11 @@ def on_domain_event(sender, event, payload, ordering_key, **kwargs):
 
 
 def connect() -> None:
+    from django.db.models.signals import post_delete
+
     from channels_adapters.models import Channel
     from conversations.signals import domain_event
     from customers.models import Customer, Identity
-    from django.db.models.signals import post_delete
 
     post_save.connect(on_identity_saved, sender=Identity, dispatch_uid="audit.identity_saved")
     post_delete.connect(on_identity_deleted, sender=Identity, dispatch_uid="audit.identity_deleted")

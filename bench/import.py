@@ -39,12 +39,22 @@ def write_csv(path: Path, n: int) -> None:
             phone = f"+34 6{i:08d}"
             if rng.random() < 0.01:
                 phone = "not a phone"
-            writer.writerow([f"Customer {i}", email, phone, f"crm-{i}", rng.choice(["gold", "silver"]),
-                             rng.choice(["Madrid", "Sevilla", "Bilbao"])])  # fmt: skip
+            writer.writerow(
+                [
+                    f"Customer {i}",
+                    email,
+                    phone,
+                    f"crm-{i}",
+                    rng.choice(["gold", "silver"]),
+                    rng.choice(["Madrid", "Sevilla", "Bilbao"]),
+                ]
+            )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--customers", type=int, default=100_000)
     args = parser.parse_args()
 

@@ -173,12 +173,18 @@ def merge_customers(*, survivor: Customer, merged: Customer, merged_by=None) -> 
             "identities": list(merged.identities.values("kind", "address")),
             # What an unmerge (privacy app) needs to put everything back exactly.
             "survivor": {"name": survivor.name, "attributes": survivor.attributes},
-            "survivor_thread_last_message_at": keep.last_message_at.isoformat() if keep.last_message_at else None,
+            "survivor_thread_last_message_at": keep.last_message_at.isoformat()
+            if keep.last_message_at
+            else None,
             "identity_ids": list(merged.identities.values_list("pk", flat=True)),
             "message_ids": list(Message.objects.filter(thread=gone).values_list("pk", flat=True)),
             "case_ids": list(Case.objects.filter(thread=gone).values_list("pk", flat=True)),
-            "survey_request_ids": list(SurveyRequest.objects.filter(customer=merged).values_list("pk", flat=True)),
-            "survey_answer_ids": list(SurveyAnswer.objects.filter(customer=merged).values_list("pk", flat=True)),
+            "survey_request_ids": list(
+                SurveyRequest.objects.filter(customer=merged).values_list("pk", flat=True)
+            ),
+            "survey_answer_ids": list(
+                SurveyAnswer.objects.filter(customer=merged).values_list("pk", flat=True)
+            ),
         }
         moved = {"identities": merged.identities.update(customer=survivor)}
 
@@ -195,7 +201,9 @@ def merge_customers(*, survivor: Customer, merged: Customer, merged_by=None) -> 
                 "survey_request_ids": list(
                     SurveyRequest.objects.filter(case=open_gone).values_list("pk", flat=True)
                 ),
-                "survey_answer_ids": list(SurveyAnswer.objects.filter(case=open_gone).values_list("pk", flat=True)),
+                "survey_answer_ids": list(
+                    SurveyAnswer.objects.filter(case=open_gone).values_list("pk", flat=True)
+                ),
                 "kept_case": {
                     "id": open_keep.pk,
                     "label_ids": list(open_keep.labels.values_list("pk", flat=True)),

@@ -44,14 +44,16 @@ def deletion_snapshot(obj) -> dict:
             continue  # m2m rows come back with their object's m2m field
         objects.extend(qs)
     nulled = []
-    for (field, value), targets in collector.field_updates.items():
+    for (field, _value), targets in collector.field_updates.items():
         for target in targets:
             pks = [t.pk for t in target] if not hasattr(target, "pk") else [target.pk]
             if not pks:
                 continue
             nulled.append(
                 {
-                    "model": target.model._meta.label if hasattr(target, "model") else type(target)._meta.label,
+                    "model": target.model._meta.label
+                    if hasattr(target, "model")
+                    else type(target)._meta.label,
                     "field": field.attname,
                     "pks": pks,
                     "values": _values(field, pks, target),
@@ -64,7 +66,10 @@ def deletion_snapshot(obj) -> dict:
 
 def _values(field, pks, target):
     model = target.model if hasattr(target, "model") else type(target)
-    return {str(pk): value for pk, value in model._default_manager.filter(pk__in=pks).values_list("pk", field.attname)}
+    return {
+        str(pk): value
+        for pk, value in model._default_manager.filter(pk__in=pks).values_list("pk", field.attname)
+    }
 
 
 def deletion_restore(snapshot: dict) -> list:

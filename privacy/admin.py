@@ -16,12 +16,16 @@ UPLOAD_MAX_BYTES = 200 * 1024 * 1024
 
 
 class UploadForm(forms.Form):
-    file = forms.FileField(label=_("CSV file"), help_text=_("UTF-8, with a header row; comma or semicolon separated."))
+    file = forms.FileField(
+        label=_("CSV file"), help_text=_("UTF-8, with a header row; comma or semicolon separated.")
+    )
 
     def clean_file(self):
         upload = self.cleaned_data["file"]
         if upload.size > UPLOAD_MAX_BYTES:
-            raise forms.ValidationError(_("The file is larger than 200 MB: import it with the import_customers command."))
+            raise forms.ValidationError(
+                _("The file is larger than 200 MB: import it with the import_customers command.")
+            )
         return upload
 
 
@@ -56,7 +60,15 @@ class MappingForm(forms.Form):
 
 @admin.register(CustomerImport)
 class CustomerImportAdmin(admin.ModelAdmin):
-    list_display = ["original_name", "status", "dry_run", "processed_rows", "total_rows", "created_by", "created_at"]
+    list_display = [
+        "original_name",
+        "status",
+        "dry_run",
+        "processed_rows",
+        "total_rows",
+        "created_by",
+        "created_at",
+    ]
     list_filter = ["status", "dry_run"]
     readonly_fields = [f.name for f in CustomerImport._meta.fields]
 
@@ -98,8 +110,12 @@ class CustomerImportAdmin(admin.ModelAdmin):
                 form.add_error("file", exc)
             else:
                 return redirect(reverse("admin:privacy_customerimport_mapping", args=[job.pk]))
-        context = {**self.admin_site.each_context(request), "form": form, "title": _("Import customers from CSV"),
-                   "opts": self.model._meta}  # fmt: skip
+        context = {
+            **self.admin_site.each_context(request),
+            "form": form,
+            "title": _("Import customers from CSV"),
+            "opts": self.model._meta,
+        }
         return render(request, "privacy/admin/import_upload.html", context)
 
     def mapping_view(self, request, pk):
@@ -114,8 +130,13 @@ class CustomerImportAdmin(admin.ModelAdmin):
                     messages.error(request, message)
             else:
                 return redirect(reverse("admin:privacy_customerimport_progress", args=[job.pk]))
-        context = {**self.admin_site.each_context(request), "form": form, "job": job, "opts": self.model._meta,
-                   "title": _("Map the columns of %(name)s") % {"name": job.original_name}}  # fmt: skip
+        context = {
+            **self.admin_site.each_context(request),
+            "form": form,
+            "job": job,
+            "opts": self.model._meta,
+            "title": _("Map the columns of %(name)s") % {"name": job.original_name},
+        }
         return render(request, "privacy/admin/import_mapping.html", context)
 
     def progress_view(self, request, pk):

@@ -44,11 +44,16 @@ class CustomerExportView(ApiMixin, GenericAPIView):
         description="A zip archive: `customer.json` (profile, identities, cases, messages and internal "
         "notes, survey answers, consents) and `files/` (their attachments). For GDPR access and "
         "portability requests; each export is recorded in the audit log. Supervisors and admins.",
-        responses={(200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY, description="The archive.")},
+        responses={
+            (200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY, description="The archive.")
+        },
     )
     def get(self, request, pk):
         customer = visible_customer(request, pk)
         archive = customer_export_archive(customer=customer, user=request.user, request=request)
         return FileResponse(
-            archive, as_attachment=True, filename=f"customer-{customer.pk}.zip", content_type="application/zip"
+            archive,
+            as_attachment=True,
+            filename=f"customer-{customer.pk}.zip",
+            content_type="application/zip",
         )

@@ -28,7 +28,15 @@ logger = logging.getLogger(__name__)
 
 # Message meta the KPIs (calls: answered, talk time) and the core's bookkeeping read;
 # everything else in meta is content (subjects, contacts, locations, transcripts, paths).
-KPI_META_KEYS = ("answered", "call_status", "direction", "talk_seconds", "recording_seconds", "echo", "imported")
+KPI_META_KEYS = (
+    "answered",
+    "call_status",
+    "direction",
+    "talk_seconds",
+    "recording_seconds",
+    "echo",
+    "imported",
+)
 
 
 def _stored_paths(message) -> list[str]:
@@ -58,7 +66,9 @@ def _inbound_events_matching(channel_ids: set[int], needles: list[bytes]) -> lis
         return []
     table = InboundEvent._meta.db_table
     ids = set()
-    contains = "position(%s::bytea in body) > 0" if connection.vendor == "postgresql" else "instr(body, %s) > 0"
+    contains = (
+        "position(%s::bytea in body) > 0" if connection.vendor == "postgresql" else "instr(body, %s) > 0"
+    )
     placeholders = ", ".join(["%s"] * len(channel_ids))
     with connection.cursor() as cursor:
         # A few hundred needles at a time: one scan of the channel's events per batch.
@@ -109,7 +119,9 @@ def customer_erase(*, customer: Customer, user=None, request=None) -> dict:
             files += _stored_paths(message)
             meta = {k: v for k, v in (message.meta or {}).items() if k in KPI_META_KEYS}
             meta["erased"] = True
-            Message.objects.filter(pk=message.pk).update(body="", html="", attachments=[], error="", meta=meta)
+            Message.objects.filter(pk=message.pk).update(
+                body="", html="", attachments=[], error="", meta=meta
+            )
             message_count += 1
         DeliveryAttempt.objects.filter(message__thread=thread).update(error="")
         cases = list(Case.objects.filter(thread=thread).values_list("pk", flat=True))
@@ -121,7 +133,9 @@ def customer_erase(*, customer: Customer, user=None, request=None) -> dict:
             body=b"", headers={}, query_string="", error="", summary={"erased": True}
         )
 
-        merged_ids = list(CustomerMerge.objects.filter(survivor=customer).values_list("merged_customer_id", flat=True))
+        merged_ids = list(
+            CustomerMerge.objects.filter(survivor=customer).values_list("merged_customer_id", flat=True)
+        )
         CustomerMerge.objects.filter(survivor=customer).update(merged_snapshot={"erased": True})
         keys = [f"customer:{pk}" for pk in [customer.pk, *merged_ids]]
         keys += [f"thread:{thread.pk}", *(f"case:{pk}" for pk in cases)]
@@ -146,7 +160,9 @@ def customer_erase(*, customer: Customer, user=None, request=None) -> dict:
             "inbound_events": len(events),
             "webhook_deliveries": delivery_count,
         }
-        audit_record(action=AuditAction.CUSTOMER_ERASED, actor=user, target=customer, request=request, details=counts)
+        audit_record(
+            action=AuditAction.CUSTOMER_ERASED, actor=user, target=customer, request=request, details=counts
+        )
         transaction.on_commit(lambda: _files_delete(files))
     return counts
 
@@ -160,7 +176,9 @@ def _files_delete(paths: list[str]) -> None:
             logger.exception("Erasure could not delete stored file %s", path)
 
 
-def customer_legal_hold_set(*, customer: Customer, hold: bool, reason: str = "", user=None, request=None) -> Customer:
+def customer_legal_hold_set(
+    *, customer: Customer, hold: bool, reason: str = "", user=None, request=None
+) -> Customer:
     if hold and not reason.strip():
         raise ValidationError(_("Say why the customer is under legal hold."))
     with transaction.atomic():
@@ -178,4 +196,3 @@ def customer_legal_hold_set(*, customer: Customer, hold: bool, reason: str = "",
             details={"hold": hold, "reason": customer.legal_hold_reason},
         )
     return customer
-

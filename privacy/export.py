@@ -61,7 +61,9 @@ def customer_export_data(*, customer: Customer, user) -> tuple[dict, list[tuple[
                 "author": message.author,
                 "channel": message.channel.kind if message.channel else None,
                 "address": (
-                    {"kind": message.identity.kind, "address": message.identity.address} if message.identity else None
+                    {"kind": message.identity.kind, "address": message.identity.address}
+                    if message.identity
+                    else None
                 ),
                 "body": message.body,
                 "attachments": attachments,
@@ -72,7 +74,9 @@ def customer_export_data(*, customer: Customer, user) -> tuple[dict, list[tuple[
     cases = list(
         Case.objects.filter(thread__customer=customer)
         .order_by("opened_at")
-        .values("id", "status", "subject", "opened_at", "first_response_at", "resolved_at", "origin_channel__kind")
+        .values(
+            "id", "status", "subject", "opened_at", "first_response_at", "resolved_at", "origin_channel__kind"
+        )
     )
     surveys = list(
         SurveyAnswer.objects.filter(customer=customer)
@@ -106,7 +110,8 @@ def customer_export_data(*, customer: Customer, user) -> tuple[dict, list[tuple[
 def customer_export_archive(*, customer: Customer, user, request=None):
     """A temporary file holding the zip, at position 0; the export is audited."""
     document, files = customer_export_data(customer=customer, user=user)
-    archive = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)
+    # Handed to the response, which closes it once sent.
+    archive = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)  # noqa: SIM115
     missing = []
     with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for name, path in files:
@@ -116,7 +121,9 @@ def customer_export_archive(*, customer: Customer, user, request=None):
             except OSError:
                 missing.append(name)
         document["missing_files"] = missing
-        zf.writestr("customer.json", json.dumps(document, cls=DjangoJSONEncoder, indent=2, ensure_ascii=False))
+        zf.writestr(
+            "customer.json", json.dumps(document, cls=DjangoJSONEncoder, indent=2, ensure_ascii=False)
+        )
     with transaction.atomic():
         audit_record(
             action=AuditAction.CUSTOMER_EXPORTED,

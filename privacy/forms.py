@@ -7,7 +7,9 @@ from customers.models import Customer, IdentityKind
 
 
 class CustomerEditForm(forms.Form):
-    name = forms.CharField(label=_("Name"), max_length=Customer._meta.get_field("name").max_length, required=False)
+    name = forms.CharField(
+        label=_("Name"), max_length=Customer._meta.get_field("name").max_length, required=False
+    )
     attributes = forms.CharField(
         label=_("Attributes (JSON object)"),
         widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false"}),
@@ -38,7 +40,9 @@ class MergeForm(forms.Form):
 
 class LegalHoldForm(forms.Form):
     hold = forms.BooleanField(label=_("Under legal hold"), required=False)
-    reason = forms.CharField(label=_("Reason"), max_length=2000, required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    reason = forms.CharField(
+        label=_("Reason"), max_length=2000, required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
 
 
 class EraseForm(forms.Form):

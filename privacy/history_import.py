@@ -63,8 +63,11 @@ def _zendesk(data: dict):
             "id": ticket["id"],
             "subject": ticket.get("subject", ""),
             "status": ticket.get("status", ""),
-            "contact": {"name": requester.get("name") or "", "email": requester.get("email"),
-                        "phone": requester.get("phone")},  # fmt: skip
+            "contact": {
+                "name": requester.get("name") or "",
+                "email": requester.get("email"),
+                "phone": requester.get("phone"),
+            },
             "messages": messages,
         }
 
@@ -87,7 +90,9 @@ def _chatwoot(data):
                     "body": message.get("content") or "",
                     "at": _when(message.get("created_at")),
                     "direction": Direction.IN if incoming else Direction.OUT,
-                    "author": Author.CUSTOMER if incoming else (Author.BOT if kind_code == 3 else Author.AGENT),
+                    "author": Author.CUSTOMER
+                    if incoming
+                    else (Author.BOT if kind_code == 3 else Author.AGENT),
                     "kind": MessageKind.NOTE if message.get("private") else MessageKind.TEXT,
                     "author_name": (message.get("sender") or {}).get("name", ""),
                 }
@@ -96,8 +101,11 @@ def _chatwoot(data):
             "id": conversation["id"],
             "subject": "",
             "status": conversation.get("status", ""),
-            "contact": {"name": contact.get("name") or "", "email": contact.get("email"),
-                        "phone": contact.get("phone_number")},  # fmt: skip
+            "contact": {
+                "name": contact.get("name") or "",
+                "email": contact.get("email"),
+                "phone": contact.get("phone_number"),
+            },
             "messages": messages,
         }
 
@@ -119,9 +127,16 @@ def conversations_import(*, source: str, data, user=None) -> dict:
     from audit.models import AuditAction
     from audit.services import audit_record
 
-    audit_record(action=AuditAction.CONVERSATIONS_IMPORTED, actor=user, target_type="thread",
-                 details={"source": source, **{k: v for k, v in report.items() if k != "refused"},
-                          "refused": len(report["refused"])})  # fmt: skip
+    audit_record(
+        action=AuditAction.CONVERSATIONS_IMPORTED,
+        actor=user,
+        target_type="thread",
+        details={
+            "source": source,
+            **{k: v for k, v in report.items() if k != "refused"},
+            "refused": len(report["refused"]),
+        },
+    )
     return report
 
 
@@ -144,8 +159,11 @@ def _conversation_import(*, source: str, conversation: dict) -> tuple[int, int]:
         )
     with transaction.atomic():
         # The contact's first known address finds the customer; the others are added to them.
-        identity = known[0] if known else identity_resolve(kind=normalized[0][0], address=normalized[0][1],
-                                                           name=contact["name"])  # fmt: skip
+        identity = (
+            known[0]
+            if known
+            else identity_resolve(kind=normalized[0][0], address=normalized[0][1], name=contact["name"])
+        )
         for kind, value in normalized:
             identity_add(customer=identity.customer, kind=kind, address=value)
         thread = Thread.objects.select_for_update().get(customer_id=identity.customer_id)
@@ -157,14 +175,26 @@ def _conversation_import(*, source: str, conversation: dict) -> tuple[int, int]:
         )
         rows = [
             Message(
-                thread=thread, case=None, channel=None,
+                thread=thread,
+                case=None,
+                channel=None,
                 identity=identity if m["direction"] == Direction.IN else None,
-                direction=m["direction"], kind=m["kind"], author=m["author"], body=m["body"],
-                created_at=m["at"], external_id=external_id,
-                meta={"imported": {"source": source, "conversation": conversation["id"],
-                                   "subject": conversation["subject"], "status": conversation["status"],
-                                   "author_name": m["author_name"]}},
-            )  # fmt: skip
+                direction=m["direction"],
+                kind=m["kind"],
+                author=m["author"],
+                body=m["body"],
+                created_at=m["at"],
+                external_id=external_id,
+                meta={
+                    "imported": {
+                        "source": source,
+                        "conversation": conversation["id"],
+                        "subject": conversation["subject"],
+                        "status": conversation["status"],
+                        "author_name": m["author_name"],
+                    }
+                },
+            )
             for external_id, m in wanted.items()
             if external_id not in existing
         ]

@@ -21,7 +21,11 @@ def customer_import_create(*, content: bytes, name: str, user=None) -> CustomerI
     headers, rows = csv_read(content)
     total = sum(1 for _ in rows)
     job = CustomerImport(
-        original_name=name[:255], headers=headers, mapping=mapping_guess(headers), total_rows=total, created_by=user
+        original_name=name[:255],
+        headers=headers,
+        mapping=mapping_guess(headers),
+        total_rows=total,
+        created_by=user,
     )
     job.file.save(f"{timezone.now():%Y%m%d%H%M%S}.csv", ContentFile(content), save=False)
     job.save()
@@ -53,7 +57,12 @@ def customer_import_execute(*, job_id: int) -> CustomerImport | None:
     """Run a queued job (the task's body). Returns None when another worker has it."""
     claimed = CustomerImport.objects.filter(
         pk=job_id, status__in=(CustomerImport.Status.PENDING, CustomerImport.Status.FAILED)
-    ).update(status=CustomerImport.Status.RUNNING, started_at=timezone.now(), processed_rows=0, attempts=F("attempts") + 1)
+    ).update(
+        status=CustomerImport.Status.RUNNING,
+        started_at=timezone.now(),
+        processed_rows=0,
+        attempts=F("attempts") + 1,
+    )
     if not claimed:
         return None
     job = CustomerImport.objects.get(pk=job_id)
@@ -64,8 +73,9 @@ def customer_import_execute(*, job_id: int) -> CustomerImport | None:
     try:
         with job.file.open("rb") as fh:
             _headers, rows = csv_read(fh.read())
-        report = customers_import(rows=rows, mapping=job.mapping, dry_run=job.dry_run, user=job.created_by,
-                                  progress=progress)  # fmt: skip
+        report = customers_import(
+            rows=rows, mapping=job.mapping, dry_run=job.dry_run, user=job.created_by, progress=progress
+        )
     except Exception as exc:
         logger.exception("Customer import %s failed", job_id)
         CustomerImport.objects.filter(pk=job_id).update(

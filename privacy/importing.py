@@ -43,7 +43,17 @@ CREATE, UPDATE, UNCHANGED, REFUSED = "create", "update", "unchanged", "refused"
 _GUESSES = {
     NAME: ("name", "full name", "fullname", "nombre", "customer", "contact"),
     EMAIL: ("email", "e-mail", "emails", "mail", "email address", "correo", "correo electrónico"),
-    PHONE: ("phone", "phones", "telephone", "mobile", "phone number", "teléfono", "telefono", "móvil", "movil"),
+    PHONE: (
+        "phone",
+        "phones",
+        "telephone",
+        "mobile",
+        "phone number",
+        "teléfono",
+        "telefono",
+        "móvil",
+        "movil",
+    ),
     EXTERNAL_ID: ("id", "external id", "external_id", "customer id", "customer_id", "crm id"),
 }
 _SPLIT = re.compile(r"[;|,\n]")
@@ -68,13 +78,17 @@ def mapping_validate(*, headers: list[str], mapping: dict[str, str]) -> dict[str
         if column not in headers:
             errors.append(_("Column '%(column)s' is not in the file.") % {"column": column})
         elif target not in FIELDS and not (target.startswith(ATTRIBUTE) and len(target) > len(ATTRIBUTE)):
-            errors.append(_("Column '%(column)s': '%(target)s' is not a field.") % {"column": column, "target": target})
+            errors.append(
+                _("Column '%(column)s': '%(target)s' is not a field.") % {"column": column, "target": target}
+            )
     targets = list(mapping.values())
     for single in (NAME, EXTERNAL_ID):
         if targets.count(single) > 1:
             errors.append(_("Only one column can be the %(field)s.") % {"field": single})
     if not {EMAIL, PHONE, EXTERNAL_ID} & set(targets):
-        errors.append(_("Map at least one column to email, phone or external id: nothing else finds a customer again."))
+        errors.append(
+            _("Map at least one column to email, phone or external id: nothing else finds a customer again.")
+        )
     if errors:
         raise ValidationError(errors)
     return mapping
@@ -193,7 +207,7 @@ class _Plan:
             return ("row", self.created_rev[owner[1]])
         return owner
 
-    def row_values(self, owner: tuple, parsed: "_Parsed") -> tuple[dict, list[int]]:
+    def row_values(self, owner: tuple, parsed: _Parsed) -> tuple[dict, list[int]]:
         """The row's attributes this file has not already set otherwise; the rows it yields to."""
         seen = self.file_values.setdefault(self.canonical(owner), {})
         kept, yielded = {}, []
@@ -215,9 +229,9 @@ def _lookup(batch: list[_Parsed], plan: _Plan) -> dict[int, dict]:
         plan.owner.setdefault((kind, address), ("db", customer_id))
     externals = {p.external_id for p in batch if p.external_id and p.external_id not in plan.by_external}
     if externals:
-        rows = Customer.objects.filter(**{f"attributes__{EXTERNAL_ID_ATTRIBUTE}__in": list(externals)}).values_list(
-            "pk", f"attributes__{EXTERNAL_ID_ATTRIBUTE}"
-        )
+        rows = Customer.objects.filter(
+            **{f"attributes__{EXTERNAL_ID_ATTRIBUTE}__in": list(externals)}
+        ).values_list("pk", f"attributes__{EXTERNAL_ID_ATTRIBUTE}")
         for pk, external in rows:
             plan.by_external.setdefault(str(external), ("db", pk))
     ids = {o[1] for p in batch for o in _owners(p, plan) if o[0] == "db"}
@@ -273,8 +287,13 @@ def customers_import(
         from audit.models import AuditAction
         from audit.services import audit_record
 
-        audit_record(action=AuditAction.CUSTOMERS_IMPORTED, actor=user, request=request, target_type="customer",
-                     details={"counts": report.counts, "total": report.total})  # fmt: skip
+        audit_record(
+            action=AuditAction.CUSTOMERS_IMPORTED,
+            actor=user,
+            request=request,
+            target_type="customer",
+            details={"counts": report.counts, "total": report.total},
+        )
     return report
 
 
@@ -335,7 +354,9 @@ def _batch_plan(batch: list[_Parsed], plan: _Plan, *, dry_run: bool):
             continue
         [owner] = owners
         new_identities = [i for i in parsed.identities if plan.owner.get(i) is None]
-        matched = sorted({kind for kind, address in parsed.identities if (kind, address) not in new_identities})
+        matched = sorted(
+            {kind for kind, address in parsed.identities if (kind, address) not in new_identities}
+        )
         if parsed.external_id and plan.by_external.get(parsed.external_id) == owner:
             matched.append("external id")
         for identity in new_identities:
@@ -355,19 +376,31 @@ def _batch_plan(batch: list[_Parsed], plan: _Plan, *, dry_run: bool):
                 creating.identities += new_identities
                 creating.attributes = state["attributes"]
                 creating.name = state["name"]
-            results.append(RowResult(parsed.row, UPDATE if changed else UNCHANGED, joins_row=owner[1],
-                                     reason=_yield_note(yielded)))  # fmt: skip
+            results.append(
+                RowResult(
+                    parsed.row,
+                    UPDATE if changed else UNCHANGED,
+                    joins_row=owner[1],
+                    reason=_yield_note(yielded),
+                )
+            )
             continue
         customer = writes["update"].get(owner[1]) or customers[owner[1]]
         values, yielded = plan.row_values(owner, parsed)
         attributes = {**(customer["attributes"] or {}), **values}
         name = customer["name"] or parsed.name
-        changed = bool(new_identities) or attributes != (customer["attributes"] or {}) or name != customer["name"]
+        changed = (
+            bool(new_identities) or attributes != (customer["attributes"] or {}) or name != customer["name"]
+        )
         if changed:
             writes["update"][owner[1]] = {**customer, "attributes": attributes, "name": name}
             writes["identities"] += [(owner[1], kind, address) for kind, address in new_identities]
-        how = " ".join(filter(None, [_("matched by %(what)s") % {"what": ", ".join(matched)}, _yield_note(yielded)]))
-        results.append(RowResult(parsed.row, UPDATE if changed else UNCHANGED, customer_id=owner[1], reason=how))
+        how = " ".join(
+            filter(None, [_("matched by %(what)s") % {"what": ", ".join(matched)}, _yield_note(yielded)])
+        )
+        results.append(
+            RowResult(parsed.row, UPDATE if changed else UNCHANGED, customer_id=owner[1], reason=how)
+        )
     return results, writes
 
 
@@ -385,10 +418,14 @@ def _batch_write(writes: dict, plan: _Plan) -> None:
         plan.created[parsed.row] = customer.pk
         plan.created_rev[customer.pk] = parsed.row
         identities += [Identity(customer=customer, kind=k, address=a) for k, a in parsed.identities]
-        signals.domain_event_emit("customer.created", {"customer": _customer_data(customer)}, f"customer:{customer.pk}")
+        signals.domain_event_emit(
+            "customer.created", {"customer": _customer_data(customer)}, f"customer:{customer.pk}"
+        )
     identities += [Identity(customer_id=pk, kind=k, address=a) for pk, k, a in writes["identities"]]
     Identity.objects.bulk_create(identities, batch_size=BATCH_SIZE)
-    updates = [Customer(pk=pk, name=c["name"], attributes=c["attributes"]) for pk, c in writes["update"].items()]
+    updates = [
+        Customer(pk=pk, name=c["name"], attributes=c["attributes"]) for pk, c in writes["update"].items()
+    ]
     Customer.objects.bulk_update(updates, ["name", "attributes"], batch_size=BATCH_SIZE)
     # Addresses now lead to the written customers for the next batches.
     for key, owner in list(plan.owner.items()):

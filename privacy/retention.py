@@ -51,7 +51,9 @@ def _messages_expire(*, channel, cutoff) -> int:
                 files += _stored_paths(message)
                 meta = {k: v for k, v in (message.meta or {}).items() if k in KPI_META_KEYS}
                 meta["content_removed"] = "retention"
-                Message.objects.filter(pk=message.pk).update(body="", html="", attachments=[], error="", meta=meta)
+                Message.objects.filter(pk=message.pk).update(
+                    body="", html="", attachments=[], error="", meta=meta
+                )
             transaction.on_commit(lambda files=files: _files_delete(files))
         done += len(batch)
 
@@ -86,7 +88,9 @@ def retention_run(*, now=None) -> RetentionRun:
             if channel is not None:
                 days = _days(channel, "inbound_event_days")
                 if days:
-                    entry["inbound_events"] = _events_expire(channel=channel, cutoff=now - timedelta(days=days))
+                    entry["inbound_events"] = _events_expire(
+                        channel=channel, cutoff=now - timedelta(days=days)
+                    )
             if any(entry.values()):
                 counts[label] = entry
     except Exception as exc:
@@ -97,5 +101,7 @@ def retention_run(*, now=None) -> RetentionRun:
         run.counts = counts
         run.finished_at = timezone.now()
         run.save(update_fields=["counts", "finished_at", "error"])
-        audit_record(action=AuditAction.RETENTION_RUN, target=run, details={"counts": counts, "error": run.error})
+        audit_record(
+            action=AuditAction.RETENTION_RUN, target=run, details={"counts": counts, "error": run.error}
+        )
     return run

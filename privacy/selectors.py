@@ -74,7 +74,9 @@ def customer_page(*, user, customer: Customer) -> dict:
     messages.reverse()
     total = Message.objects.filter(thread=thread).count()
     merges = list(
-        CustomerMerge.objects.filter(survivor=customer).select_related("merged_by", "unmerged_by").order_by("-merged_at")
+        CustomerMerge.objects.filter(survivor=customer)
+        .select_related("merged_by", "unmerged_by")
+        .order_by("-merged_at")
     )
     return {
         "thread": thread,

@@ -36,13 +36,17 @@ def customer_unmerge(*, merge: CustomerMerge, user=None, request=None) -> Custom
     if merge.unmerged_at is not None:
         raise ValidationError(_("This merge was already undone."))
     if "deleted" not in snapshot:
-        raise ValidationError(_("This merge was recorded before merges could be undone; it cannot be undone."))
+        raise ValidationError(
+            _("This merge was recorded before merges could be undone; it cannot be undone.")
+        )
     if user is not None and not customer_visible(user=user, customer=merge.survivor):
         raise ValidationError(_("You may only undo merges of customers you can see."))
     if merge.survivor.erased_at is not None:
         raise ValidationError(_("The customer was erased since; there is nothing to give back."))
     if Customer.objects.filter(pk=merge.merged_customer_id).exists():
-        raise ValidationError(_("Customer #%(id)s exists again; undo this merge by hand.") % {"id": merge.merged_customer_id})
+        raise ValidationError(
+            _("Customer #%(id)s exists again; undo this merge by hand.") % {"id": merge.merged_customer_id}
+        )
 
     with transaction.atomic():
         merge = CustomerMerge.objects.select_for_update().get(pk=merge.pk)
@@ -57,8 +61,12 @@ def customer_unmerge(*, merge: CustomerMerge, user=None, request=None) -> Custom
         if folded:
             kept = folded["kept_case"]
             deletion_restore(folded["deleted"])
-            Message.objects.filter(pk__in=folded["message_ids"], case_id=kept["id"]).update(case_id=folded["case_id"])
-            SurveyRequest.objects.filter(pk__in=folded["survey_request_ids"]).update(case_id=folded["case_id"])
+            Message.objects.filter(pk__in=folded["message_ids"], case_id=kept["id"]).update(
+                case_id=folded["case_id"]
+            )
+            SurveyRequest.objects.filter(pk__in=folded["survey_request_ids"]).update(
+                case_id=folded["case_id"]
+            )
             SurveyAnswer.objects.filter(pk__in=folded["survey_answer_ids"]).update(case_id=folded["case_id"])
             kept_case = Case.objects.filter(pk=kept["id"]).first()
             if kept_case is not None:

@@ -42,7 +42,9 @@ def _role_required(check, message):
     return decorator
 
 
-agent_required = _role_required(user_is_agent, "The customers directory is for agents, supervisors and admins.")
+agent_required = _role_required(
+    user_is_agent, "The customers directory is for agents, supervisors and admins."
+)
 supervisor_required = _role_required(user_is_supervisor, "Supervisors and admins only.")
 admin_required = _role_required(user_is_admin, "Admins only.")
 
@@ -110,7 +112,9 @@ def customer_edit_view(request, pk):
     if not form.is_valid():
         messages.error(request, _errors(form))
     else:
-        customer_edit(customer=customer, name=form.cleaned_data["name"], attributes=form.cleaned_data["attributes"])
+        customer_edit(
+            customer=customer, name=form.cleaned_data["name"], attributes=form.cleaned_data["attributes"]
+        )
         messages.success(request, _("Saved."))
     return redirect("privacy:customer", pk=customer.pk)
 
@@ -173,7 +177,10 @@ def customer_unmerge_view(request, merge_id):
     except ValidationError as exc:
         messages.error(request, _errors(exc))
         return redirect("privacy:customer", pk=merge.survivor_id)
-    messages.success(request, _("The merge was undone: %(customer)s is a customer of their own again.") % {"customer": restored})
+    messages.success(
+        request,
+        _("The merge was undone: %(customer)s is a customer of their own again.") % {"customer": restored},
+    )
     return redirect("privacy:customer", pk=restored.pk)
 
 
@@ -181,7 +188,9 @@ def customer_unmerge_view(request, merge_id):
 def customer_export_view(request, pk):
     customer = _customer_or_404(request, pk)
     archive = customer_export_archive(customer=customer, user=request.user, request=request)
-    return FileResponse(archive, as_attachment=True, filename=f"customer-{customer.pk}.zip", content_type="application/zip")
+    return FileResponse(
+        archive, as_attachment=True, filename=f"customer-{customer.pk}.zip", content_type="application/zip"
+    )
 
 
 @require_POST
@@ -192,9 +201,12 @@ def customer_legal_hold_view(request, pk):
     if form.is_valid():
         try:
             customer_legal_hold_set(
-                customer=customer, hold=form.cleaned_data["hold"], reason=form.cleaned_data["reason"],
-                user=request.user, request=request,
-            )  # fmt: skip
+                customer=customer,
+                hold=form.cleaned_data["hold"],
+                reason=form.cleaned_data["reason"],
+                user=request.user,
+                request=request,
+            )
         except ValidationError as exc:
             messages.error(request, _errors(exc))
     else:
@@ -215,5 +227,7 @@ def customer_erase_view(request, pk):
     except ValidationError as exc:
         messages.error(request, _errors(exc))
     else:
-        messages.success(request, _("The customer's personal data was erased; their cases still count in the KPIs."))
+        messages.success(
+            request, _("The customer's personal data was erased; their cases still count in the KPIs.")
+        )
     return redirect("privacy:customer", pk=customer.pk)

@@ -29,19 +29,35 @@ def test_entries_cannot_be_changed_or_deleted_through_the_orm(agent):
 
 
 @pytest.mark.parametrize(
-    "sql", ["UPDATE audit_auditentry SET details = '{}'", "DELETE FROM audit_auditentry"], ids=["update", "delete"]
+    "sql",
+    ["UPDATE audit_auditentry SET details = '{}'", "DELETE FROM audit_auditentry"],
+    ids=["update", "delete"],
 )
 def test_the_database_refuses_updates_and_deletes_from_any_client(agent, sql):
-    audit_record(action=AuditAction.CUSTOMER_VIEWED, actor=agent, target_type="customer", target_id=1, details={"a": 1})
-    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+    audit_record(
+        action=AuditAction.CUSTOMER_VIEWED, actor=agent, target_type="customer", target_id=1, details={"a": 1}
+    )
+    with (
+        pytest.raises(DatabaseError, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
         cursor.execute(sql)
     assert AuditEntry.objects.get(action=AuditAction.CUSTOMER_VIEWED).details == {"a": 1}
 
 
 def test_logins_and_failed_logins_are_recorded_with_the_address(client):
     user = UserFactory(username="carla")
-    assert client.post("/login/", {"username": "carla", "password": "wrong"}, REMOTE_ADDR="10.1.2.3").status_code == 200
-    assert client.post("/login/", {"username": "carla", "password": "pass-word-123"}, REMOTE_ADDR="10.1.2.4").status_code == 302
+    assert (
+        client.post("/login/", {"username": "carla", "password": "wrong"}, REMOTE_ADDR="10.1.2.3").status_code
+        == 200
+    )
+    assert (
+        client.post(
+            "/login/", {"username": "carla", "password": "pass-word-123"}, REMOTE_ADDR="10.1.2.4"
+        ).status_code
+        == 302
+    )
     failed = AuditEntry.objects.get(action=AuditAction.LOGIN_FAILED)
     assert failed.details == {"username": "carla"} and failed.ip == "10.1.2.3" and failed.actor is None
     login = AuditEntry.objects.get(action=AuditAction.LOGIN)
@@ -59,13 +75,22 @@ def test_role_changes_are_recorded_with_who_did_them(client):
     response = client.post(
         f"/admin/auth/user/{target.pk}/change/",
         {
-            "username": "dani", "first_name": "", "last_name": "", "email": "", "is_active": "on",
-            "groups": [supervisors.pk], "date_joined_0": "2026-12-01", "date_joined_1": "10:00:00",
-            "initial-date_joined_0": "2026-12-01", "initial-date_joined_1": "10:00:00",
+            "username": "dani",
+            "first_name": "",
+            "last_name": "",
+            "email": "",
+            "is_active": "on",
+            "groups": [supervisors.pk],
+            "date_joined_0": "2026-12-01",
+            "date_joined_1": "10:00:00",
+            "initial-date_joined_0": "2026-12-01",
+            "initial-date_joined_1": "10:00:00",
         },
-    )  # fmt: skip
+    )
     assert response.status_code == 302, response.content[:2000]
-    entries = AuditEntry.objects.filter(action=AuditAction.ROLE_CHANGED, target_id=str(target.pk)).order_by("id")
+    entries = AuditEntry.objects.filter(action=AuditAction.ROLE_CHANGED, target_id=str(target.pk)).order_by(
+        "id"
+    )
     assert entries.count() > before
     names = [n for e in entries if e.actor == admin for n in e.details["names"]]
     assert roles.SUPERVISORS in names
@@ -112,9 +137,7 @@ def test_admins_read_filter_and_export_the_log_and_nobody_edits_it(client, djang
     change = client.post(f"/admin/audit/auditentry/{entry.pk}/change/", {"action": "login"})
     assert change.status_code == 403
     ids = list(AuditEntry.objects.filter(action=AuditAction.CUSTOMER_VIEWED).values_list("pk", flat=True))
-    response = client.post(
-        "/admin/audit/auditentry/", {"action": "export_csv", "_selected_action": ids}
-    )
+    response = client.post("/admin/audit/auditentry/", {"action": "export_csv", "_selected_action": ids})
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert len(rows) == 30 and {r["action"] for r in rows} == {"customer_viewed"}

@@ -4,8 +4,8 @@ from django.urls import reverse
 from audit.models import AuditAction, AuditEntry
 from conversations.models import Message
 from customers.models import Customer, CustomerMerge, Identity
-from tests.factories import CaseFactory, CustomerFactory, IdentityFactory, MessageFactory, UserFactory
 from helpdesk import roles
+from tests.factories import CaseFactory, CustomerFactory, IdentityFactory, MessageFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -58,16 +58,23 @@ def test_editing_name_attributes_and_identities_is_audited(client, org, world):
     customer.attributes = {"plan": "gold", "old": 1}
     customer.save()
     client.force_login(org["ana"])
-    client.post(reverse("privacy:customer_edit", args=[customer.pk]), {"name": "Dee N.", "attributes": '{"plan": "silver"}'})
+    client.post(
+        reverse("privacy:customer_edit", args=[customer.pk]),
+        {"name": "Dee N.", "attributes": '{"plan": "silver"}'},
+    )
     customer.refresh_from_db()
     assert customer.name == "Dee N." and customer.attributes == {"plan": "silver"}
     bad = client.post(
-        reverse("privacy:customer_edit", args=[customer.pk]), {"name": "X", "attributes": "[1, 2"}, follow=True
+        reverse("privacy:customer_edit", args=[customer.pk]),
+        {"name": "X", "attributes": "[1, 2"},
+        follow=True,
     )
     assert "Not valid JSON" in bad.content.decode()
     customer.refresh_from_db()
     assert customer.name == "Dee N."
-    client.post(reverse("privacy:identity_add", args=[customer.pk]), {"kind": "phone", "address": "+34 600 000 111"})
+    client.post(
+        reverse("privacy:identity_add", args=[customer.pk]), {"kind": "phone", "address": "+34 600 000 111"}
+    )
     phone = Identity.objects.get(customer=customer, kind="phone")
     assert phone.address == "+34600000111"
     client.post(reverse("privacy:identity_remove", args=[customer.pk, phone.pk]))
@@ -107,14 +114,21 @@ def test_export_erase_and_legal_hold_are_for_their_roles(client, org, world, set
     customer = world["billing"]
     client.force_login(org["ana"])
     assert client.get(reverse("privacy:customer_export", args=[customer.pk])).status_code == 403
-    assert client.post(reverse("privacy:customer_erase", args=[customer.pk]), {"confirm": "ERASE"}).status_code == 403
+    assert (
+        client.post(reverse("privacy:customer_erase", args=[customer.pk]), {"confirm": "ERASE"}).status_code
+        == 403
+    )
     client.force_login(org["boss"])
     export = client.get(reverse("privacy:customer_export", args=[customer.pk]))
     assert export.status_code == 200 and export["Content-Type"] == "application/zip"
     admin = UserFactory(username="root", role=roles.ADMINS)
     client.force_login(admin)
-    client.post(reverse("privacy:customer_legal_hold", args=[customer.pk]), {"hold": "on", "reason": "Claim 12"})
-    refused = client.post(reverse("privacy:customer_erase", args=[customer.pk]), {"confirm": "ERASE"}, follow=True)
+    client.post(
+        reverse("privacy:customer_legal_hold", args=[customer.pk]), {"hold": "on", "reason": "Claim 12"}
+    )
+    refused = client.post(
+        reverse("privacy:customer_erase", args=[customer.pk]), {"confirm": "ERASE"}, follow=True
+    )
     assert "Claim 12" in refused.content.decode()
     client.post(reverse("privacy:customer_legal_hold", args=[customer.pk]), {"reason": ""})
     client.post(reverse("privacy:customer_erase", args=[customer.pk]), {"confirm": "ERASE"})

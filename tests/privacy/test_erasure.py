@@ -57,7 +57,9 @@ def _mail() -> bytes:
     mail["Message-ID"] = "<kettle-1@mail.example.com>"
     mail.set_content("Hello, my IBAN is ES9121000418450200051332")
     mail.add_alternative("<p>Hello, my IBAN is ES9121000418450200051332</p>", subtype="html")
-    mail.add_attachment(b"RECEIPT-BYTES-OF-ANA", maintype="application", subtype="pdf", filename="kettle-receipt.pdf")
+    mail.add_attachment(
+        b"RECEIPT-BYTES-OF-ANA", maintype="application", subtype="pdf", filename="kettle-receipt.pdf"
+    )
     return mail.as_bytes()
 
 
@@ -82,14 +84,21 @@ def _ana(client, agent):
     check_webhook(client, mail, raw, headers=raw_headers(mail, raw), content_type="message/rfc822")
     email_case = Case.objects.get(thread__customer=ana, status="open")
     request = SurveyRequest.objects.create(
-        kind="csat", case=case, customer=ana, created_at=timezone.now(), send_after=timezone.now(),
+        kind="csat",
+        case=case,
+        customer=ana,
+        created_at=timezone.now(),
+        send_after=timezone.now(),
         status="answered",
-    )  # fmt: skip
+    )
     SurveyAnswer.objects.create(
         request=request, kind="csat", score=4, case=case, customer=ana, via="link", answered_at=timezone.now()
     )
     other = receive_inbound(
-        channel=api, sender=Sender("email", "ana.other@example.org", "Ana Silva"), external_id="x-2", text="hi"
+        channel=api,
+        sender=Sender("email", "ana.other@example.org", "Ana Silva"),
+        external_id="x-2",
+        text="hi",
     ).message.thread.customer
     other.attributes = {"tier": "loyalty-tier-platinum"}
     other.save()
@@ -108,8 +117,12 @@ def test_erasure_leaves_no_personal_data_anywhere_and_keeps_the_kpis(
     client, agent, media, django_capture_on_commit_callbacks
 ):
     ana, api, email_case = _ana(client, agent)
-    bob = receive_inbound(channel=api, sender=Sender("email", "bob@example.net", "Bob Stone"), external_id="b-1",
-                          text="Bob's own question").message.thread.customer  # fmt: skip
+    bob = receive_inbound(
+        channel=api,
+        sender=Sender("email", "bob@example.net", "Bob Stone"),
+        external_id="b-1",
+        text="Bob's own question",
+    ).message.thread.customer
     found = tables_holding(ANA_VALUES)
     # The data really is spread over the tables the erasure must reach.
     for column in (
@@ -149,10 +162,15 @@ def test_erasure_leaves_no_personal_data_anywhere_and_keeps_the_kpis(
 
     # The same person writing again is a new customer, on a new thread.
     again = receive_inbound(
-        channel=api, sender=Sender("email", "ana.silva@example.com", "Ana Silva"), external_id="n-1", text="hi again"
+        channel=api,
+        sender=Sender("email", "ana.silva@example.com", "Ana Silva"),
+        external_id="n-1",
+        text="hi again",
     )
     assert again.message.thread.customer_id not in (ana.pk, bob.pk)
-    assert Identity.objects.get(address="ana.silva@example.com").customer_id == again.message.thread.customer_id
+    assert (
+        Identity.objects.get(address="ana.silva@example.com").customer_id == again.message.thread.customer_id
+    )
 
 
 def test_erasure_is_refused_under_legal_hold_with_the_reason(client, agent, media):

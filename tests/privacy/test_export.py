@@ -28,9 +28,12 @@ def dee(org, media):
     channel = ChannelFactory()
     photo = attachment_save(content=b"\x89PNG-dee-photo", name="broken lamp.png", content_type="image/png")
     first = receive_inbound(
-        channel=channel, sender=Sender("email", "dee@example.com", "Dee Novak"), external_id="d-1",
-        text="My lamp arrived broken", attachments=[photo],
-    )  # fmt: skip
+        channel=channel,
+        sender=Sender("email", "dee@example.com", "Dee Novak"),
+        external_id="d-1",
+        text="My lamp arrived broken",
+        attachments=[photo],
+    )
     case = first.message.case
     customer = first.message.thread.customer
     identity_add(customer=customer, kind="phone", address="+1 415 555 0199")
@@ -38,10 +41,21 @@ def dee(org, media):
     case_note_add(case=case, author_user=org["ana"], body="Replacement approved by Bo")
     set_case_status(case=case, status="resolved", by=org["ana"])
     request = SurveyRequest.objects.create(
-        kind="csat", case=case, customer=customer, created_at=timezone.now(), send_after=timezone.now(), status="answered"
+        kind="csat",
+        case=case,
+        customer=customer,
+        created_at=timezone.now(),
+        send_after=timezone.now(),
+        status="answered",
     )
     SurveyAnswer.objects.create(
-        request=request, kind="csat", score=5, case=case, customer=customer, via="link", answered_at=timezone.now()
+        request=request,
+        kind="csat",
+        score=5,
+        case=case,
+        customer=customer,
+        via="link",
+        answered_at=timezone.now(),
     )
     return customer
 
@@ -94,5 +108,7 @@ def test_the_export_is_in_the_openapi_schema(client):
 def test_a_customer_without_messages_exports_too(org, media):
     customer = CustomerFactory(name="Quiet Person")
     response = client_for(org["boss"]).get(f"/api/v1/customers/{customer.pk}/export/")
-    document = json.loads(zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content))).read("customer.json"))
+    document = json.loads(
+        zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content))).read("customer.json")
+    )
     assert document["messages"] == [] and document["customer"]["name"] == "Quiet Person"

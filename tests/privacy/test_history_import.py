@@ -26,15 +26,20 @@ def test_zendesk_tickets_land_on_the_customers_threads_marked_imported():
     assert report["refused"] == [{"conversation": 35438, "reason": report["refused"][0]["reason"]}]
     assert "no email or phone" in report["refused"][0]["reason"]
     jorge = Customer.objects.get(identities__address="jorge.ruiz@example.es")
-    rows = list(Message.objects.filter(thread__customer=jorge).order_by("created_at").values_list(
-        "direction", "kind", "author", "body"))  # fmt: skip
+    rows = list(
+        Message.objects.filter(thread__customer=jorge)
+        .order_by("created_at")
+        .values_list("direction", "kind", "author", "body")
+    )
     assert rows == [
         ("in", "text", "customer", "My printer caught fire after the last update."),
         ("out", "note", "agent", "Escalating to hardware."),
         ("out", "text", "agent", "We are sending a replacement today."),
     ]
     message = Message.objects.filter(thread__customer=jorge).first()
-    assert message.meta["imported"]["source"] == "zendesk" and message.meta["imported"]["conversation"] == 35436
+    assert (
+        message.meta["imported"]["source"] == "zendesk" and message.meta["imported"]["conversation"] == 35436
+    )
     assert message.case_id is None and message.channel_id is None
     marta = Customer.objects.get(identities__address="+34611222333")
     assert marta.name == "Marta Gil"
@@ -51,8 +56,11 @@ def test_chatwoot_conversations_join_existing_customers_and_a_rerun_adds_nothing
     assert report["messages"] == 4 and report["refused"] == []
     # Same person, by email: the Chatwoot phone joins the customer Zendesk made.
     assert Identity.objects.get(address="+34600999888").customer_id == jorge.pk
-    kinds = list(Message.objects.filter(meta__imported__source="chatwoot", thread__customer=jorge)
-                 .order_by("created_at").values_list("kind", "direction"))  # fmt: skip
+    kinds = list(
+        Message.objects.filter(meta__imported__source="chatwoot", thread__customer=jorge)
+        .order_by("created_at")
+        .values_list("kind", "direction")
+    )
     assert kinds == [(MessageKind.TEXT, "in"), (MessageKind.NOTE, "out"), (MessageKind.TEXT, "out")]
     total = Message.objects.count()
 

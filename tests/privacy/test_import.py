@@ -10,7 +10,7 @@ from tests.factories import CustomerFactory, IdentityFactory
 
 pytestmark = pytest.mark.django_db
 
-CSV = """Full name;E-mail;Phone;CRM id;Plan;Notes
+CSV = b"""Full name;E-mail;Phone;CRM id;Plan;Notes
 Dee Novak;Dee@Example.com;(415) 555-0199;crm-1;gold;
 Ana Silva;ana@example.com, ana.work@example.com;+34 600 111 222;crm-2;silver;likes email
 Bo Stone;bo-at-example.com;;crm-3;;
@@ -18,7 +18,7 @@ Bo Stone;bo-at-example.com;;crm-3;;
 Known Person;known@example.com;;crm-4;bronze;
 Clash;known@example.com;+14155550199;;;
 Dee again;;+1 415 555 0199;;;prefers calls
-""".encode()
+"""
 
 
 def _import(content=CSV, *, dry_run, mapping=None):
@@ -38,9 +38,13 @@ def _state():
 def test_the_mapping_is_guessed_from_the_headers():
     headers, _ = csv_read(CSV)
     assert mapping_guess(headers) == {
-        "Full name": "name", "E-mail": "email", "Phone": "phone", "CRM id": "external_id",
-        "Plan": "attribute:plan", "Notes": "attribute:notes",
-    }  # fmt: skip
+        "Full name": "name",
+        "E-mail": "email",
+        "Phone": "phone",
+        "CRM id": "external_id",
+        "Plan": "attribute:plan",
+        "Notes": "attribute:notes",
+    }
     with pytest.raises(ValidationError, match="at least one column"):
         mapping_validate(headers=headers, mapping={"Full name": "name", "Plan": "attribute:plan"})
     with pytest.raises(ValidationError, match="not a field"):
@@ -56,8 +60,14 @@ def test_the_dry_run_reports_every_row_and_writes_nothing():
     assert _state() == before
     by_row = {r.row: r for r in report.rows}
     assert [by_row[n].action for n in range(2, 9)] == [
-        "create", "create", "refused", "refused", "update", "refused", "update",
-    ]  # fmt: skip
+        "create",
+        "create",
+        "refused",
+        "refused",
+        "update",
+        "refused",
+        "update",
+    ]
     assert "bo-at-example.com" in by_row[4].reason and "not an email address" in by_row[4].reason
     assert "nothing would find this customer again" in by_row[5].reason
     assert by_row[6].customer_id == known.pk and by_row[6].reason == "matched by email"
@@ -101,8 +111,10 @@ def test_a_rerun_finds_customers_by_external_id_when_addresses_changed():
     report = _import(changed, dry_run=False)
     dee = Customer.objects.get(attributes__external_id="crm-1")
     assert set(dee.identities.values_list("address", flat=True)) == {
-        "dee@example.com", "+14155550199", "dee.new@example.com",
-    }  # fmt: skip
+        "dee@example.com",
+        "+14155550199",
+        "dee.new@example.com",
+    }
     assert report.counts["create"] == 0
 
 

@@ -47,7 +47,9 @@ def test_upload_map_dry_run_then_import_with_progress(admin_client, django_captu
     job.refresh_from_db()
     assert job.status == "done" and job.processed_rows == 2 and job.report["counts"]["create"] == 1
     assert Customer.objects.count() == 0
-    progress = admin_client.get(reverse("admin:privacy_customerimport_progress", args=[job.pk])).content.decode()
+    progress = admin_client.get(
+        reverse("admin:privacy_customerimport_progress", args=[job.pk])
+    ).content.decode()
     assert "not an email address" in progress and 'http-equiv="refresh"' not in progress
 
     mapping.pop("dry")
@@ -76,7 +78,8 @@ def test_a_bad_mapping_is_refused_and_nothing_is_queued(admin_client):
 
 def test_a_file_that_is_not_utf8_is_refused_with_a_reason(admin_client):
     page = admin_client.post(
-        reverse("admin:privacy_customerimport_add"), {"file": SimpleUploadedFile("p.csv", "nombre\nJosé".encode("latin-1"))}
+        reverse("admin:privacy_customerimport_add"),
+        {"file": SimpleUploadedFile("p.csv", "nombre\nJosé".encode("latin-1"))},
     )
     assert "not UTF-8" in page.content.decode() and not CustomerImport.objects.exists()
 

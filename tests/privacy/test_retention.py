@@ -14,15 +14,22 @@ from tests.factories import ChannelFactory, MessageFactory
 pytestmark = pytest.mark.django_db
 
 
-def test_retention_removes_old_content_per_channel_and_logs_it(settings, tmp_path, django_capture_on_commit_callbacks):
+def test_retention_removes_old_content_per_channel_and_logs_it(
+    settings, tmp_path, django_capture_on_commit_callbacks
+):
     settings.MEDIA_ROOT = tmp_path
     settings.HELPDESK_PRIVACY = {"RETENTION_MESSAGE_CONTENT_DAYS": 365, "RETENTION_INBOUND_EVENT_DAYS": 30}
     now = timezone.now()
     default = ChannelFactory()
     short = ChannelFactory(settings={"retention": {"message_content_days": 30, "inbound_event_days": 0}})
     photo = attachment_save(content=b"old photo", name="p.png", content_type="image/png")
-    old = MessageFactory(channel=default, created_at=now - timedelta(days=400), body="old words",
-                         attachments=[photo], meta={"answered": True, "subject": "hello"})  # fmt: skip
+    old = MessageFactory(
+        channel=default,
+        created_at=now - timedelta(days=400),
+        body="old words",
+        attachments=[photo],
+        meta={"answered": True, "subject": "hello"},
+    )
     recent = MessageFactory(channel=default, created_at=now - timedelta(days=100), body="recent words")
     short_old = MessageFactory(channel=short, created_at=now - timedelta(days=40), body="short-lived words")
     event_old = InboundEvent.objects.create(channel=default, body=b"raw old", status="processed")
@@ -36,7 +43,11 @@ def test_retention_removes_old_content_per_channel_and_logs_it(settings, tmp_pat
         run = retention_run(now=now)
 
     old.refresh_from_db()
-    assert old.body == "" and old.attachments == [] and old.meta == {"answered": True, "content_removed": "retention"}
+    assert (
+        old.body == ""
+        and old.attachments == []
+        and old.meta == {"answered": True, "content_removed": "retention"}
+    )
     assert not (tmp_path / photo["path"]).exists()
     assert Message.objects.get(pk=recent.pk).body == "recent words"
     assert Message.objects.get(pk=short_old.pk).body == ""

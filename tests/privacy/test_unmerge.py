@@ -21,7 +21,9 @@ pytestmark = pytest.mark.django_db
 
 def _two_customers(agent, *, resolve_first=False):
     channel = ChannelFactory()
-    a = receive_inbound(channel=channel, sender=Sender("phone", "+14155550123", "Ana"), external_id="1", text="a")
+    a = receive_inbound(
+        channel=channel, sender=Sender("phone", "+14155550123", "Ana"), external_id="1", text="a"
+    )
     reply = send_reply(case=a.message.case, author_user=agent, body="b")
     provider_accepts(reply)
     case_labels_set(case=a.message.case, labels=[Label.objects.create(name="vip")], by=agent)
@@ -30,13 +32,22 @@ def _two_customers(agent, *, resolve_first=False):
     case_note_add(case=b.message.case, author_user=agent, body="checked the order")
     CaseSla.objects.create(case=b.message.case, first_response_due=timezone.now() + timedelta(hours=1))
     request = SurveyRequest.objects.create(
-        kind="csat", case=b.message.case, customer=b.message.thread.customer, created_at=timezone.now(),
-        send_after=timezone.now(), status="answered",
-    )  # fmt: skip
+        kind="csat",
+        case=b.message.case,
+        customer=b.message.thread.customer,
+        created_at=timezone.now(),
+        send_after=timezone.now(),
+        status="answered",
+    )
     SurveyAnswer.objects.create(
-        request=request, kind="csat", score=5, case=b.message.case, customer=b.message.thread.customer,
-        via="link", answered_at=timezone.now(),
-    )  # fmt: skip
+        request=request,
+        kind="csat",
+        score=5,
+        case=b.message.case,
+        customer=b.message.thread.customer,
+        via="link",
+        answered_at=timezone.now(),
+    )
     if resolve_first:
         set_case_status(case=a.message.case, status="resolved", by=agent)
     survivor = Customer.objects.get(pk=a.message.thread.customer_id)

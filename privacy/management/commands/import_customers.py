@@ -49,15 +49,20 @@ class Command(BaseCommand):
         total = max(0, content.count(b"\n") - 1 + (0 if content.endswith(b"\n") else 1))
         with tqdm(total=total, unit="row", file=sys.stderr, disable=options["verbosity"] == 0) as bar:
             report = customers_import(
-                rows=rows, mapping=mapping, dry_run=options["dry_run"], progress=bar.update,
+                rows=rows,
+                mapping=mapping,
+                dry_run=options["dry_run"],
+                progress=bar.update,
                 batch_size=options["batch_size"],
-            )  # fmt: skip
+            )
         if options["report"]:
             with open(options["report"], "w", newline="") as out:
                 writer = csv.writer(out)
                 writer.writerow(["row", "action", "customer_id", "joins_row", "reason"])
                 for row in report.rows:
-                    writer.writerow([row.row, row.action, row.customer_id or "", row.joins_row or "", row.reason])
+                    writer.writerow(
+                        [row.row, row.action, row.customer_id or "", row.joins_row or "", row.reason]
+                    )
         prefix = "Dry run: would " if report.dry_run else ""
         counts = report.counts
         self.stdout.write(
