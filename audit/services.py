@@ -33,8 +33,11 @@ def audit_record(
     if target is not None:
         target_type = target_type or target._meta.model_name
         target_id = target.pk
-    if actor is None and request is not None and getattr(request, "user", None) is not None:
-        actor = request.user if request.user.is_authenticated else None
+    if actor is None and request is not None and not actor_label:
+        # Django's request under DRF's: DRF's `user` authenticates on first access, and a
+        # failed authentication is itself audited (user_login_failed) - no recursion.
+        user = getattr(getattr(request, "_request", request), "user", None)
+        actor = user if user is not None and user.is_authenticated else None
     return AuditEntry.objects.create(
         actor=actor if actor is not None and actor.pk else None,
         actor_label=actor_label or _label(actor),
