@@ -224,7 +224,11 @@ class _Plan:
 def _lookup(batch: list[_Parsed], plan: _Plan) -> dict[int, dict]:
     """Read the batch's addresses and ids in two queries; returns the customers found."""
     addresses = {a for p in batch for _k, a in p.identities}
-    found = Identity.objects.filter(address__in=addresses).values_list("kind", "address", "customer_id")
+    kinds = {k for p in batch for k, _a in p.identities}
+    # Both lists: the (kind, address) unique index answers it (address alone scans the table).
+    found = Identity.objects.filter(kind__in=kinds, address__in=addresses).values_list(
+        "kind", "address", "customer_id"
+    )
     for kind, address, customer_id in found:
         plan.owner.setdefault((kind, address), ("db", customer_id))
     externals = {p.external_id for p in batch if p.external_id and p.external_id not in plan.by_external}
