@@ -201,6 +201,7 @@ class _Plan:
         # file holding one person twice finds nothing to change.
         self.file_values: dict[tuple, dict[str, tuple[str, int]]] = {}
         self.created_rev: dict[int, int] = {}
+        self.touched: list[tuple[dict, object]] = []  # keys this batch set, in order
 
     def canonical(self, owner: tuple) -> tuple:
         if owner[0] == "db" and owner[1] in self.created_rev:
@@ -303,19 +304,24 @@ def customers_import(
 
 def _batch_run(batch: list[_Parsed], plan: _Plan, report: ImportReport, *, dry_run: bool) -> None:
     if dry_run:
+        plan.touched = []
         for result in _batch_plan(batch, plan, dry_run=True)[0]:
             report.add(result)
         return
     # A webhook creating one of these addresses at the same moment wins the race; the
     # batch is planned again against what is there now (once: a second loss is a bug).
     for attempt in (1, 2):
-        snapshot = (dict(plan.owner), dict(plan.by_external), dict(plan.created))
+        plan.touched = []
         try:
             with transaction.atomic():
                 results, writes = _batch_plan(batch, plan, dry_run=False)
                 _batch_write(writes, plan)
         except IntegrityError:
-            plan.owner, plan.by_external, plan.created = snapshot
+            # Only unknown keys were set by this batch: forgetting them undoes its plan.
+            for table, key in plan.touched:
+                table.pop(key, None)
+            for parsed in batch:
+                plan.created.pop(parsed.row, None)
             if attempt == 2:
                 raise
             continue
@@ -349,8 +355,10 @@ def _batch_plan(batch: list[_Parsed], plan: _Plan, *, dry_run: bool):
             key = ("row", parsed.row)
             for identity in parsed.identities:
                 plan.owner[identity] = key
+                plan.touched.append((plan.owner, identity))
             if parsed.external_id:
                 plan.by_external[parsed.external_id] = key
+                plan.touched.append((plan.by_external, parsed.external_id))
             writes["create"].append(parsed)
             plan.pending[parsed.row] = {"name": parsed.name, "attributes": dict(parsed.attributes)}
             plan.row_values(key, parsed)
@@ -365,8 +373,10 @@ def _batch_plan(batch: list[_Parsed], plan: _Plan, *, dry_run: bool):
             matched.append("external id")
         for identity in new_identities:
             plan.owner[identity] = owner
+            plan.touched.append((plan.owner, identity))
         if parsed.external_id and parsed.external_id not in plan.by_external:
             plan.by_external[parsed.external_id] = owner
+            plan.touched.append((plan.by_external, parsed.external_id))
         if owner[0] == "row":
             # Joins a customer an earlier row of this file creates (not written yet: dry
             # run, or the same batch): what it adds goes with that creation.
@@ -431,10 +441,9 @@ def _batch_write(writes: dict, plan: _Plan) -> None:
         Customer(pk=pk, name=c["name"], attributes=c["attributes"]) for pk, c in writes["update"].items()
     ]
     Customer.objects.bulk_update(updates, ["name", "attributes"], batch_size=BATCH_SIZE)
-    # Addresses now lead to the written customers for the next batches.
-    for key, owner in list(plan.owner.items()):
-        if owner[0] == "row" and owner[1] in plan.created:
-            plan.owner[key] = ("db", plan.created[owner[1]])
-    for key, owner in list(plan.by_external.items()):
-        if owner[0] == "row" and owner[1] in plan.created:
-            plan.by_external[key] = ("db", plan.created[owner[1]])
+    # Addresses now lead to the written customers for the next batches (only this
+    # batch's keys can point at its rows: the work stays per batch, not per file).
+    for table, key in plan.touched:
+        owner = table.get(key)
+        if owner is not None and owner[0] == "row" and owner[1] in plan.created:
+            table[key] = ("db", plan.created[owner[1]])
