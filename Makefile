@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 # Translations are compiled here rather than committed. compilemessages needs GNU
 # gettext's msgfmt; without it `make run` still works, in English only.
 # Each app may keep its own catalog (<app>/locale/); compilemessages compiles them all.
-MO_FILES := $(patsubst %.po,%.mo,$(wildcard locale/*/LC_MESSAGES/django.po */locale/*/LC_MESSAGES/django.po))
+MO_FILES := $(patsubst %.po,%.mo,$(wildcard locale/*/LC_MESSAGES/django.po */locale/*/LC_MESSAGES/django.po */locale/*/LC_MESSAGES/djangojs.po))
 $(MO_FILES): %.mo: %.po | $(VENV)/.installed
 	@if command -v msgfmt >/dev/null 2>&1; then \
 		$(BIN)/python manage.py compilemessages --ignore=.venv --ignore='$(VENV)'; \

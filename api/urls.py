@@ -43,6 +43,8 @@ urlpatterns = [
     path("channels/", directory.ChannelListView.as_view(), name="channels"),
     path("channels/<int:pk>/", directory.ChannelDetailView.as_view(), name="channel"),
     path("survey-answers/", directory.SurveyAnswerListView.as_view(), name="survey_answers"),
+    path("outreach/", include("outreach.api_urls")),
+    path("", include("commitments.api_urls")),  # commitments/, customers/<id>/commitments/
     path("", include("privacy.api_urls")),  # customers/<id>/export/ (GDPR archive)
     # The schema and its docs are public: they describe the API, they hold no data.
     path("schema/", SpectacularAPIView.as_view(), name="schema"),

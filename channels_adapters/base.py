@@ -236,6 +236,22 @@ def message_id_from_reference(reference, *, prefix: str = REFERENCE_PREFIX) -> i
     return int(number) if number.isascii() and number.isdigit() else None
 
 
+# The demo's channels carry this value as their provider credential (access
+# token, account SID, bot token; the email channel's smtp_host): while
+# settings.HELPDESK_SANDBOX is on, their real clients talk to the stand-in
+# providers of helpdesk/sandbox.py instead of Meta, Twilio or Telegram.
+SANDBOX_CREDENTIAL = "sandbox"
+
+
+def provider_base_url(default: str, *, credential: str | None, provider: str) -> str:
+    """The provider's API base URL, or the demo sandbox's for a sandbox credential."""
+    from django.conf import settings
+
+    if credential == SANDBOX_CREDENTIAL and settings.HELPDESK_SANDBOX:
+        return f"{settings.PUBLIC_BASE_URL}/sandbox/{provider}"
+    return default
+
+
 def hmac_sha256_hex(secret: str, body: bytes) -> str:
     return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 

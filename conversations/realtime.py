@@ -134,6 +134,8 @@ def case_payload(case) -> dict:
         "priority": case.priority,
         "waiting_since": case.waiting_since.isoformat() if case.waiting_since else None,
         "reopen_count": case.reopen_count,
+        # Browsers tell a case opened since they loaded (a new case to notify) from the others.
+        "opened_at": case.opened_at.isoformat() if case.opened_at else None,
     }
 
 

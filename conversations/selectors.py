@@ -1,13 +1,16 @@
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import BooleanField, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import BooleanField, Count, F, FilteredRelation, OuterRef, Q, QuerySet, Subquery
 from django.db.models.expressions import RawSQL
+from django.utils.translation import gettext_lazy as _
 
 from conversations.models import CannedResponse, Case, CaseRead, Mention, Message, Thread
 from conversations.visibility import case_visible, cases_visible_to, messages_visible_to, user_team_ids
-from customers.models import Customer, Identity
+from customers.identity import phone_normalize
+from customers.models import Customer, Identity, IdentityKind
 
 
 def case_open_for_thread(*, thread: Thread) -> Case | None:
@@ -25,13 +28,17 @@ TIMELINE_LIMIT = 300
 
 # view name -> (label, statuses, sort field, newest first)
 INBOX_VIEWS = {
-    "mine": ("Mine", ("open", "pending", "snoozed"), "waiting_since", False),
-    "unassigned": ("Unassigned", ("open", "pending"), "waiting_since", False),
-    "open": ("All open", ("open",), "waiting_since", False),
-    "pending": ("Pending", ("pending",), "waiting_since", False),
-    "snoozed": ("Snoozed", ("snoozed",), "snoozed_until", False),
-    "resolved": ("Resolved", ("resolved",), "resolved_at", True),
+    "mine": (_("Mine"), ("open", "pending", "snoozed"), "waiting_since", False),
+    "unassigned": (_("Unassigned"), ("open", "pending"), "waiting_since", False),
+    "open": (_("All open"), ("open",), "waiting_since", False),
+    "pending": (_("Pending"), ("pending",), "waiting_since", False),
+    "snoozed": (_("Snoozed"), ("snoozed",), "snoozed_until", False),
+    "resolved": (_("Resolved"), ("resolved",), "resolved_at", True),
+    # Every case the agent may see, whatever its status: where search looks.
+    "all": (_("All"), ("open", "pending", "snoozed", "resolved"), "last_message_at", True),
 }
+# Views whose count the list shows; Resolved and All grow forever, a count there says nothing.
+COUNTED_VIEWS = ("mine", "unassigned", "open", "pending", "snoozed")
 
 
 @dataclass
@@ -64,6 +71,26 @@ def _message_text_matches(q: str) -> QuerySet[Message]:
     return Message.objects.filter(body__icontains=q)
 
 
+_PHONE_CHARS = set("0123456789+-(). /")
+
+
+def phone_search_numbers(q: str) -> list[str]:
+    """The E.164 numbers a typed query may mean ("+1 415 555 0123", "(415) 555-0123",
+    "415.555.0123"), through ingestion's own normalization; [] when it is no number."""
+    q = q.strip()
+    if not q or not set(q) <= _PHONE_CHARS or sum(ch.isdigit() for ch in q) < 7:
+        return []
+    numbers = set()
+    # Ingestion reads a long run of digits as carrying its country code; a person
+    # typing a national number means the default region: both readings are offered.
+    for candidate in (q, "(" + q.lstrip("(") if q[0].isdigit() else q):
+        try:
+            numbers.add(phone_normalize(candidate))
+        except ValidationError:
+            continue
+    return sorted(numbers)
+
+
 def _search(cases: QuerySet[Case], q: str) -> QuerySet[Case]:
     q = q.strip()
     if not q:
@@ -72,11 +99,18 @@ def _search(cases: QuerySet[Case], q: str) -> QuerySet[Case]:
     # customers migration 0002), then their cases: a hashed look-up per case
     # instead of a LIKE on every case's customer and identities.
     by_name = Customer.objects.filter(name__icontains=q).values("pk")
-    by_address = Identity.objects.filter(address__icontains=q).values("customer_id")
+    addresses = Q(address__icontains=q)
+    numbers = phone_search_numbers(q)
+    if numbers:
+        addresses |= Q(kind=IdentityKind.PHONE, address__in=numbers)
+    by_address = Identity.objects.filter(addresses).values("customer_id")
     texts = _message_text_matches(q).exclude(case_id__isnull=True).values("case_id")
-    return cases.filter(
-        Q(thread__customer_id__in=by_name) | Q(thread__customer_id__in=by_address) | Q(pk__in=texts)
-    )
+    # Their threads by id (one per customer), not through a join on every case's thread:
+    # over all cases (the All view) the join hashed every thread first.
+    # Each IN on its own: an OR inside one subquery reads every thread.
+    named = Thread.objects.filter(customer_id__in=by_name).values("pk")
+    addressed = Thread.objects.filter(customer_id__in=by_address).values("pk")
+    return cases.filter(Q(thread_id__in=named) | Q(thread_id__in=addressed) | Q(pk__in=texts))
 
 
 def encode_cursor(value, pk: int) -> str:
@@ -136,14 +170,41 @@ def cases_filtered(
     return cases
 
 
+def _view_q(view: str, *, user) -> Q:
+    """The cases of one inbox view, as a condition (the list and the counts share it)."""
+    _, statuses, _sort, _newest = INBOX_VIEWS[view]
+    q = Q(status__in=statuses)
+    if view == "mine":
+        q &= Q(assignee_id=user.pk)
+    elif view == "unassigned":
+        q &= Q(assignee__isnull=True)
+    return q
+
+
+def inbox_counts(*, user) -> dict:
+    """Cases per counted view and the user's unread cases (Mine and Unassigned), in one
+    query over the cases the user may see: {"views": {view: n}, "unread": n}."""
+    # The user's read marks joined once (one per case at most: a unique pair), rather
+    # than a subquery per case: a hash join instead of thousands of look-ups.
+    working = _view_q("mine", user=user) | _view_q("unassigned", user=user)
+    seen = Q(_mine_read__read_at__gte=F("last_message_at"))
+    unread = working & Q(last_message_at__isnull=False) & ~Q(seen & Q(_mine_read__isnull=False))
+    row = (
+        cases_visible_to(user=user)
+        .filter(status__in=("open", "pending", "snoozed"))
+        .annotate(_mine_read=FilteredRelation("reads", condition=Q(reads__user_id=user.pk)))
+        .aggregate(
+            unread=Count("pk", filter=unread),
+            **{view: Count("pk", filter=_view_q(view, user=user)) for view in COUNTED_VIEWS},
+        )
+    )
+    return {"views": {view: row[view] for view in COUNTED_VIEWS}, "unread": row["unread"]}
+
+
 def inbox_page(*, user, filters: InboxFilters) -> InboxPage:
     view = filters.view if filters.view in INBOX_VIEWS else "open"
     _, statuses, sort_field, newest_first = INBOX_VIEWS[view]
-    cases = cases_visible_to(user=user).filter(status__in=statuses)
-    if view == "mine":
-        cases = cases.filter(assignee_id=user.pk)
-    elif view == "unassigned":
-        cases = cases.filter(assignee__isnull=True)
+    cases = cases_visible_to(user=user).filter(_view_q(view, user=user))
     cases = cases_filtered(
         cases,
         channel=filters.channel,
@@ -171,7 +232,7 @@ def inbox_page(*, user, filters: InboxFilters) -> InboxPage:
     previews = {
         m["id"]: m
         for m in Message.objects.filter(pk__in=[c.preview_id for c in rows if c.preview_id]).values(
-            "id", "body", "direction", "channel__kind"
+            "id", "body", "direction", "status", "channel__kind"
         )
     }
     reads = dict(
@@ -183,6 +244,7 @@ def inbox_page(*, user, filters: InboxFilters) -> InboxPage:
         preview = previews.get(case.preview_id, {})
         case.preview = preview.get("body", "")
         case.preview_direction = preview.get("direction")
+        case.preview_status = preview.get("status")
         case.preview_channel_kind = preview.get("channel__kind")
         case.read_at = seen = reads.get(case.pk)
         case.unread = bool(case.last_message_at and (seen is None or seen < case.last_message_at))

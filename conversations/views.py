@@ -33,6 +33,13 @@ from conversations.forms import (
     StatusForm,
 )
 from conversations.models import NOT_A_REPLY_SOURCE, CaseStatus, Direction, Label, Message, Priority, Team
+from conversations.reply_files import (
+    attachments_discard,
+    reply_file_types,
+    reply_files_check,
+    reply_files_save,
+    reply_max_bytes,
+)
 from conversations.visibility import customers_visible_to
 from customers import selectors as customer_selectors
 from customers.services import merge_customers
@@ -84,8 +91,14 @@ def _case_or_404(request, pk):
 @require_GET
 @agent_required
 def inbox(request):
+    if request.GET.get("partial") == "counts":
+        return JsonResponse(selectors.inbox_counts(user=request.user))
     form = InboxFilterForm(request.GET)
     filters = form.filters()
+    searched_from = filters.view
+    if filters.q:
+        # Search covers every case the agent may see, whichever view they were on.
+        filters.view = "all"
     page = selectors.inbox_page(user=request.user, filters=filters)
     params = request.GET.copy()
     params.pop("after", None)
@@ -93,8 +106,13 @@ def inbox(request):
     context = {"page": page, "filters": filters, "query": params.urlencode()}
     if request.GET.get("partial") == "rows":
         return render(request, "inbox/_rows.html", context)
+    counts = selectors.inbox_counts(user=request.user)
     context.update(
-        views=[(key, label) for key, (label, *_rest) in selectors.INBOX_VIEWS.items()],
+        views=[
+            (key, label, counts["views"].get(key)) for key, (label, *_rest) in selectors.INBOX_VIEWS.items()
+        ],
+        counts=counts,
+        searched_from=searched_from if searched_from != "all" else "open",
         channels=Channel.objects.order_by("name"),
         teams=Team.objects.order_by("name"),
         labels=Label.objects.order_by("name"),
@@ -222,15 +240,16 @@ def _thread_context(request, case):
         for c in selectors.canned_responses_for(user=request.user)
     ]
     agents = selectors.agents_list()
+    reply_options = _reply_options(case, identities, messages)
+    for option in reply_options:
+        option["files"], option["file_types"] = reply_file_types(option["channel"])
     return {
-        "case": case,
+        **_sidebar_context(request, case, identities=identities),
         "thread": thread,
-        "customer": customer,
         "timeline": messages,
         "earlier": messages[0].pk if earlier and messages else None,
-        "identities": identities,
-        "cases": selectors.thread_cases(thread=thread, user=request.user),
-        "reply_options": _reply_options(case, identities, messages),
+        "reply_options": reply_options,
+        "reply_max_bytes": reply_max_bytes(),
         "channel_details": _channel_details(messages),
         "canned": canned,
         "agents": agents,
@@ -240,8 +259,23 @@ def _thread_context(request, case):
         "case_label_ids": {label.pk for label in case.labels.all()},
         "statuses": CaseStatus.choices,
         "priorities": Priority.choices,
-        "csat": _csat_answers(customer),
         "reply_form": ReplyForm(),
+        "counts": selectors.inbox_counts(user=request.user),
+    }
+
+
+def _sidebar_context(request, case, *, identities=None):
+    """What the customer sidebar shows that changes while the case is open (its cases'
+    statuses above all): the page and the live `?partial=sidebar` fragment share it."""
+    customer = case.thread.customer
+    if identities is None:
+        identities = list(customer.identities.order_by("kind", "address"))
+    return {
+        "case": case,
+        "customer": customer,
+        "identities": identities,
+        "cases": selectors.thread_cases(thread=case.thread, user=request.user),
+        "csat": _csat_answers(customer),
     }
 
 
@@ -263,6 +297,8 @@ def case_detail(request, pk):
             "priorities": Priority.choices,
         }
         return render(request, "inbox/_panel.html", context)
+    if partial == "sidebar":
+        return render(request, "inbox/_sidebar.html", _sidebar_context(request, case))
     context = _thread_context(request, case)
     unread_mentions = selectors.mentions_unread_count(user=request.user)
     # Writes only when something is new: reopening a read case costs no write.
@@ -319,8 +355,12 @@ def case_reply(request, pk):
     if not form.is_valid():
         return _answer(request, case, error=_errors(form))
     body = form.cleaned_data["body"]
+    files = request.FILES.getlist("files")
+    attachments = []
     try:
         if form.cleaned_data["mode"] == "note":
+            if files:
+                return _answer(request, case, error=_("Files go with a reply to the customer, not a note."))
             message = cases.case_note_add(case=case, author_user=request.user, body=body)
         else:
             channel = None
@@ -328,10 +368,19 @@ def case_reply(request, pk):
                 channel = Channel.objects.filter(pk=form.cleaned_data["channel"], is_active=True).first()
                 if channel is None:
                     return _answer(request, case, error="That channel is not available.")
+            reply_files_check(channel=channel, files=files)
+            attachments = reply_files_save(files=files)
             message = services.send_reply(
-                case=case, author_user=request.user, body=body, channel=channel, meta=form.meta()
+                case=case,
+                author_user=request.user,
+                body=body,
+                channel=channel,
+                attachments=attachments or None,
+                meta=form.meta(),
             )
     except ValidationError as exc:
+        # The reply was refused: the files stored for it go too, nothing is half-sent.
+        attachments_discard(attachments)
         return _answer(request, case, error=" ".join(exc.messages))
     cases.case_mark_read(case=case, user=request.user)
     return _answer(request, case, message=message.pk)

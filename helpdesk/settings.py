@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "api",  # REST API v1 (depends on the core; the core never imports it)
     "audit",  # append-only audit log (docs/privacy.md)
     "privacy",  # customer import, GDPR export and erasure, retention, customers directory
+    "commitments",  # promises to customers, pinned on every channel: listens to the core
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI and Redoc assets, served by us (no CDN)
 ]
@@ -143,6 +144,22 @@ if USING_POSTGRES and DATABASE_POOL_MAX_SIZE:
         "max_size": DATABASE_POOL_MAX_SIZE,
         "timeout": 10,
     }
+
+# A read replica (PostgreSQL streaming replication) for the reads that may lag:
+# the dashboard, the KPI API, the scorecard and the exports (helpdesk/db_router.py).
+# Unset: everything reads from the primary.
+DATABASE_REPLICA_URL = env("DATABASE_REPLICA_URL", default="")
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = {
+        **env.db_url_config(DATABASE_REPLICA_URL),
+        "ATOMIC_REQUESTS": False,
+        "CONN_MAX_AGE": DATABASES["default"]["CONN_MAX_AGE"],
+        "CONN_HEALTH_CHECKS": True,
+        # Tests run against one database: the replica is the primary's mirror there.
+        "TEST": {"MIRROR": "default"},
+    }
+HELPDESK_READ_REPLICA = env.bool("HELPDESK_READ_REPLICA", default=bool(DATABASE_REPLICA_URL))
+DATABASE_ROUTERS = ["helpdesk.db_router.ReplicaRouter"]
 
 REDIS_URL = env("REDIS_URL", default="")
 
@@ -372,6 +389,8 @@ HELPDESK = {
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         ],
     ),
+    # Files an agent attaches to one reply (docs/inbox.md), each at most this big.
+    "REPLY_MAX_ATTACHMENT_BYTES": env.int("HELPDESK_REPLY_MAX_ATTACHMENT_BYTES", default=10 * 1024 * 1024),
     # A visitor with no socket or poll for this long has left: replies are offered by email.
     "WEBCHAT_OFFLINE_AFTER_SECONDS": env.int("HELPDESK_WEBCHAT_OFFLINE_AFTER_SECONDS", default=180),
     "WEBCHAT_TOKEN_MAX_AGE_DAYS": env.int("HELPDESK_WEBCHAT_TOKEN_MAX_AGE_DAYS", default=365),
@@ -560,4 +579,27 @@ HELPDESK_PRIVACY = {
 CELERY_BEAT_SCHEDULE["privacy-retention"] = {
     "task": "privacy.tasks.retention_run",
     "schedule": env.float("HELPDESK_RETENTION_EVERY_SECONDS", default=3600.0),
+}
+
+# Proactive outreach and campaigns (outreach app, docs/outreach.md).
+INSTALLED_APPS.append("outreach")
+CELERY_BEAT_SCHEDULE["outreach-tick"] = {
+    "task": "outreach.tasks.outreach_tick",
+    "schedule": env.float("HELPDESK_OUTREACH_TICK_EVERY_SECONDS", default=30.0),
+}
+OUTREACH = {
+    # "HH:MM-HH:MM" in the customer's time zone (attribute "timezone"), else the
+    # channel's settings["timezone"], else TIME_ZONE: a step due then waits for the end.
+    "QUIET_HOURS": env("HELPDESK_OUTREACH_QUIET_HOURS", default="21:00-09:00"),
+    # Longer SMS are refused when the outreach is started (each segment is billed).
+    "SMS_MAX_SEGMENTS": env.int("HELPDESK_OUTREACH_SMS_MAX_SEGMENTS", default=3),
+    # Messages per second per channel for campaigns, unless the campaign names a rate.
+    "DEFAULT_RATE": env.float("HELPDESK_OUTREACH_DEFAULT_RATE", default=10.0),
+    # Campaign outreaches started per tick at most (the throttle spreads their sends).
+    "DISPATCH_BATCH": env.int("HELPDESK_OUTREACH_DISPATCH_BATCH", default=2000),
+    "OPT_OUT_KEYWORDS": env.list(
+        "HELPDESK_OUTREACH_OPT_OUT_KEYWORDS",
+        default=["STOP", "STOPALL", "BAJA", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"],
+    ),
+    "OPT_IN_KEYWORDS": env.list("HELPDESK_OUTREACH_OPT_IN_KEYWORDS", default=["START", "UNSTOP", "ALTA"]),
 }

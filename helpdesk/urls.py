@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
+from django.views.i18n import JavaScriptCatalog
 
 from channels_adapters.views import webhook
 from helpdesk.views import healthz, readyz
@@ -19,6 +20,9 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("inbox/", include("conversations.urls")),
+    path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
+    path("commitments/", include("commitments.urls")),
+    path("outreach/", include("outreach.urls")),
     path("customers/", include("privacy.urls")),  # customers directory, export, erasure
     path("", RedirectView.as_view(url="/inbox/", permanent=False), name="home"),
 ]

@@ -14,6 +14,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from helpdesk.db_router import reads_may_lag
 from helpdesk.login_lockout import LockoutBasicAuthentication
 from helpdesk.roles import user_is_supervisor
 from kpis import dashboard, scorecard, services
@@ -34,6 +35,7 @@ class KpiView(APIView):
     authentication_classes = [LockoutBasicAuthentication, SessionAuthentication]
     permission_classes = [IsSupervisor]
 
+    @reads_may_lag
     def get(self, request):
         form = KpiQueryForm(request.GET)
         if not form.is_valid():
@@ -48,6 +50,7 @@ class ChannelScorecardView(APIView):
     authentication_classes = KpiView.authentication_classes
     permission_classes = [IsSupervisor]
 
+    @reads_may_lag
     def get(self, request):
         form = KpiQueryForm(request.GET)
         if not form.is_valid():
@@ -64,6 +67,7 @@ def _supervisor_only(request):
     return None
 
 
+@reads_may_lag
 def dashboard_view(request):
     denied = _supervisor_only(request)
     if denied:
@@ -75,6 +79,7 @@ def dashboard_view(request):
     )
 
 
+@reads_may_lag
 def dashboard_csv(request, table: str):
     denied = _supervisor_only(request)
     if denied:
@@ -94,6 +99,7 @@ def dashboard_csv(request, table: str):
     return response
 
 
+@reads_may_lag
 def scorecard_view(request):
     denied = _supervisor_only(request)
     if denied:
@@ -105,6 +111,7 @@ def scorecard_view(request):
     )
 
 
+@reads_may_lag
 def scorecard_csv(request):
     denied = _supervisor_only(request)
     if denied:

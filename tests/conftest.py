@@ -16,6 +16,11 @@ def pytest_configure(config):
     # Factories hash a password per user; PBKDF2's deliberate slowness is not under test
     # (tests/test_permissions.py alone makes hundreds of users).
     settings.PASSWORD_HASHERS = ["tests.hashers.OneRoundPBKDF2PasswordHasher"]
+    # A second alias for the read-replica router (helpdesk/db_router.py), the primary's
+    # mirror as DATABASE_REPLICA_URL makes it; unused unless a test turns
+    # HELPDESK_READ_REPLICA on and asks for the "replica" database.
+    if "replica" not in settings.DATABASES:
+        settings.DATABASES["replica"] = {**settings.DATABASES["default"], "TEST": {"MIRROR": "default"}}
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -95,12 +95,20 @@ def case_rule(method="post", data=None, query=None):
     return Rule(method=method, args=case_args, data=data, query=query, expect=CASE_OF_TEAM_A)
 
 
+def commitment_args(w):
+    from tests.commitments.factories import CommitmentFactory
+
+    return {"pk": CommitmentFactory(message=w["message"]).pk}
+
+
 RULES: dict[str, Rule] = {
     # Public by design: the login page, the health check, the home redirect.
     "login": Rule(expect=PUBLIC),
     "logout": Rule(method="post", expect=dict.fromkeys(ROLES, "login")),
     "home": Rule(expect=PUBLIC),
     "healthz": Rule(expect=PUBLIC),
+    # The JavaScript translation catalog: public texts only, for any page's script.
+    "javascript-catalog": Rule(expect=PUBLIC),
     "readyz": Rule(expect=PUBLIC),
     # Providers' webhooks: no session, the provider's signature decides (403 unsigned).
     "webhook": Rule(
@@ -237,12 +245,66 @@ RULES: dict[str, Rule] = {
         args=lambda w: {"merge_id": 999999},
         expect={**SUPERVISORS_ONLY, "supervisor": "hidden", "admin": "hidden"},
     ),
+    # Commitments (docs/commitments.md): on team A's case, and the supervisors' list.
+    "commitments:board": Rule(expect=SUPERVISORS_ONLY),
+    "commitments:mark": Rule(
+        method="post",
+        args=lambda w: {"message_id": w["message"].pk},
+        data=lambda w: {"text": "matrix"},
+        expect=CASE_OF_TEAM_A,
+    ),
+    "commitments:close": Rule(method="post", args=commitment_args, expect=CASE_OF_TEAM_A),
+    "commitments:pinned": Rule(args=lambda w: {"customer_id": w["customer"].pk}, expect=CASE_OF_TEAM_A),
+    "api:commitments": Rule(expect=API_AGENTS),
+    "api:customer_commitments": Rule(args=customer_args, expect=API_CASE_OF_TEAM_A),
 }
+
+
+def _outreach_args(w):
+    from django.utils import timezone
+
+    from outreach.models import Outreach
+
+    outreach = Outreach.objects.create(
+        customer=w["customer"], source="api", body="x", created_at=timezone.now()
+    )
+    return {"pk": outreach.pk}
+
+
+def _campaign_args(w):
+    from outreach.models import Campaign
+
+    return {"pk": Campaign.objects.create(name="Matrix").pk, "action": "pause"}
+
+
+# Outreach (docs/outreach.md): the API and the case form follow the case's visibility,
+# campaigns are supervisors', the unsubscribe link is the signed token's.
+RULES.update(
+    {
+        "api:outreach": Rule(method="post", expect=API_AGENTS),
+        "api:outreach_detail": Rule(args=_outreach_args, expect=API_CASE_OF_TEAM_A),
+        "outreach:unsubscribe": Rule(
+            args=lambda w: {"token": "forged"}, expect=dict.fromkeys(ROLES, "hidden")
+        ),
+        "outreach:case_start": case_rule(data=lambda w: {}),
+        "outreach:campaigns": Rule(expect=SUPERVISORS_ONLY),
+        "outreach:campaigns_csv": Rule(expect=SUPERVISORS_ONLY),
+        "outreach:campaign_action": Rule(method="post", args=_campaign_args, expect=SUPERVISORS_ONLY),
+    }
+)
 
 if settings.HELPDESK_SANDBOX:
     # The demo's stand-in provider (mounted only with the sandbox on): the channel's signature decides.
     RULES["sandbox-api-callback"] = Rule(
         method="post", args=lambda w: {"key": w["channel"].key}, expect=dict.fromkeys(ROLES, "denied")
+    )
+    # The stand-in Graph, Twilio and Telegram APIs: the provider credential decides, not the session.
+    RULES["sandbox-graph"] = Rule(
+        method="post", args=lambda w: {"version": "v23.0", "node": "me"}, expect=NOBODY_DENIED
+    )
+    RULES["sandbox-twilio"] = Rule(method="post", args=lambda w: {"account_sid": "AC1"}, expect=NOBODY_DENIED)
+    RULES["sandbox-telegram"] = Rule(
+        method="post", args=lambda w: {"token": "x", "method": "sendMessage"}, expect=NOBODY_DENIED
     )
 
 

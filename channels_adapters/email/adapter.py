@@ -402,6 +402,8 @@ class EmailAdapter(ChannelAdapter):
         # Tags of other cases (an old thread, another helpdesk) would only mislead the next reply.
         base_subject = _SUBJECT_TAGS.sub("", base_subject).strip()
         if not base_subject:
+            base_subject = str(message.meta.get("proactive_subject") or "")
+        if not base_subject:
             base_subject = (message.case.subject if message.case_id else "") or str(
                 channel_option(channel, "default_subject", "Your request")
             )
@@ -413,6 +415,10 @@ class EmailAdapter(ChannelAdapter):
             # RFC 3834: our automated mail says so, so auto-responders do not answer it.
             headers["Auto-Submitted"] = "auto-replied" if parent is not None else "auto-generated"
             headers["X-Auto-Response-Suppress"] = "All"
+        if message.meta.get("list_unsubscribe"):
+            # RFC 2369 + RFC 8058: the mail client's own unsubscribe button, one click, no page.
+            headers["List-Unsubscribe"] = f"<{message.meta['list_unsubscribe']}>"
+            headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         return headers, meta, subject
 
     def _bodies(self, channel, message) -> tuple[str, str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import httpx
 from django.conf import settings
 
-from channels_adapters.base import PermanentSendError, SendError, TransientSendError
+from channels_adapters.base import PermanentSendError, SendError, TransientSendError, provider_base_url
 
 # Rate limits and throttling: waiting helps.
 RATE_LIMIT_CODES = {4, 17, 32, 613, 80007, 130429, 131056}
@@ -102,8 +102,9 @@ def graph_error(status: int, payload, *, retry_after: str | None = None) -> Send
     return PermanentSendError(plain_reason(code, subcode, message, details), code=label)
 
 
-def graph_url(path: str) -> str:
-    return f"{settings.GRAPH_API_BASE_URL}/{settings.GRAPH_API_VERSION}/{path.lstrip('/')}"
+def graph_url(path: str, token: str | None = None) -> str:
+    base = provider_base_url(settings.GRAPH_API_BASE_URL, credential=token, provider="graph")
+    return f"{base}/{settings.GRAPH_API_VERSION}/{path.lstrip('/')}"
 
 
 def graph_request(method: str, path: str, *, token: str, json: dict | None = None, params=None) -> dict:
@@ -115,7 +116,7 @@ def graph_request(method: str, path: str, *, token: str, json: dict | None = Non
     try:
         response = httpx.request(
             method,
-            graph_url(path),
+            graph_url(path, token),
             json=json,
             params=params,
             headers={"Authorization": f"Bearer {token}"},

@@ -26,7 +26,7 @@ from telegram.error import (
 )
 from telegram.request import HTTPXRequest
 
-from channels_adapters.base import PermanentSendError, SendError, TransientSendError
+from channels_adapters.base import PermanentSendError, SendError, TransientSendError, provider_base_url
 
 
 def run(channel, action):
@@ -34,7 +34,7 @@ def run(channel, action):
     token = channel.credentials.get("bot_token") or ""
     if not token:
         raise PermanentSendError(f"The channel {channel.name} has no bot token: an admin must fill it in.")
-    base = settings.TELEGRAM_API_BASE_URL
+    base = provider_base_url(settings.TELEGRAM_API_BASE_URL, credential=token, provider="telegram")
 
     async def call():
         timeout = settings.HELPDESK["HTTP_TIMEOUT_SECONDS"]

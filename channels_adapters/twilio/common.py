@@ -30,6 +30,7 @@ from channels_adapters.base import (
     SendError,
     SignatureError,
     TransientSendError,
+    provider_base_url,
 )
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
@@ -113,7 +114,9 @@ def rest_client(channel) -> Client:
     )
     # The library's own switch for its API domain: every resource under client.api
     # (messages, calls, incoming numbers) builds its URL from it.
-    client.api.base_url = settings.TWILIO_API_BASE_URL
+    client.api.base_url = provider_base_url(
+        settings.TWILIO_API_BASE_URL, credential=credentials["account_sid"], provider="twilio"
+    )
     return client
 
 

@@ -194,6 +194,20 @@ def attachment_kind(attachment):
 
 
 @register.filter
+def is_supervisor(user):
+    from helpdesk.roles import user_is_supervisor
+
+    return user_is_supervisor(user)
+
+
+@register.filter
+def is_admin(user):
+    from helpdesk.roles import user_is_admin
+
+    return user_is_admin(user)
+
+
+@register.filter
 def person(user):
     if user is None:
         return ""
@@ -493,6 +507,24 @@ def timeline_items(context, messages, customer):
 
 # One row of the inbox list (Python for the same reason as the timeline) ----------
 
+# Extra cells at the start of a row (a bulk-select checkbox): callables taking the case
+# and returning safe HTML, appended by other apps in their AppConfig.ready().
+ROW_PREFIXES: list = []
+
+
+def _preview_marker(c) -> SafeString:
+    """Who wrote the preview; an outbound one that did not go out says so, never "You:"."""
+    if c.preview_direction != "out":
+        return SafeString("")
+    status = getattr(c, "preview_status", None)
+    if status == "failed":
+        return _fmt('<span class="not-sent">⚠ {}</span> ', _("Not sent:"))
+    if status == "unknown":
+        return _fmt('<span class="not-sent">⚠ {}</span> ', _("Maybe not sent:"))
+    if status == "queued":
+        return _fmt('<span class="you">{}</span> ', _("Sending:"))
+    return _fmt('<span class="you">{}</span> ', _("You:"))
+
 
 def _row_html(c) -> SafeString:
     customer = c.thread.customer
@@ -502,15 +534,20 @@ def _row_html(c) -> SafeString:
         since = timezone.localtime(c.waiting_since)
         meta.append(
             _fmt(
-                '<span class="waiting" data-since="{}" title="Waiting since {}">waiting {}</span>',
+                '<span class="waiting" data-since="{}" title="{}">{}</span>',
                 c.waiting_since.isoformat(),
-                f"{since:%Y-%m-%d %H:%M}",
-                waited(c.waiting_since),
+                _("Waiting since %(when)s") % {"when": f"{since:%Y-%m-%d %H:%M}"},
+                _("waiting %(time)s") % {"time": waited(c.waiting_since)},
             )
         )
     if status == "snoozed" and c.snoozed_until:
         until = timezone.localtime(c.snoozed_until)
-        meta.append(_fmt('<span class="snooze">until {}</span>', f"{until:%b} {until.day} {until:%H:%M}"))
+        meta.append(
+            _fmt(
+                '<span class="snooze">{}</span>',
+                _("until %(when)s") % {"when": f"{until:%b} {until.day} {until:%H:%M}"},
+            )
+        )
     meta.append(_fmt('<span class="status st-{}">{}</span>', status, c.get_status_display()))
     if c.priority >= 2:
         meta.append(_fmt('<span class="prio prio-{}">{}</span>', c.priority, c.get_priority_display()))
@@ -519,7 +556,7 @@ def _row_html(c) -> SafeString:
     meta.append(
         _fmt(
             '<span class="assignee" data-assignee>{}</span>',
-            person(c.assignee) if c.assignee_id else "Unassigned",
+            person(c.assignee) if c.assignee_id else _("Unassigned"),
         )
     )
     if c.team_id:
@@ -529,19 +566,20 @@ def _row_html(c) -> SafeString:
         preview = preview[:139] + "…"
     kind = c.preview_channel_kind or (c.origin_channel.kind if c.origin_channel_id else "")
     return _fmt(
-        '<li class="case-row{}" data-case="{}" data-thread="{}">'
+        '<li class="case-row{}" data-case="{}" data-thread="{}">{}'
         '<a href="/inbox/case/{}/" class="case-link"><span class="who">{}{} '
         '<strong class="name">{}</strong> <span class="case-no">#{}</span></span>'
         '<span class="preview">{}{}</span><span class="meta">{}</span></a></li>',
         " unread" if c.unread else "",
         c.pk,
         c.thread_id,
+        SafeString("".join(str(prefix(c)) for prefix in ROW_PREFIXES)),
         c.pk,
-        SafeString('<span class="dot" title="Unread" aria-label="Unread"></span> ') if c.unread else "",
+        _fmt('<span class="dot" title="{0}" aria-label="{0}"></span> ', _("Unread")) if c.unread else "",
         _badge(kind or ""),
         str(customer),
         c.pk,
-        SafeString('<span class="you">You:</span> ') if c.preview_direction == "out" else "",
+        _preview_marker(c),
         preview,
         SafeString(" ".join(meta)),
     )

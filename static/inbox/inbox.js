@@ -7,8 +7,13 @@
 (function () {
   "use strict";
 
+  // Texts go through Django's JavaScript catalog (/jsi18n/), English when it is missing.
+  const gettext = window.gettext || ((text) => text);
+  const interpolate = window.interpolate || ((fmt, obj) => fmt.replace(/%\((\w+)\)s/g, (m, k) => String(obj[k])));
+  const loadedAt = Date.now();
   const body = document.body;
   const me = Number(body.dataset.userId || 0);
+  body.classList.add("js");
   const listRoot = document.querySelector("[data-inbox]");
   const casePage = document.querySelector("[data-case-page]");
   const caseId = casePage ? Number(casePage.dataset.caseId) : null;
@@ -51,7 +56,7 @@
     const close = document.createElement("button");
     close.type = "button";
     close.textContent = "×";
-    close.setAttribute("aria-label", "Dismiss");
+    close.setAttribute("aria-label", gettext("Dismiss"));
     close.style.marginLeft = "8px";
     close.addEventListener("click", () => box.remove());
     box.appendChild(close);
@@ -77,7 +82,7 @@
     try {
       data = await response.json();
     } catch (e) {
-      data = { ok: false, error: "The server answered HTTP " + response.status + "." };
+      data = { ok: false, error: interpolate(gettext("The server answered HTTP %(status)s."), { status: response.status }, true) };
     }
     return data;
   }
@@ -100,7 +105,7 @@
     socket.addEventListener("open", () => {
       retryMs = 1000;
       if (liveState) {
-        liveState.textContent = "live";
+        liveState.textContent = gettext("live");
         liveState.classList.add("on");
       }
       body.dataset.live = "1";
@@ -117,7 +122,7 @@
     socket.addEventListener("close", () => {
       body.dataset.live = "";
       if (liveState) {
-        liveState.textContent = "reconnecting…";
+        liveState.textContent = gettext("reconnecting…");
         liveState.classList.remove("on");
       }
       setTimeout(connect, retryMs);
@@ -133,26 +138,29 @@
   handlers.push((event, data) => {
     if (event === "call.incoming") {
       const customer = data.customer || {};
-      const name = typeof customer === "object" ? customer.name || "Customer #" + customer.id : "Customer #" + customer;
+      const name = typeof customer === "object" && customer.name ? customer.name
+        : interpolate(gettext("Customer #%(id)s"), { id: typeof customer === "object" ? customer.id : customer }, true);
       const call = data.call || {};
       const caseRef = typeof data.case === "object" && data.case ? data.case.id : data.case;
-      const parts = ["📞 Incoming call from " + name + (call.from ? " (" + call.from + ")" : "") + ". "];
+      const parts = ["📞 " + interpolate(gettext("Incoming call from %(name)s"), { name: name }, true) + (call.from ? " (" + call.from + ")" : "") + ". "];
       const last = (data.messages || [])[0];
-      if (last && last.text) parts.push("Last: “" + last.text.slice(0, 120) + "” ");
-      if (caseRef) parts.push({ text: "Open case #" + caseRef, href: "/inbox/case/" + caseRef + "/" });
+      if (last && last.text) parts.push(gettext("Last:") + " “" + last.text.slice(0, 120) + "” ");
+      if (caseRef) parts.push({ text: interpolate(gettext("Open case #%(id)s"), { id: caseRef }, true), href: "/inbox/case/" + caseRef + "/" });
       notice(parts, "call-pop", 30000);
     } else if (event === "sla.warning" || event === "sla.breached") {
       const caseRef = typeof data.case === "object" && data.case ? data.case.id : data.case;
-      const what = data.target === "resolution" ? "Resolution" : "First response";
+      const what = data.target === "resolution" ? gettext("Resolution") : gettext("First response");
       const minutes = Math.max(0, Math.round((data.seconds_left || 0) / 60));
-      const text = event === "sla.breached" ? what + " target missed" : what + " due in " + minutes + " min";
-      const parts = ["⏰ SLA: " + text + " on "];
-      if (caseRef) parts.push({ text: "case #" + caseRef, href: "/inbox/case/" + caseRef + "/" });
+      const text = event === "sla.breached"
+        ? interpolate(gettext("%(what)s target missed"), { what: what }, true)
+        : interpolate(gettext("%(what)s due in %(minutes)s min"), { what: what, minutes: minutes }, true);
+      const parts = ["⏰ SLA: " + text + " · "];
+      if (caseRef) parts.push({ text: interpolate(gettext("case #%(id)s"), { id: caseRef }, true), href: "/inbox/case/" + caseRef + "/" });
       notice(parts, event === "sla.breached" ? "notice-error" : "sla", 15000);
     } else if (event === "mention.created" && Number(data.user) === me) {
       notice(
-        [(data.by || "A colleague") + " mentioned you: “" + (data.text || "") + "” ",
-         { text: "case #" + data.case, href: "/inbox/case/" + data.case + "/" }],
+        [interpolate(gettext("%(name)s mentioned you:"), { name: data.by || gettext("A colleague") }, true) + " “" + (data.text || "") + "” ",
+         { text: interpolate(gettext("case #%(id)s"), { id: data.case }, true), href: "/inbox/case/" + data.case + "/" }],
         "", 15000);
       const link = document.getElementById("mentions-link");
       if (link) {
@@ -164,6 +172,113 @@
         }
         count.textContent = String(Number(count.textContent || 0) + 1);
       }
+    }
+  });
+
+  // Counts per view and the unread count in the tab title --------------------------
+  const baseTitle = document.title.replace(/^\(\d+\) /, "");
+  function showUnread(unread) {
+    document.title = (unread ? "(" + unread + ") " : "") + baseTitle;
+  }
+  const refreshCounts = debounce(async () => {
+    try {
+      const data = JSON.parse(await fetchText("/inbox/?partial=counts"));
+      for (const [view, count] of Object.entries(data.views || {})) {
+        const el = document.querySelector('[data-count="' + view + '"]');
+        if (el) {
+          el.textContent = String(count);
+          el.setAttribute("aria-label", interpolate(gettext("%(n)s cases"), { n: count }, true));
+        }
+      }
+      showUnread(data.unread || 0);
+    } catch (e) {
+      /* the next event tries again */
+    }
+  }, 400);
+  handlers.push((event) => {
+    if (["message.created", "case.updated", "customer.merged"].includes(event)) refreshCounts();
+  });
+
+  // Desktop notifications and a sound: opt-in, for new cases, mentions, assignments --
+  const soundUrl = (document.currentScript || document.querySelector("script[data-sound]")).dataset.sound;
+  const iconUrl = (document.querySelector("script[data-icon]") || {}).dataset?.icon;
+  const notifyToggle = document.getElementById("notify-toggle");
+  const NOTIFY_KEY = "helpdesk.notify";
+  let chime = null;
+  let ownActionUntil = 0;
+  const notified = new Set();
+
+  function notifyOn() {
+    return "Notification" in window && Notification.permission === "granted" && localStorage.getItem(NOTIFY_KEY) === "on";
+  }
+
+  function showNotifyState() {
+    if (!notifyToggle) return;
+    const label = notifyToggle.querySelector("[data-notify-label]");
+    let text = gettext("Notifications off");
+    if ("Notification" in window && Notification.permission === "denied") text = gettext("Notifications blocked");
+    else if (notifyOn()) text = gettext("Notifications on");
+    label.textContent = text;
+    notifyToggle.setAttribute("aria-pressed", notifyOn() ? "true" : "false");
+    body.dataset.notify = notifyOn() ? "on" : "off";
+  }
+
+  if (notifyToggle && "Notification" in window) {
+    notifyToggle.hidden = false;
+    showNotifyState();
+    notifyToggle.addEventListener("click", async () => {
+      if (notifyOn()) {
+        localStorage.setItem(NOTIFY_KEY, "off");
+      } else if (Notification.permission === "denied") {
+        notice(gettext("Notifications are blocked for this site: allow them in the browser's site settings, then try again."), "notice-error");
+      } else {
+        const answer = Notification.permission === "granted" ? "granted" : await Notification.requestPermission();
+        if (answer === "granted") {
+          localStorage.setItem(NOTIFY_KEY, "on");
+          chime = chime || new Audio(soundUrl);
+          notice(gettext("Notifications on: new cases, mentions and cases given to you."), "", 5000);
+        } else {
+          notice(gettext("Notifications stay off: the browser was not allowed to show them."), "notice-error");
+        }
+      }
+      showNotifyState();
+    });
+  }
+
+  function alertAgent(key, title, text, href) {
+    // One alert per thing, even when several groups deliver the event.
+    if (notified.has(key)) return;
+    notified.add(key);
+    if (!notifyOn()) return;
+    try {
+      chime = chime || new Audio(soundUrl);
+      chime.currentTime = 0;
+      chime.play().catch(() => {});
+    } catch (e) {
+      /* no audio device */
+    }
+    const shown = new Notification(title, { body: text || "", tag: key, icon: iconUrl });
+    body.dataset.lastNotification = title;
+    shown.onclick = () => {
+      window.focus();
+      if (href) location.href = href;
+    };
+  }
+
+  handlers.push((event, data) => {
+    const c = data.case && typeof data.case === "object" ? data.case : null;
+    if (event === "message.created" && c && data.message && data.message.direction === "in" &&
+        c.opened_at && Date.parse(c.opened_at) >= loadedAt - 5000) {
+      alertAgent("case-" + c.id, interpolate(gettext("New case #%(id)s"), { id: c.id }, true),
+                 data.message.body, "/inbox/case/" + c.id + "/");
+    } else if (event === "mention.created" && Number(data.user) === me) {
+      alertAgent("mention-" + (data.message || data.case + "-" + Date.now()),
+                 interpolate(gettext("%(name)s mentioned you"), { name: data.by || gettext("A colleague") }, true),
+                 data.text, "/inbox/case/" + data.case + "/");
+    } else if (event === "case.updated" && c && data.change === "assigned" && Number(c.assignee) === me &&
+               Date.now() > ownActionUntil) {
+      alertAgent("assigned-" + c.id + "-" + Date.now(), interpolate(gettext("Case #%(id)s is yours now"), { id: c.id }, true),
+                 "", "/inbox/case/" + c.id + "/");
     }
   });
 
@@ -250,7 +365,20 @@
   if (casePage) {
     const timeline = document.getElementById("timeline");
     const caseUrl = "/inbox/case/" + caseId + "/";
-    timeline.scrollTop = timeline.scrollHeight;
+
+    // A case opens at its newest message, above the sticky reply box (whether the
+    // timeline scrolls itself, wide screens, or the page does, phones).
+    function showNewest() {
+      const reply = document.querySelector(".reply");
+      if (reply) document.documentElement.style.setProperty("--reply-h", reply.offsetHeight + 16 + "px");
+      timeline.scrollTop = timeline.scrollHeight;
+      const last = timeline.lastElementChild;
+      // Only when the page scrolls rather than the timeline (phones): otherwise the
+      // case header would scroll out of sight for nothing.
+      if (last && timeline.scrollHeight <= timeline.clientHeight + 1) last.scrollIntoView({ block: "end" });
+    }
+    showNewest();
+    window.addEventListener("load", showNewest);
 
     const markRead = debounce(() => {
       fetch(caseUrl + "read/", {
@@ -309,6 +437,17 @@
       }
     }
 
+    async function refreshSidebar() {
+      const live = document.getElementById("customer-live");
+      if (!live) return;
+      try {
+        const fresh = fragment(await fetchText(caseUrl + "?partial=sidebar")).firstElementChild;
+        live.replaceWith(fresh);
+      } catch (e) {
+        /* ignore: the next change or a reload catches up */
+      }
+    }
+
     const collision = document.getElementById("collision");
     let collisionTimer = null;
     let customerTypingTimer = null;
@@ -321,6 +460,7 @@
       else if (event === "message.updated" && Number(message.thread) === threadId) refreshMessage(message.id);
       else if (event === "case.updated" && data.case && Number(data.case.thread) === threadId) {
         if (Number(data.case.id) === caseId) refreshPanel();
+        refreshSidebar();
         refreshTimeline();
       } else if (event === "customer.merged" &&
                  (Number(data.merged) === customerId || Number(data.survivor) === customerId)) {
@@ -332,7 +472,7 @@
         clearTimeout(customerTypingTimer);
         customerTypingTimer = setTimeout(() => (typing.hidden = true), 6000);
       } else if (event === "agent.typing" && Number(data.case) === caseId && Number(data.user) !== me) {
-        collision.textContent = (data.name || "A colleague") + " is replying…";
+        collision.textContent = interpolate(gettext("%(name)s is replying…"), { name: data.name || gettext("A colleague") }, true);
         collision.hidden = false;
         clearTimeout(collisionTimer);
         collisionTimer = setTimeout(() => (collision.hidden = true), 6000);
@@ -359,24 +499,77 @@
       form.querySelectorAll("[data-tz-offset]").forEach((i) => (i.value = String(new Date().getTimezoneOffset())));
       const button = form.querySelector("button[type=submit]");
       if (button) button.disabled = true;
+      ownActionUntil = Date.now() + 3000;
       const data = await postForm(form);
       if (button) button.disabled = false;
       if (!data.ok) {
-        notice(data.error || "That did not work.", "notice-error");
+        notice(data.error || gettext("That did not work."), "notice-error");
+        refreshPanel();
         return;
       }
       if (form.matches("[data-merge-confirm]")) {
         location.reload();
         return;
       }
-      refreshPanel();
-      refreshTimeline();
+      if (form._undo) {
+        offerUndo(form, form._undo);
+        form._undo = null;
+      }
+      await Promise.all([refreshPanel(), refreshSidebar(), refreshTimeline()]);
+      refreshCounts();
     });
 
-    document.addEventListener("change", (e) => {
-      if (e.target.matches("[data-status-select]")) {
-        e.target.form.classList.toggle("snoozing", e.target.value === "snoozed");
+    // Case actions apply as soon as a field changes; cheap ones can be undone.
+    function undoData(form, field) {
+      if (form.matches("[data-autosubmit-form]")) {
+        const ids = (form.dataset.undoLabels || "").split(",").filter(Boolean);
+        return { labels: ids };
       }
+      if (field && field.dataset.undo !== undefined) return { [field.name]: [field.dataset.undo] };
+      return null;
+    }
+
+    function offerUndo(form, previous) {
+      const box = notice(gettext("Done."), "undo", 8000);
+      const undo = document.createElement("button");
+      undo.type = "button";
+      undo.textContent = gettext("Undo");
+      undo.dataset.undo = "1";
+      undo.addEventListener("click", async () => {
+        box.remove();
+        const formData = new FormData();
+        formData.append("csrfmiddlewaretoken", csrfToken());
+        for (const [name, values] of Object.entries(previous)) values.forEach((v) => formData.append(name, v));
+        ownActionUntil = Date.now() + 3000;
+        const response = await fetch(form.action, {
+          method: "POST", body: formData, credentials: "same-origin",
+          headers: { "X-Requested-With": "fetch", "X-CSRFToken": csrfToken(), Accept: "application/json" },
+        });
+        const data = await response.json().catch(() => ({ ok: false }));
+        if (!data.ok) notice(data.error || gettext("That could not be undone."), "notice-error");
+        await Promise.all([refreshPanel(), refreshSidebar(), refreshTimeline()]);
+        refreshCounts();
+      });
+      box.insertBefore(undo, box.lastChild);
+    }
+
+    document.addEventListener("change", (e) => {
+      const field = e.target;
+      if (field.matches("[data-status-select]")) {
+        field.form.classList.toggle("snoozing", field.value === "snoozed");
+        // Snoozing waits for the time it lasts until.
+        if (field.value === "snoozed") {
+          const until = field.form.querySelector("input[name=snoozed_until]");
+          if (until) until.focus();
+          return;
+        }
+      }
+      const form = field.form;
+      if (!form || !form.matches("form[data-ajax]") || !form.closest("[data-panel]")) return;
+      if (!(field.matches("[data-autosubmit]") || form.matches("[data-autosubmit-form]"))) return;
+      if (field.name === "snoozed_until" && !field.value) return;
+      form._undo = undoData(form, field.name === "snoozed_until" ? form.querySelector("[data-status-select]") : field);
+      form.requestSubmit();
     });
 
     // Reply box.
@@ -394,6 +587,107 @@
       return replyForm.querySelector("input[name=mode]:checked").value === "note";
     }
 
+    // Files: the picker and drag and drop fill one list, checked against the chosen
+    // channel (types, size) before anything is sent; the server checks again.
+    const fileInput = document.getElementById("reply-files");
+    const fileList = document.getElementById("reply-files-list");
+    const filesRule = document.getElementById("files-rule");
+    let chosen = new DataTransfer();
+
+    function channelFiles() {
+      const option = channelSelect.selectedOptions[0];
+      if (!option) return { sends: false, types: [] };
+      return { sends: Boolean(option.dataset.files), types: (option.dataset.fileTypes || "").split(",").filter(Boolean) };
+    }
+
+    function fileProblem(file) {
+      const rule = channelFiles();
+      const option = channelSelect.selectedOptions[0];
+      const channel = option ? option.textContent.split(" → ")[0] : "";
+      if (!rule.sends) return interpolate(gettext("%(channel)s cannot send files from the helpdesk yet: send a link instead."), { channel: channel }, true);
+      const maxBytes = Number(fileInput.dataset.maxBytes || 0);
+      if (maxBytes && file.size > maxBytes) {
+        return interpolate(gettext("%(name)s is too big: the limit is %(limit)s."), { name: file.name, limit: filesRule.dataset.limit }, true);
+      }
+      const type = (file.type || "").toLowerCase();
+      if (rule.types.length && !rule.types.includes(type)) {
+        return interpolate(gettext("%(name)s (%(type)s) cannot be sent on %(channel)s."),
+                           { name: file.name, type: type || gettext("unknown type"), channel: channel }, true);
+      }
+      return "";
+    }
+
+    function showFiles() {
+      fileInput.files = chosen.files;
+      fileList.textContent = "";
+      const problems = [];
+      Array.from(chosen.files).forEach((file, index) => {
+        const li = document.createElement("li");
+        const problem = fileProblem(file);
+        if (problem) {
+          li.className = "bad";
+          problems.push(problem);
+        }
+        li.appendChild(document.createTextNode("📎 " + file.name + " (" + Math.max(1, Math.round(file.size / 1024)) + " KB) "));
+        const remove = document.createElement("button");
+        remove.type = "button";
+        remove.textContent = "×";
+        remove.setAttribute("aria-label", interpolate(gettext("Remove %(name)s"), { name: file.name }, true));
+        remove.addEventListener("click", () => {
+          const next = new DataTransfer();
+          Array.from(chosen.files).forEach((f, i) => i !== index && next.items.add(f));
+          chosen = next;
+          showFiles();
+        });
+        li.appendChild(remove);
+        fileList.appendChild(li);
+      });
+      replyError.hidden = !problems.length;
+      replyError.textContent = problems.join(" ");
+      return problems;
+    }
+
+    function addFiles(files) {
+      for (const file of files) chosen.items.add(file);
+      showFiles();
+    }
+
+    fileInput.addEventListener("change", () => {
+      // The picker replaces the input's files: keep what was already chosen.
+      const picked = Array.from(fileInput.files);
+      addFiles(picked);
+    });
+    replySection.addEventListener("dragover", (e) => {
+      if (!e.dataTransfer || !Array.from(e.dataTransfer.types).includes("Files")) return;
+      e.preventDefault();
+      replySection.classList.add("dropping");
+    });
+    replySection.addEventListener("dragleave", (e) => {
+      if (!replySection.contains(e.relatedTarget)) replySection.classList.remove("dropping");
+    });
+    replySection.addEventListener("drop", (e) => {
+      if (!e.dataTransfer || !e.dataTransfer.files.length) return;
+      e.preventDefault();
+      replySection.classList.remove("dropping");
+      if (noteMode()) {
+        replyError.textContent = gettext("Files go with a reply to the customer, not a note.");
+        replyError.hidden = false;
+        return;
+      }
+      addFiles(e.dataTransfer.files);
+    });
+
+    function showFilesRule() {
+      const rule = channelFiles();
+      let text = rule.sends
+        ? interpolate(gettext("Up to %(limit)s each."), { limit: filesRule.dataset.limit }, true)
+        : gettext("This channel cannot send files from the helpdesk yet.");
+      filesRule.textContent = text;
+      fileInput.disabled = !rule.sends;
+      fileInput.closest(".attach").classList.toggle("disabled", !rule.sends);
+      if (chosen.files.length) showFiles();
+    }
+
     function showRule() {
       const option = channelSelect.selectedOptions[0];
       const rule = option ? option.dataset.rule : "";
@@ -401,6 +695,7 @@
       ruleBox.textContent = rule ? "⚠ " + rule : "";
       templateFields.hidden = !(option && option.dataset.templates);
       if (rule && option.dataset.templates) templateFields.open = true;
+      showFilesRule();
     }
     channelSelect.addEventListener("change", showRule);
     showRule();
@@ -408,7 +703,7 @@
     replyForm.addEventListener("change", (e) => {
       if (e.target.name === "mode") {
         replySection.classList.toggle("note-mode", noteMode());
-        sendButton.textContent = noteMode() ? "Add note" : "Send";
+        sendButton.textContent = noteMode() ? gettext("Add note") : gettext("Send");
       }
     });
 
@@ -470,18 +765,73 @@
     replyForm.addEventListener("submit", async (e) => {
       e.preventDefault();
       replyError.hidden = true;
+      if (!noteMode() && chosen.files.length && showFiles().length) return;
+      if (noteMode()) fileInput.value = "";
       sendButton.disabled = true;
       const data = await postForm(replyForm);
       sendButton.disabled = false;
       if (!data.ok) {
-        replyError.textContent = data.error || "Not sent.";
+        // Nothing is lost: the text and the files stay for the agent to fix and resend.
+        replyError.textContent = data.error || gettext("Not sent.");
         replyError.hidden = false;
+        if (!noteMode()) fileInput.files = chosen.files;
         return;
       }
+      chosen = new DataTransfer();
+      showFiles();
       textarea.value = "";
       replyForm.querySelectorAll("#template-fields input[name=template_name], #tpl-params").forEach((i) => (i.value = ""));
       await refreshTimeline();
       timeline.scrollTop = timeline.scrollHeight;
+    });
+
+    // Emoji picker: our own list (static/inbox/emoji.js, generated), inserted at the cursor.
+    const emojiButton = document.getElementById("emoji-button");
+    const emojiPicker = document.getElementById("emoji-picker");
+    const emojiSearch = document.getElementById("emoji-search");
+    const emojiGrid = document.getElementById("emoji-grid");
+    let caret = null;
+    function drawEmoji() {
+      const q = emojiSearch.value.trim().toLowerCase();
+      const all = window.HELPDESK_EMOJI || [];
+      emojiGrid.textContent = "";
+      for (const [char, name] of all.filter(([, n]) => !q || n.includes(q)).slice(0, 240)) {
+        const b = document.createElement("button");
+        b.type = "button";
+        b.className = "emoji";
+        b.textContent = char;
+        b.title = name;
+        b.setAttribute("aria-label", name);
+        b.setAttribute("role", "option");
+        emojiGrid.appendChild(b);
+      }
+    }
+    function closeEmoji() {
+      emojiPicker.hidden = true;
+      emojiButton.setAttribute("aria-expanded", "false");
+    }
+    emojiButton.addEventListener("click", () => {
+      if (!emojiPicker.hidden) return closeEmoji();
+      caret = [textarea.selectionStart, textarea.selectionEnd];
+      emojiPicker.hidden = false;
+      emojiButton.setAttribute("aria-expanded", "true");
+      drawEmoji();
+      emojiSearch.focus();
+    });
+    emojiSearch.addEventListener("input", debounce(drawEmoji, 120));
+    emojiPicker.addEventListener("keydown", (e) => {
+      if (e.key === "Escape") {
+        e.stopPropagation();
+        closeEmoji();
+        emojiButton.focus();
+      }
+    });
+    emojiGrid.addEventListener("click", (e) => {
+      const b = e.target.closest("button.emoji");
+      if (!b) return;
+      if (caret) [textarea.selectionStart, textarea.selectionEnd] = caret;
+      insertAtCursor(b.textContent);
+      closeEmoji();
     });
 
     // Merge with…
@@ -496,7 +846,7 @@
       const data = JSON.parse(await fetchText(url));
       if (!data.results.length) {
         const li = document.createElement("li");
-        li.textContent = "Nobody found.";
+        li.textContent = gettext("Nobody found.");
         mergeResults.appendChild(li);
       }
       for (const result of data.results) {
@@ -592,7 +942,7 @@
   }
   setInterval(() => {
     document.querySelectorAll(".waiting[data-since]").forEach((el) => {
-      el.textContent = "waiting " + ago(el.dataset.since);
+      el.textContent = interpolate(gettext("waiting %(time)s"), { time: ago(el.dataset.since) }, true);
     });
   }, 30000);
 

@@ -18,8 +18,10 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
+from channels_adapters.base import Sender
 from channels_adapters.models import Channel
 from conversations.models import Case, DeliveryAttempt, Message
+from conversations.services import receive_inbound
 from customers.models import Customer
 from kpis.models import KpiDaily, KpiRollupDay, SurveyAnswer
 from kpis.selectors import kpi_report
@@ -124,6 +126,80 @@ def test_a_demo_email_reply_is_built_by_the_adapter_and_written_to_a_file(seeded
     assert "To: customer0@example.org" in written and "The warranty card is under the manual." in written
 
 
+@pytest.mark.parametrize(
+    "customer, kind, reached",
+    [
+        # WhatsApp and SMS report delivery (a signed Graph status webhook, a signed
+        # Twilio StatusCallback); Telegram's Bot API has no receipts: "sent" is all.
+        ("Ana Silva", "whatsapp", "delivered"),
+        ("Bo Chen", "sms", "delivered"),  # Billing's case: agent2 is on that team
+        ("Cy Okafor", "telegram", "sent"),
+    ],
+)
+def test_demo_replies_reach_the_customer_on_every_messaging_channel(seeded, customer, kind, reached):
+    base, _ = seeded
+    channel = Channel.objects.get(kind=kind)
+    case = _open_case(customer)
+    reply = _reply(_agent(base, "agent2"), case, f"Hello {customer}, on {kind}.")
+
+    assert reply.channel == channel
+    reply = _wait_for(reply, {reached, "failed"} if reached == "delivered" else {"sent", "failed"})
+    assert reply.status == reached, reply.error
+    if reached == "delivered":
+        # The status came back through the channel's own signed webhook, and matched the send
+        # (Meta's and Twilio's status times are whole seconds).
+        assert reply.sent_at.replace(microsecond=0) <= reply.delivered_at
+        assert reply.external_id.startswith({"whatsapp": "wamid.sandbox-", "sms": "SM"}[kind])
+    case.refresh_from_db()
+    # A response, counted once the provider took it (its clock: whole seconds).
+    assert abs(case.first_response_at - reply.sent_at) < timedelta(seconds=1)
+
+
+def test_a_demo_messenger_reply_is_delivered(seeded):
+    base, _ = seeded
+    facebook = Channel.objects.get(kind="facebook")
+    case = receive_inbound(
+        channel=facebook,
+        sender=Sender("facebook", "psid-demo-test", "Flo Park"),
+        external_id="m_demo_test_1",
+        text="Is the blue kettle back in stock?",
+    ).message.case
+    reply = _wait_for(_reply(_agent(base, "agent2"), case, "Yes Flo, since Monday."), {"delivered", "failed"})
+    assert reply.channel == facebook and reply.status == "delivered", reply.error
+    assert reply.external_id.startswith("m_sandbox-")
+
+
+@pytest.mark.parametrize(
+    "customer, reason",
+    [
+        ("Ana Silva", "131026"),
+        ("Bo Chen", "21610"),
+        ("Cy Okafor", "blocked"),
+    ],
+)
+def test_fail_on_a_messaging_channel_shows_the_providers_refusal(seeded, customer, reason):
+    base, _ = seeded
+    reply = _reply(_agent(base, "agent2"), _open_case(customer), f"{customer}: #fail")
+
+    reply = _wait_for(reply, {"delivered", "failed"})
+    assert reply.status == "failed"
+    assert reason in reply.error or reason in reply.error.lower(), reply.error
+
+
+def test_the_stand_in_providers_refuse_what_the_real_ones_would(seeded):
+    base, _ = seeded
+    whatsapp = Channel.objects.get(kind="whatsapp")
+    number = whatsapp.credentials["phone_number_id"]
+    wrong_token = httpx.post(
+        f"{base}/sandbox/graph/v23.0/{number}/messages",
+        json={"to": "1", "type": "text", "text": {"body": "hi"}},
+        headers={"Authorization": "Bearer someone-elses-token"},
+    )
+    assert wrong_token.status_code == 401 and wrong_token.json()["error"]["code"] == 190
+    wrong_bot = httpx.post(f"{base}/sandbox/telegram/botnot-ours/sendMessage", data={"chat_id": "1"})
+    assert wrong_bot.status_code == 401
+
+
 def test_the_sandbox_refuses_a_callback_it_cannot_verify(seeded):
     base, _ = seeded
     api = Channel.objects.get(kind="api")
@@ -188,3 +264,16 @@ def test_production_does_not_mount_the_sandbox():
         [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
     )
     assert result.stdout.strip() == "absent", result.stderr
+
+
+def test_only_the_demo_credential_with_the_sandbox_on_reaches_the_stand_ins(settings):
+    from channels_adapters.base import provider_base_url
+
+    settings.PUBLIC_BASE_URL = "http://demo.test"
+    real = "https://graph.facebook.com"
+    settings.HELPDESK_SANDBOX = True
+    assert provider_base_url(real, credential="sandbox", provider="graph") == "http://demo.test/sandbox/graph"
+    # A real channel in a DEBUG demo still talks to the real provider.
+    assert provider_base_url(real, credential="EAAG-real-token", provider="graph") == real
+    settings.HELPDESK_SANDBOX = False
+    assert provider_base_url(real, credential="sandbox", provider="graph") == real

@@ -160,7 +160,7 @@ def test_inbox_query_count_is_flat(client, django_assert_max_num_queries, rows):
         case = waiting_case(100 - i, team=team if i % 2 else None, assignee=agent if i % 3 else None)
         case.labels.add(label)
     client.force_login(agent)
-    with django_assert_max_num_queries(13):
+    with django_assert_max_num_queries(14):
         response = client.get("/inbox/")
     assert len(listed(response)) == min(rows, 25)
     with django_assert_max_num_queries(8):

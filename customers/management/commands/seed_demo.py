@@ -23,9 +23,10 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from channels_adapters.base import Sender
+from channels_adapters.base import SANDBOX_CREDENTIAL, Sender
 from channels_adapters.email.adapter import SANDBOX_SMTP_HOST
 from channels_adapters.models import Channel
+from commitments.demo import demo_commitments_seed
 from conversations.models import (
     Author,
     CannedResponse,
@@ -66,6 +67,17 @@ CHANNELS = [
     ("voice", "Phone line +1 555 0102", {"phone_number": "+15555550102"}, 250),
     ("telegram", "Telegram @demo_help_bot", {"secret_token": "demo"}, 60),
 ]
+
+
+# With the sandbox on, the real clients of these channels reach the app's own
+# stand-in providers (helpdesk/sandbox.py): "sandbox" is the switch, the secrets
+# sign the status webhooks the sandbox posts back, exactly as the providers do.
+SANDBOX_CREDENTIALS = {
+    "whatsapp": {"access_token": SANDBOX_CREDENTIAL, "app_secret": "demo-app-secret"},
+    "facebook": {"page_access_token": SANDBOX_CREDENTIAL, "app_secret": "demo-app-secret"},
+    "sms": {"account_sid": SANDBOX_CREDENTIAL, "auth_token": "demo-auth-token"},
+    "telegram": {"bot_token": SANDBOX_CREDENTIAL},
+}
 
 
 # Canned answers agents insert with "/shortcut" + Tab.
@@ -135,6 +147,7 @@ class Command(BaseCommand):
                 rng=random.Random(SEED),
             )
             self._customers(users, channels)
+            demo_commitments_seed(users=users)  # commitments/demo.py
         # The dashboard reads past days from the rollups (today stays live): build them now
         # rather than waiting for the hourly beat task, which `make run` does not even start.
         today = timezone.localdate(now)
@@ -199,6 +212,9 @@ class Command(BaseCommand):
             email = channels["email"]
             email.credentials = {**email.credentials, "smtp_host": SANDBOX_SMTP_HOST}
             email.save(update_fields=["credentials"])
+            for kind, creds in SANDBOX_CREDENTIALS.items():
+                channels[kind].credentials = {**channels[kind].credentials, **creds}
+                channels[kind].save(update_fields=["credentials"])
         # The chat bubble, embedded by static/webchat/demo.html (a fixed key for that page).
         site = settings.PUBLIC_BASE_URL
         channels["webchat"] = Channel.objects.create(

@@ -1,0 +1,13 @@
+from django.urls import path
+
+from outreach import campaign_views, views
+
+app_name = "outreach"
+
+urlpatterns = [
+    path("unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
+    path("cases/<int:pk>/start/", views.case_start, name="case_start"),
+    path("campaigns/", campaign_views.campaign_monitor, name="campaigns"),
+    path("campaigns/export.csv", campaign_views.campaign_csv, name="campaigns_csv"),
+    path("campaigns/<int:pk>/<slug:action>/", campaign_views.campaign_action, name="campaign_action"),
+]

@@ -1,0 +1,98 @@
+"""The case page's outreach form and the public unsubscribe page."""
+
+from outreach.consent import unsubscribe_url
+from outreach.models import Consent, Outreach, OutreachStep
+from tests.factories import CaseFactory, TeamFactory, UserFactory
+
+
+def _case(world, team=None):
+    return CaseFactory(thread=world["customer"].thread, origin_channel=world["sms"], team=team)
+
+
+def test_an_agent_starts_a_follow_up_from_the_case_page(world, client):
+    case = _case(world)
+    agent = UserFactory()
+    client.force_login(agent)
+    page = client.get(f"/inbox/case/{case.pk}/")
+    assert page.status_code == 200
+    assert f'action="/outreach/cases/{case.pk}/start/"' in page.content.decode()
+    response = client.post(
+        f"/outreach/cases/{case.pk}/start/",
+        {
+            "body": "Did you get our message about the refund?",
+            "goal": "read",
+            "channel_1": world["whatsapp"].pk,
+            "advance_on_1": "unread",
+            "wait_minutes_1": 240,
+            "channel_2": world["sms"].pk,
+            "advance_on_2": "undelivered",
+            "wait_minutes_2": 30,
+            "channel_3": "",
+            "advance_on_3": "failed",
+            "wait_minutes_3": 0,
+        },
+    )
+    assert response.status_code == 302 and response["Location"] == f"/inbox/case/{case.pk}/"
+    outreach = Outreach.objects.get()
+    assert (outreach.case_id, outreach.source, outreach.created_by_id, outreach.goal) == (
+        case.pk,
+        "agent",
+        agent.pk,
+        "read",
+    )
+    steps = list(
+        OutreachStep.objects.filter(outreach=outreach).values_list("channel_id", "advance_on", "wait_minutes")
+    )
+    assert steps == [(world["whatsapp"].pk, "unread", 240), (world["sms"].pk, "undelivered", 30)]
+    page = client.get(f"/inbox/case/{case.pk}/").content.decode()
+    assert f'data-outreach-id="{outreach.pk}"' in page and "Outreach #" in page
+
+
+def test_an_agent_outside_the_team_cannot_start_one(world, client):
+    case = _case(world, team=TeamFactory(name="Sales"))
+    client.force_login(UserFactory())
+    response = client.post(
+        f"/outreach/cases/{case.pk}/start/", {"body": "x", "goal": "read", "channel_1": world["sms"].pk}
+    )
+    assert response.status_code == 404
+    assert not Outreach.objects.exists()
+
+
+def test_unsubscribe_link_asks_then_records_without_javascript(world, client):
+    url = unsubscribe_url(customer_id=world["customer"].pk)
+    path = url.split("://", 1)[1].split("/", 1)[1]
+    page = client.get("/" + path)
+    assert page.status_code == 200 and b'<form method="post"' in page.content
+    assert not Consent.objects.exists()
+    done = client.post("/" + path)
+    assert done.status_code == 200 and b"unsubscribed" in done.content
+    consent = Consent.objects.get(customer=world["customer"])
+    assert (consent.channel_kind, consent.status, consent.source) == ("email", "opted_out", "link")
+
+
+def test_one_click_unsubscribe_from_the_mail_client(world, client):
+    path = "/" + unsubscribe_url(customer_id=world["customer"].pk).split("://", 1)[1].split("/", 1)[1]
+    response = client.post(path, {"List-Unsubscribe": "One-Click"})
+    assert response.status_code == 200
+    assert Consent.objects.filter(
+        customer=world["customer"], status="opted_out", channel_kind="email"
+    ).exists()
+
+
+def test_a_forged_unsubscribe_token_is_a_404(world, client):
+    assert client.get("/outreach/unsubscribe/eyJjIjoxLCJrIjoiZW1haWwifQ:forged:sig/").status_code == 404
+    assert not Consent.objects.exists()
+
+
+def test_the_case_panel_and_unsubscribe_page_speak_spanish(world, client):
+    from django.utils import translation
+
+    case = _case(world)
+    client.force_login(UserFactory())
+    path = "/" + unsubscribe_url(customer_id=world["customer"].pk).split("://", 1)[1].split("/", 1)[1]
+    # The language is the request's once the i18n middleware is in; here it is set around the request.
+    with translation.override("es"):
+        page = client.get(f"/inbox/case/{case.pk}/").content.decode()
+        unsubscribe = client.get(path).content.decode()
+    assert "Seguimiento por otro canal" in page
+    assert "¿Darte de baja de estos correos?" in unsubscribe
