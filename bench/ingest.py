@@ -94,6 +94,12 @@ def main():
         help="start the Celery worker only once every webhook is answered: measures what the web "
         "tier accepts alone, then how fast the backlog is processed",
     )
+    parser.add_argument(
+        "--automation-rules",
+        type=int,
+        default=0,
+        help="active 'message received' rules to evaluate on every message (bench/automation.py's mix)",
+    )
     args = parser.parse_args()
 
     env = django_bench_setup(
@@ -110,6 +116,17 @@ def main():
     channel = Channel.objects.create(
         kind="api", name="Bench", credentials={"secret": secret, "callback_url": "http://127.0.0.1:9/"}
     )
+
+    if args.automation_rules:
+        # bench/automation.py by path: the name `automation` is the Django app's.
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location(
+            "bench_automation", Path(__file__).with_name("automation.py")
+        )
+        bench_automation = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(bench_automation)
+        bench_automation.rules_create(args.automation_rules)
 
     rng = random.Random(42)
     unique_bodies, bodies = [], []

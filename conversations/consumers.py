@@ -3,7 +3,7 @@ from collections import deque
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from conversations import realtime, relay, visibility
+from conversations import realtime, relay, signals, visibility
 from helpdesk.roles import user_is_agent
 
 # Event ids remembered per socket to drop the second copy of a push that reached
@@ -44,12 +44,18 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
         for group in groups:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
+        await database_sync_to_async(signals.agent_presence)(user, "connect")
 
     async def disconnect(self, code):
         for group in getattr(self, "groups_joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)
+        if getattr(self, "user", None) is not None:
+            await database_sync_to_async(signals.agent_presence)(self.user, "disconnect")
 
     async def receive_json(self, content, **kwargs):
+        if content.get("action") == "heartbeat":
+            await database_sync_to_async(signals.agent_presence)(self.user, "heartbeat")
+            return
         # "<colleague> is replying": relayed to the case's viewers, never stored.
         if content.get("action") != "typing" or not isinstance(content.get("case"), int):
             return

@@ -28,6 +28,14 @@ logger = logging.getLogger(__name__)
 case_changed = Signal()
 message_created = Signal()
 domain_event = Signal()
+# sla_event(case, event, target): "sla.warning" / "sla.breached" of "first_response" or
+# "resolution", after commit (kpis.services.sla_check). survey_answered(answer): a
+# survey answer was recorded, after commit (kpis.services.survey_answer_record).
+sla_event = Signal()
+survey_answered = Signal()
+# agent_presence(user, state): an agent's inbox socket "connect"ed, "disconnect"ed or
+# sent a "heartbeat" (conversations.consumers.AgentConsumer); sent synchronously.
+agent_presence_changed = Signal()
 
 
 def _send(signal: Signal, **kwargs) -> None:
@@ -44,6 +52,18 @@ def message_announce(message, case=None) -> None:
 def case_announce(case, *, change: str) -> None:
     _send(case_changed, case=case, change=change)
     realtime.publish_case_updated(case, change=change)
+
+
+def sla_announce(case, *, event: str, target: str) -> None:
+    _send(sla_event, case=case, event=event, target=target)
+
+
+def agent_presence(user, state: str) -> None:
+    _send(agent_presence_changed, user=user, state=state)
+
+
+def survey_announce(answer) -> None:
+    _send(survey_answered, answer=answer)
 
 
 def domain_event_emit(event: str, data: dict, ordering_key: str) -> None:

@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "channels_adapters",
     "kpis",
     "integrations",  # outbound webhooks: listens to the core, never imported by it
+    "automation",  # routing, assignment, rules, macros: listens to the core, never imported by it
     "api",  # REST API v1 (depends on the core; the core never imports it)
     "audit",  # append-only audit log (docs/privacy.md)
     "privacy",  # customer import, GDPR export and erasure, retention, customers directory
@@ -602,4 +603,17 @@ OUTREACH = {
         default=["STOP", "STOPALL", "BAJA", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"],
     ),
     "OPT_IN_KEYWORDS": env.list("HELPDESK_OUTREACH_OPT_IN_KEYWORDS", default=["START", "UNSTOP", "ALTA"]),
+}
+# Automation (automation app, docs/automation.md): presence, auto-assignment, rules.
+CELERY_BEAT_SCHEDULE["automation-sweep"] = {
+    "task": "automation.tasks.automation_sweep",
+    "schedule": env.float("HELPDESK_AUTOMATION_SWEEP_EVERY_SECONDS", default=60.0),
+}
+HELPDESK_AUTOMATION = {
+    # An inbox socket not heard from this long (no heartbeat) no longer counts as online.
+    "PRESENCE_TTL_SECONDS": env.int("HELPDESK_PRESENCE_TTL_SECONDS", default=90),
+    # Active rules are cached this long per process (0 = off); saving a rule clears it here.
+    "RULE_CACHE_SECONDS": env.float("HELPDESK_RULE_CACHE_SECONDS", default=5.0),
+    # How many cases the admin's "try this rule" preview looks at.
+    "PREVIEW_CASES": env.int("HELPDESK_RULE_PREVIEW_CASES", default=100),
 }

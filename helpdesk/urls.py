@@ -23,6 +23,7 @@ urlpatterns = [
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("commitments/", include("commitments.urls")),
     path("outreach/", include("outreach.urls")),
+    path("automation/", include("automation.urls")),
     path("customers/", include("privacy.urls")),  # customers directory, export, erasure
     path("", RedirectView.as_view(url="/inbox/", permanent=False), name="home"),
 ]

@@ -326,6 +326,9 @@ def sla_check(*, now: datetime | None = None) -> dict:
                     transaction.on_commit(
                         lambda e=event, p=payload, c=sla.case: realtime.publish(e, p, case=c)
                     )
+                    transaction.on_commit(
+                        lambda e=event, c=sla.case, t=target: signals.sla_announce(c, event=e, target=t)
+                    )
                 counts["warned" if event == "sla.warning" else "breached"] += 1
     return counts
 
@@ -564,6 +567,7 @@ def survey_answer_record(
         signals.domain_event_emit(
             "survey.answered", {"survey": _answer_data(answer)}, f"case:{answer.case_id}"
         )
+        transaction.on_commit(lambda: signals.survey_announce(answer))
     return answer
 
 

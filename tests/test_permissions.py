@@ -91,6 +91,12 @@ def webchat_args(w):
     return {"key": w["webchat"].key}
 
 
+def _matrix_macro():
+    from automation.models import Macro
+
+    return Macro.objects.create(name="matrix", actions=[{"type": "set_priority", "priority": 2}])
+
+
 def case_rule(method="post", data=None, query=None):
     return Rule(method=method, args=case_args, data=data, query=query, expect=CASE_OF_TEAM_A)
 
@@ -139,6 +145,16 @@ RULES: dict[str, Rule] = {
     "inbox:message_retry": Rule(method="post", args=lambda w: {"pk": w["message"].pk}, expect=CASE_OF_TEAM_A),
     # A stored file of an internal note on team A's case (another team never sees notes).
     "inbox:attachment": Rule(args=lambda w: {"message_id": w["note"].pk, "index": 0}, expect=CASE_OF_TEAM_A),
+    # Automation (docs/automation.md): the inbox parts; bulk refuses a case the agent cannot see.
+    "automation:tools": Rule(expect=AGENTS_ONLY),
+    "automation:case_macro": case_rule(data=lambda w: {"macro": _matrix_macro().pk}),
+    "automation:bulk": Rule(
+        method="post",
+        data=lambda w: {"case": [w["case"].pk], "action": "set_status", "value": "pending"},
+        expect={**AGENTS_ONLY, "agent_b": "denied"},
+    ),
+    "automation:presence_away": Rule(method="post", data=lambda w: {"away": "1"}, expect=AGENTS_ONLY),
+    "automation:presence_heartbeat": Rule(method="post", expect=AGENTS_ONLY),
     # The website chat's visitor side: an agent's session opens nothing there. The loader
     # and the frame refuse a site not on the channel's list; the visitor API wants a
     # visitor token (tests/channels_adapters/test_webchat.py has the rest).
