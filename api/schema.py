@@ -72,7 +72,10 @@ def only_api_endpoints(endpoints):
         (path, path_regex, method, callback)
         for path, path_regex, method, callback in endpoints
         if getattr(callback, "cls", None) is not None
-        and (callback.cls.__module__.startswith(("api.views", "outreach.api")) or _is_api_view(callback.cls))
+        and (
+            callback.cls.__module__.startswith(("api.views", "outreach.api", "privacy.api"))
+            or _is_api_view(callback.cls)
+        )
     ]
 
 

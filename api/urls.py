@@ -46,6 +46,7 @@ urlpatterns = [
     path("outreach/", include("outreach.api_urls")),
     path("kb/", include("knowledge.api_urls")),  # knowledge base search and articles
     path("", include("commitments.api_urls")),  # commitments/, customers/<id>/commitments/
+    path("", include("privacy.api_urls")),  # customers/<id>/export/ (GDPR archive)
     # The schema and its docs are public: they describe the API, they hold no data.
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),

@@ -24,8 +24,19 @@ class Customer(models.Model):
     attributes = models.JSONField(default=dict, blank=True, verbose_name=_("attributes"))
     created_at = models.DateTimeField(auto_now_add=True, db_index=True, verbose_name=_("created at"))
 
+    # A customer under legal hold (litigation, an authority's request) cannot be erased.
+    legal_hold = models.BooleanField(_("legal hold"), default=False)
+    legal_hold_reason = models.TextField(_("legal hold reason"), blank=True)
+    # Set by privacy's erasure: the record stays (its cases count in the KPIs), its content went.
+    erased_at = models.DateTimeField(_("erased at"), null=True, blank=True)
+
     class Meta:
         ordering = ["-created_at"]
+        indexes = [
+            # The other system's id an import keeps (privacy.importing): a re-run finds its
+            # customers by it, one indexed lookup per batch instead of a scan of the table.
+            models.Index(models.F("attributes__external_id"), name="customer_external_id"),
+        ]
         verbose_name = _("customer")
         verbose_name_plural = _("customers")
 
@@ -76,6 +87,16 @@ class CustomerMerge(models.Model):
         verbose_name=_("merged by"),
     )
     merged_at = models.DateTimeField(auto_now_add=True, verbose_name=_("merged at"))
+    # Set when the merge was undone (privacy's unmerge): `moved` says what went back.
+    unmerged_at = models.DateTimeField(_("unmerged at"), null=True, blank=True)
+    unmerged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("unmerged by"),
+    )
 
     class Meta:
         ordering = ["-merged_at"]

@@ -6,6 +6,7 @@ from django.utils.translation import gettext as _
 
 from customers.identity import identity_normalize
 from customers.models import Customer, CustomerMerge, Identity
+from customers.snapshots import deletion_snapshot
 
 
 def customer_create(*, name: str = "", attributes: dict | None = None) -> Customer:
@@ -170,6 +171,20 @@ def merge_customers(*, survivor: Customer, merged: Customer, merged_by=None) -> 
             "name": merged.name,
             "attributes": merged.attributes,
             "identities": list(merged.identities.values("kind", "address")),
+            # What an unmerge (privacy app) needs to put everything back exactly.
+            "survivor": {"name": survivor.name, "attributes": survivor.attributes},
+            "survivor_thread_last_message_at": keep.last_message_at.isoformat()
+            if keep.last_message_at
+            else None,
+            "identity_ids": list(merged.identities.values_list("pk", flat=True)),
+            "message_ids": list(Message.objects.filter(thread=gone).values_list("pk", flat=True)),
+            "case_ids": list(Case.objects.filter(thread=gone).values_list("pk", flat=True)),
+            "survey_request_ids": list(
+                SurveyRequest.objects.filter(customer=merged).values_list("pk", flat=True)
+            ),
+            "survey_answer_ids": list(
+                SurveyAnswer.objects.filter(customer=merged).values_list("pk", flat=True)
+            ),
         }
         moved = {"identities": merged.identities.update(customer=survivor)}
 
@@ -180,6 +195,24 @@ def merge_customers(*, survivor: Customer, merged: Customer, merged_by=None) -> 
                 case=open_gone, kind__in=(MessageKind.CALL, MessageKind.VOICEMAIL)
             ).values_list("created_at", flat=True)
             folded_days = {timezone.localdate(t) for t in call_times}
+            snapshot["folded"] = {
+                "case_id": open_gone.pk,
+                "message_ids": list(Message.objects.filter(case=open_gone).values_list("pk", flat=True)),
+                "survey_request_ids": list(
+                    SurveyRequest.objects.filter(case=open_gone).values_list("pk", flat=True)
+                ),
+                "survey_answer_ids": list(
+                    SurveyAnswer.objects.filter(case=open_gone).values_list("pk", flat=True)
+                ),
+                "kept_case": {
+                    "id": open_keep.pk,
+                    "label_ids": list(open_keep.labels.values_list("pk", flat=True)),
+                    **{
+                        f: getattr(open_keep, f).isoformat() if getattr(open_keep, f) else None
+                        for f in ("opened_at", "first_response_at", "waiting_since", "last_wait_started_at")
+                    },
+                },
+            }
             Message.objects.filter(case=open_gone).update(case=open_keep)
             open_keep.labels.add(*open_gone.labels.all())
             keep_opened = open_keep.opened_at
@@ -198,6 +231,7 @@ def merge_customers(*, survivor: Customer, merged: Customer, merged_by=None) -> 
             # Both cases' opening days count differently now: their rollups are recomputed.
             folded_days |= {timezone.localdate(open_gone.opened_at), timezone.localdate(keep_opened)}
             transaction.on_commit(lambda: kpi_rollups_invalidate(days=folded_days))
+            snapshot["folded"]["deleted"] = deletion_snapshot(open_gone)
             open_gone.delete()
 
         moved["messages"] = Message.objects.filter(thread=gone).update(thread=keep)
@@ -209,26 +243,30 @@ def merge_customers(*, survivor: Customer, merged: Customer, merged_by=None) -> 
         survivor.attributes = {**merged.attributes, **survivor.attributes}
         survivor.name = survivor.name or merged.name
         survivor.save(update_fields=["attributes", "name"])
-        record = CustomerMerge.objects.create(
-            survivor=survivor,
-            merged_customer_id=merged.pk,
-            merged_snapshot=snapshot,
-            moved=moved,
-            merged_by=merged_by,
-        )
         # Survey answers are the customer's: deleting the merged customer would take
         # them (CASCADE) out of CSAT, NPS and CES, live but not in the rollups.
         SurveyAnswer.objects.filter(customer=merged).update(customer=survivor)
         SurveyRequest.objects.filter(customer=merged).update(customer=survivor)
         merged_id = merged.pk
+        snapshot["deleted"] = deletion_snapshot(merged)
         merged.delete()
-        system_event_add(
+        record = CustomerMerge.objects.create(
+            survivor=survivor,
+            merged_customer_id=merged_id,
+            merged_snapshot=snapshot,
+            moved=moved,
+            merged_by=merged_by,
+        )
+        event = system_event_add(
             thread=keep,
             case=open_keep or Case.objects.filter(thread=keep).order_by("-opened_at").first(),
             text=f"Merged {snapshot['name'] or f'customer #{merged_id}'} into this customer"
             + (f" by {merged_by}" if merged_by else ""),
             by=merged_by,
         )
+        if event is not None:
+            record.merged_snapshot["system_event_id"] = event.pk
+            record.save(update_fields=["merged_snapshot"])
         signals.domain_event_emit(
             "customer.merged",
             {"customer": _customer_data(survivor), "merged_customer_id": merged_id, "moved": moved},

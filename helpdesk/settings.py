@@ -81,6 +81,8 @@ INSTALLED_APPS = [
     "integrations",  # outbound webhooks: listens to the core, never imported by it
     "automation",  # routing, assignment, rules, macros: listens to the core, never imported by it
     "api",  # REST API v1 (depends on the core; the core never imports it)
+    "audit",  # append-only audit log (docs/privacy.md)
+    "privacy",  # customer import, GDPR export and erasure, retention, customers directory
     "commitments",  # promises to customers, pinned on every channel: listens to the core
     "accounts",  # a person's own settings (UI language)
     "knowledge",  # knowledge base, help center and the 24/7 bot (docs/knowledge.md)
@@ -106,6 +108,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it turns a lockout into the login page's message.
     "axes.middleware.AxesMiddleware",
+    # Who is acting, for audit entries written by signals (role changes, channel saves).
+    "audit.context.AuditRequestMiddleware",
 ]
 
 ROOT_URLCONF = "helpdesk.urls"
@@ -596,6 +600,17 @@ if not DEBUG and (_problems := production_problems()):
         + "\n".join(f"  - {p}" for p in _problems)
         + "\nSee docs/deploy.md; for the demo, leave DJANGO_DEBUG unset."
     )
+
+# Customer data (privacy app, docs/privacy.md): retention of content, run by beat. 0 keeps
+# forever; a channel's settings["retention"] overrides (message_content_days, inbound_event_days).
+HELPDESK_PRIVACY = {
+    "RETENTION_MESSAGE_CONTENT_DAYS": env.int("HELPDESK_RETENTION_MESSAGE_CONTENT_DAYS", default=0),
+    "RETENTION_INBOUND_EVENT_DAYS": env.int("HELPDESK_RETENTION_INBOUND_EVENT_DAYS", default=0),
+}
+CELERY_BEAT_SCHEDULE["privacy-retention"] = {
+    "task": "privacy.tasks.retention_run",
+    "schedule": env.float("HELPDESK_RETENTION_EVERY_SECONDS", default=3600.0),
+}
 
 # Proactive outreach and campaigns (outreach app, docs/outreach.md).
 INSTALLED_APPS.append("outreach")

@@ -26,6 +26,7 @@ urlpatterns = [
     path("outreach/", include("outreach.urls")),
     path("automation/", include("automation.urls")),
     path("help/", include("knowledge.urls")),  # public help center (knowledge app)
+    path("customers/", include("privacy.urls")),  # customers directory, export, erasure
     path("", RedirectView.as_view(url="/inbox/", permanent=False), name="home"),
 ]
 if settings.HELPDESK_SANDBOX:

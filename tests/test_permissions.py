@@ -222,6 +222,47 @@ RULES: dict[str, Rule] = {
         query=lambda w: {"t": "forged"},
         expect=dict.fromkeys(ROLES, "hidden"),
     ),
+    # Customers directory, GDPR export and erasure (privacy app, docs/privacy.md).
+    "api:customer_export": Rule(
+        args=customer_args, expect={**API_AGENTS, "agent_a": "denied", "agent_b": "denied"}
+    ),
+    "privacy:customers": Rule(expect=AGENTS_ONLY),
+    "privacy:customer": Rule(args=customer_args, expect=CASE_OF_TEAM_A),
+    "privacy:customer_edit": Rule(
+        method="post",
+        args=customer_args,
+        data=lambda w: {"name": "Sam", "attributes": "{}"},
+        expect=CASE_OF_TEAM_A,
+    ),
+    "privacy:identity_add": Rule(
+        method="post",
+        args=customer_args,
+        data=lambda w: {"kind": "email", "address": "x"},
+        expect=CASE_OF_TEAM_A,
+    ),
+    "privacy:identity_remove": Rule(
+        method="post",
+        args=lambda w: {"pk": w["customer"].pk, "identity_id": w["identity"].pk},
+        expect=CASE_OF_TEAM_A,
+    ),
+    "privacy:customer_merge": Rule(
+        args=customer_args, query=lambda w: {"other": w["walk_in"].pk}, expect=CASE_OF_TEAM_A
+    ),
+    "privacy:customer_export": Rule(args=customer_args, expect=SUPERVISORS_ONLY),
+    "privacy:customer_legal_hold": Rule(
+        method="post", args=customer_args, expect={**SUPERVISORS_ONLY, "supervisor": "denied"}
+    ),
+    "privacy:customer_erase": Rule(
+        method="post",
+        args=customer_args,
+        data=lambda w: {"confirm": "not yet"},
+        expect={**SUPERVISORS_ONLY, "supervisor": "denied"},
+    ),
+    "privacy:customer_unmerge": Rule(
+        method="post",
+        args=lambda w: {"merge_id": 999999},
+        expect={**SUPERVISORS_ONLY, "supervisor": "hidden", "admin": "hidden"},
+    ),
     # Commitments (docs/commitments.md): on team A's case, and the supervisors' list.
     "commitments:board": Rule(expect=SUPERVISORS_ONLY),
     "commitments:mark": Rule(

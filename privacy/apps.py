@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class PrivacyConfig(AppConfig):
+    name = "privacy"
+    verbose_name = _("Customer data: import, export, erasure, retention")
+    default_auto_field = "django.db.models.BigAutoField"
