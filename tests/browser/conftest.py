@@ -146,6 +146,23 @@ def browser_contexts(chromium, transactional_db):
     yield new
     for context in made:
         context.close()
+    _wait_for_quiet_database()
+
+
+def _wait_for_quiet_database(timeout: float = 5.0) -> None:
+    """Let the server finish what the closed sockets set off (presence updates on
+    disconnect) before the flush: its TRUNCATE would deadlock with their row locks."""
+    deadline = time.monotonic() + timeout
+    quiet = 0
+    while quiet < 3 and time.monotonic() < deadline:
+        time.sleep(0.1)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND state <> 'idle'"
+            )
+            busy = cursor.fetchone()[0]
+        quiet = quiet + 1 if busy == 0 else 0
 
 
 def off_loop(fn, *args, **kwargs):
