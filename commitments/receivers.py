@@ -29,8 +29,12 @@ def on_case_deleted(sender, instance, **kwargs):
 
 
 def connect():
+    from commitments.privacy import commitment_erase, commitment_export_sections
     from conversations.models import Case
     from customers.models import Customer
+    from privacy.signals import customer_erasing, customer_export_sections
 
+    customer_export_sections.connect(commitment_export_sections, dispatch_uid="commitments.export")
+    customer_erasing.connect(commitment_erase, dispatch_uid="commitments.erase")
     pre_delete.connect(on_customer_deleted, sender=Customer, dispatch_uid="commitments.customer_deleted")
     pre_delete.connect(on_case_deleted, sender=Case, dispatch_uid="commitments.case_deleted")

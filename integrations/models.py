@@ -20,6 +20,9 @@ class Event(models.TextChoices):
     CUSTOMER_CREATED = "customer.created", _("Customer created")
     CUSTOMER_MERGED = "customer.merged", _("Customers merged")
     SURVEY_ANSWERED = "survey.answered", _("Survey answered")
+    COMMITMENT_CREATED = "commitment.created", _("Commitment made to a customer")
+    COMMITMENT_FULFILLED = "commitment.fulfilled", _("Commitment fulfilled")
+    COMMITMENT_WITHDRAWN = "commitment.withdrawn", _("Commitment withdrawn")
 
 
 def secret_generate() -> str:

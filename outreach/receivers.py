@@ -54,5 +54,10 @@ def _advance_now(outreach_id: int) -> None:
 
 
 def connect() -> None:
+    from outreach.privacy import outreach_erase, outreach_export_sections
+    from privacy.signals import customer_erasing, customer_export_sections
+
     signals.message_created.connect(_on_message_created, dispatch_uid="outreach.message_created")
     signals.domain_event.connect(_on_domain_event, dispatch_uid="outreach.domain_event")
+    customer_export_sections.connect(outreach_export_sections, dispatch_uid="outreach.export")
+    customer_erasing.connect(outreach_erase, dispatch_uid="outreach.erase")

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from audit.models import AuditAction, AuditEntry
 from channels_adapters.base import Sender
+from commitments.services import commitment_create
 from conversations.cases import case_note_add, set_case_status
 from conversations.models import Case, Message
 from conversations.services import receive_inbound, send_reply
@@ -17,6 +18,7 @@ from customers.services import identity_add, merge_customers
 from integrations.models import Event, WebhookDelivery, WebhookSubscription
 from kpis.models import SurveyAnswer, SurveyRequest
 from kpis.selectors import kpi_report
+from outreach.models import Consent, Outreach
 from privacy.erasure import customer_erase, customer_legal_hold_set
 from tests.channels_adapters.email_support import email_channel, raw_headers
 from tests.factories import ChannelFactory, provider_accepts
@@ -104,6 +106,25 @@ def _ana(client, agent):
     other.save()
     set_case_status(case=Case.objects.get(thread__customer=other), status="resolved", by=agent)
     merge_customers(survivor=ana, merged=other, merged_by=agent)
+    # Other apps' rows about her: a promise quoting her order, an outreach, her consent.
+    reply = Message.objects.filter(thread__customer=ana, author="agent").first()
+    commitment_create(
+        message=reply, text="Ana Silva gets a new kettle for order #4411 has not arrived", by=agent
+    )
+    Outreach.objects.create(
+        customer=ana,
+        source="api",
+        body="Ana Silva, your Refund for the blue kettle is on its way",
+        created_at=timezone.now(),
+    )
+    Consent.objects.create(
+        customer=ana,
+        channel_kind="sms",
+        status="opted_out",
+        source="keyword",
+        evidence="STOP from +34600111222",
+        updated_at=timezone.now(),
+    )
     return Customer.objects.get(pk=ana.pk), api, email_case
 
 
@@ -135,6 +156,9 @@ def test_erasure_leaves_no_personal_data_anywhere_and_keeps_the_kpis(
         "channels_adapters_inboundevent.body",
         "integrations_webhookdelivery.payload",
         "customers_customermerge.merged_snapshot",
+        "commitments_commitment.text",
+        "outreach_outreach.body",
+        "outreach_consent.evidence",
     ):
         assert column in found, column
     files = [p for p in Path(media).rglob("*") if p.is_file()]

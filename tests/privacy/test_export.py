@@ -7,11 +7,13 @@ from django.utils import timezone
 
 from audit.models import AuditAction, AuditEntry
 from channels_adapters.base import Sender
+from commitments.services import commitment_create
 from conversations.attachments import attachment_save
 from conversations.cases import case_note_add, set_case_status
 from conversations.services import receive_inbound, send_reply
 from customers.services import identity_add
 from kpis.models import SurveyAnswer, SurveyRequest
+from outreach.models import Consent
 from tests.api.conftest import client_for
 from tests.factories import ChannelFactory, CustomerFactory, provider_accepts
 
@@ -40,6 +42,16 @@ def dee(org, media):
     provider_accepts(send_reply(case=case, author_user=org["ana"], body="Sorry Dee, a new one is on its way"))
     case_note_add(case=case, author_user=org["ana"], body="Replacement approved by Bo")
     set_case_status(case=case, status="resolved", by=org["ana"])
+    reply = customer.thread.messages.get(body="Sorry Dee, a new one is on its way")
+    commitment_create(message=reply, text="New lamp ships Monday", by=org["ana"])
+    Consent.objects.create(
+        customer=customer,
+        channel_kind="sms",
+        status="opted_out",
+        source="keyword",
+        evidence="STOP",
+        updated_at=timezone.now(),
+    )
     request = SurveyRequest.objects.create(
         kind="csat",
         case=case,
@@ -86,6 +98,12 @@ def test_the_archive_holds_everything_about_the_customer(org, dee, django_assert
     assert archive.read(attachment["file"]) == b"\x89PNG-dee-photo"
     assert document["cases"][0]["status"] == "resolved"
     assert [(s["kind"], s["score"]) for s in document["survey_answers"]] == [("csat", 5)]
+    # Other apps' parts: the promise made to her, and her no to text messages.
+    assert [(c["text"], c["status"]) for c in document["commitments"]] == [("New lamp ships Monday", "open")]
+    assert [(c["channel_kind"], c["status"], c["evidence"]) for c in document["consents"]] == [
+        ("sms", "opted_out", "STOP")
+    ]
+    assert document["outreach"] == []
     entry = AuditEntry.objects.get(action=AuditAction.CUSTOMER_EXPORTED)
     assert entry.actor == org["boss"] and entry.target_id == str(dee.pk) and entry.details["files"] == 1
 
