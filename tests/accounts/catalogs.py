@@ -14,6 +14,8 @@ from functools import cache
 from html.parser import HTMLParser
 from pathlib import Path
 
+from django.conf import settings
+
 ROOT = Path(__file__).resolve().parents[2]
 _SKIP_DIRS = {".venv", "node_modules", ".git", "staticfiles", "media"}
 
@@ -53,8 +55,12 @@ def english_sentences() -> tuple[tuple[str, re.Pattern], ...]:
         for msgid, msgstr in read_catalog(po).items():
             if msgstr and msgstr != msgid:
                 sentences[msgid] = msgstr
+    # A language picker names each language in that language ("English", "Español"), on purpose.
+    own_names = {name for _code, name in settings.LANGUAGES}
     patterns = []
     for msgid in sentences:
+        if msgid in own_names:
+            continue
         visible = _visible_form(msgid)
         if len(visible) < 3 or not re.search(r"[A-Za-z]{3}", visible):
             continue

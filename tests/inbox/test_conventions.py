@@ -260,6 +260,7 @@ def test_navigation_follows_the_role(client, role, dashboard, admin):
     client.force_login(UserFactory(role=role))
     html = client.get("/inbox/").content.decode()
     assert ('href="/dashboard/"' in html) is dashboard
+    assert ('href="/commitments/"' in html) is dashboard  # the supervisors' list of promises
     assert ('href="/admin/"' in html) is admin
     assert "Log out" in html and 'rel="icon"' in html
     assert 'name="color-scheme" content="light dark"' in html
