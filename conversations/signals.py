@@ -117,8 +117,11 @@ def message_event_emit(event: str, message, *, channel=None, customer_id=None) -
     domain_event_emit(event, {"message": data}, key)
 
 
-def case_event_emit(event: str, case, *, customer_id=None) -> None:
-    """case.opened / assigned / resolved / reopened; customer_id when case.thread is not loaded."""
+def case_event_emit(event: str, case, *, customer_id=None, extra: dict | None = None) -> None:
+    """case.opened / assigned / resolved / reopened; customer_id when case.thread is not loaded.
+
+    extra: more top-level fields beside "case" (a rule's name for automation.rule_webhook).
+    """
     if not domain_event.has_listeners():
         return
     data = {
@@ -135,4 +138,4 @@ def case_event_emit(event: str, case, *, customer_id=None) -> None:
         "resolved_at": _at(case.resolved_at),
         "reopen_count": case.reopen_count,
     }
-    domain_event_emit(event, {"case": data}, f"case:{case.pk}")
+    domain_event_emit(event, {**(extra or {}), "case": data}, f"case:{case.pk}")

@@ -23,6 +23,7 @@ class Event(models.TextChoices):
     COMMITMENT_CREATED = "commitment.created", _("Commitment made to a customer")
     COMMITMENT_FULFILLED = "commitment.fulfilled", _("Commitment fulfilled")
     COMMITMENT_WITHDRAWN = "commitment.withdrawn", _("Commitment withdrawn")
+    RULE_WEBHOOK = "automation.rule_webhook", _("An automation rule called this webhook")
 
 
 def secret_generate() -> str:

@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from conversations import cases as case_services
-from conversations import realtime
+from conversations import realtime, signals
 from conversations import services as core
 from conversations.models import CannedResponse, Case, CaseStatus, Label, Priority, Team
 
@@ -134,6 +134,15 @@ def _survey(ctx: ActionContext, action: dict) -> str:
     return _("sent a %(kind)s survey") % {"kind": action["kind"].upper()}
 
 
+def _webhook(ctx: ActionContext, action: dict) -> str:
+    # Through the outbox, like every webhook: signed, retried, in order per case, and only to
+    # the subscriptions that chose "automation.rule_webhook" (docs/webhooks.md).
+    signals.case_event_emit(
+        "automation.rule_webhook", ctx.case, extra={"source": ctx.source, "tag": action.get("tag", "")}
+    )
+    return _("called the webhook")
+
+
 ACTIONS = {
     "assign_team": _assign_team,
     "assign_agent": _assign_agent,
@@ -148,6 +157,7 @@ ACTIONS = {
     "set_status": lambda ctx, a: _status(ctx, a["status"]),
     "escalate": _escalate,
     "send_survey": _survey,
+    "call_webhook": _webhook,
 }
 
 

@@ -37,9 +37,12 @@ ACTION_TYPES = {
     "set_status": ("status",),
     "escalate": (),
     "send_survey": ("kind",),
+    "call_webhook": (),  # optional "tag", echoed in the payload
 }
 # A macro is applied by an agent to the case in front of them: no routing or supervisor work.
-MACRO_ACTION_TYPES = tuple(t for t in ACTION_TYPES if t not in ("auto_assign", "escalate", "send_survey"))
+MACRO_ACTION_TYPES = tuple(
+    t for t in ACTION_TYPES if t not in ("auto_assign", "escalate", "send_survey", "call_webhook")
+)
 
 HELP_CONDITIONS = _(
     'A JSON list; each condition is {"field": ..., "op": ..., "value": ...}. Fields: channel (ids), '
@@ -53,5 +56,6 @@ HELP_ACTIONS = _(
     'A JSON list run in order; each action is {"type": ...} with its keys: assign_team {team: id}, '
     "assign_agent {agent: id}, auto_assign, add_label / remove_label {label: name}, "
     "set_priority {priority: 0-3}, reply {canned: shortcut}, note {text}, snooze {minutes}, resolve, "
-    "set_status {status}, escalate, send_survey {kind: csat|nps|ces}."
+    "set_status {status}, escalate, send_survey {kind: csat|nps|ces}, "
+    "call_webhook {tag (optional)}: the webhooks subscribed to automation.rule_webhook."
 )

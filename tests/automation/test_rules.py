@@ -132,6 +132,32 @@ def test_escalate_and_survey(api):
     assert SurveyRequest.objects.filter(case=case, kind="csat").exists()
 
 
+def test_a_rule_calls_the_webhooks_subscribed_to_it(api):
+    from integrations.models import WebhookDelivery, WebhookSubscription
+
+    wanted = WebhookSubscription.objects.create(
+        url="http://127.0.0.1:9/a", events=["automation.rule_webhook"]
+    )
+    WebhookSubscription.objects.create(url="http://127.0.0.1:9/b", events=["case.opened"])
+    RuleFactory(
+        name="Refunds to the ERP",
+        event=RuleEvent.MESSAGE_RECEIVED,
+        conditions=[{"field": "text", "op": "contains", "value": "refund"}],
+        actions=[{"type": "call_webhook", "tag": "erp-refund"}],
+    )
+    case = Case.objects.get(pk=inbound(api, "I want a refund").message.case_id)
+
+    [delivery] = WebhookDelivery.objects.filter(event="automation.rule_webhook")
+    assert delivery.subscription == wanted and delivery.ordering_key == f"case:{case.pk}"
+    data = delivery.payload["data"]
+    assert data["source"] == "Rule 'Refunds to the ERP'" and data["tag"] == "erp-refund"
+    assert data["case"]["id"] == case.pk and data["case"]["customer_id"] == case.thread.customer_id
+    assert "Rule 'Refunds to the ERP': called the webhook" in events(case)
+    # Another message that does not match calls nothing more.
+    inbound(api, "thanks")
+    assert WebhookDelivery.objects.filter(event="automation.rule_webhook").count() == 1
+
+
 def test_rule_order_and_stop_processing(api):
     Label.objects.create(name="first")
     Label.objects.create(name="second")
