@@ -51,7 +51,7 @@ def agent_required(view):
     @wraps(view)
     def wrapper(request, *args, **kwargs):
         if not user_is_agent(request.user):
-            raise PermissionDenied("The inbox is for agents, supervisors and admins.")
+            raise PermissionDenied(_("The inbox is for agents, supervisors and admins."))
         return view(request, *args, **kwargs)
 
     return wrapper

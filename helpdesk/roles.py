@@ -32,3 +32,24 @@ def user_is_admin(user) -> bool:
     if not user or not user.is_authenticated or not user.is_active:
         return False
     return user.is_superuser or ADMINS in _groups(user)
+
+
+def supervisor_required(message):
+    """A page for supervisors and admins: anonymous visitors log in, agents get 403 with `message`."""
+    import functools
+
+    from django.contrib.auth.views import redirect_to_login
+    from django.core.exceptions import PermissionDenied
+
+    def decorate(view):
+        @functools.wraps(view)
+        def wrapped(request, *args, **kwargs):
+            if not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            if not user_is_supervisor(request.user):
+                raise PermissionDenied(message)
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorate

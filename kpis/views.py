@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import csv
 
-from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.utils.translation.trans_real import parse_accept_lang_header
 from django.views.decorators.http import require_http_methods
 from rest_framework.authentication import SessionAuthentication
@@ -20,14 +20,14 @@ from rest_framework.views import APIView
 from helpdesk.db_router import reads_may_lag
 from helpdesk.languages import supported_language
 from helpdesk.login_lockout import LockoutBasicAuthentication
-from helpdesk.roles import user_is_supervisor
+from helpdesk.roles import supervisor_required, user_is_supervisor
 from kpis import dashboard, scorecard, services
 from kpis.forms import KpiQueryForm, SurveyAnswerForm
 from kpis.selectors import channel_scorecard, kpi_report
 
 
 class IsSupervisor(BasePermission):
-    message = "KPIs are for supervisors and admins."
+    message = _lazy("KPIs are for supervisors and admins.")
 
     def has_permission(self, request, view):
         return user_is_supervisor(request.user)
@@ -63,19 +63,12 @@ class ChannelScorecardView(APIView):
         return Response(channel_scorecard(start=q["start"], end=q["end"]))
 
 
-def _supervisor_only(request):
-    if not request.user.is_authenticated:
-        return redirect_to_login(request.get_full_path())
-    if not user_is_supervisor(request.user):
-        raise PermissionDenied("The dashboard is for supervisors and admins.")
-    return None
+supervisors_only = supervisor_required(_lazy("The dashboard is for supervisors and admins."))
 
 
+@supervisors_only
 @reads_may_lag
 def dashboard_view(request):
-    denied = _supervisor_only(request)
-    if denied:
-        return denied
     form = KpiQueryForm(request.GET or None)
     context = dashboard.dashboard_context(form=form, params=request.GET)
     return render(
@@ -83,13 +76,11 @@ def dashboard_view(request):
     )
 
 
+@supervisors_only
 @reads_may_lag
 def dashboard_csv(request, table: str):
-    denied = _supervisor_only(request)
-    if denied:
-        return denied
     if table not in dashboard.TABLES:
-        return HttpResponse("Unknown table.", status=404, content_type="text/plain")
+        return HttpResponse(_("Unknown table."), status=404, content_type="text/plain")
     form = KpiQueryForm(request.GET or None)
     if request.GET and not form.is_valid():
         return HttpResponse("; ".join(e for errs in form.errors.values() for e in errs), status=400)
@@ -103,11 +94,9 @@ def dashboard_csv(request, table: str):
     return response
 
 
+@supervisors_only
 @reads_may_lag
 def scorecard_view(request):
-    denied = _supervisor_only(request)
-    if denied:
-        return denied
     form = KpiQueryForm(request.GET or None)
     context = scorecard.scorecard_context(form=form)
     return render(
@@ -115,11 +104,9 @@ def scorecard_view(request):
     )
 
 
+@supervisors_only
 @reads_may_lag
 def scorecard_csv(request):
-    denied = _supervisor_only(request)
-    if denied:
-        return denied
     form = KpiQueryForm(request.GET or None)
     if request.GET and not form.is_valid():
         return HttpResponse("; ".join(e for errs in form.errors.values() for e in errs), status=400)

@@ -5,14 +5,13 @@ from __future__ import annotations
 import csv
 
 from django.contrib import messages
-from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_GET, require_POST
 
-from helpdesk.roles import user_is_supervisor
+from helpdesk.roles import supervisor_required
 from outreach import campaigns as campaign_services
 from outreach.models import Campaign
 from outreach.monitoring import campaigns_funnel, funnel_csv
@@ -20,12 +19,7 @@ from outreach.monitoring import campaigns_funnel, funnel_csv
 PAGE_SIZE = 50
 
 
-def _supervisor_only(request):
-    if not request.user.is_authenticated:
-        return redirect_to_login(request.get_full_path())
-    if not user_is_supervisor(request.user):
-        raise PermissionDenied(_("Campaigns are for supervisors and admins."))
-    return None
+supervisors_only = supervisor_required(_lazy("Campaigns are for supervisors and admins."))
 
 
 def _campaigns():
@@ -33,10 +27,8 @@ def _campaigns():
 
 
 @require_GET
+@supervisors_only
 def campaign_monitor(request):
-    denied = _supervisor_only(request)
-    if denied:
-        return denied
     from django.conf import settings
 
     funnel = campaigns_funnel(campaigns=_campaigns())
@@ -46,10 +38,8 @@ def campaign_monitor(request):
 
 
 @require_GET
+@supervisors_only
 def campaign_csv(request):
-    denied = _supervisor_only(request)
-    if denied:
-        return denied
     header, rows = funnel_csv(funnel=campaigns_funnel(campaigns=_campaigns()))
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="campaigns-funnel.csv"'
@@ -60,10 +50,8 @@ def campaign_csv(request):
 
 
 @require_POST
+@supervisors_only
 def campaign_action(request, pk: int, action: str):
-    denied = _supervisor_only(request)
-    if denied:
-        return denied
     campaign = get_object_or_404(Campaign, pk=pk)
     act = {
         "pause": campaign_services.campaign_pause,
