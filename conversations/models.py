@@ -122,16 +122,8 @@ class Case(models.Model):
                 name="case_one_unresolved_per_thread",
             )
         ]
-        indexes = [
-            models.Index(fields=["status", "waiting_since"]),
-            # The All view (where search looks) newest first: at 1M cases a page walks this
-            # index and stops when full instead of sorting every case (bench/scale.py).
-            models.Index(
-                models.F("last_message_at").desc(nulls_last=True),
-                models.F("id").desc(),
-                name="case_last_message_desc",
-            ),
-        ]
+        # Also, PostgreSQL only (migration 0007): case_last_message_desc, the All view's order.
+        indexes = [models.Index(fields=["status", "waiting_since"])]
         verbose_name = _("case")
         verbose_name_plural = _("cases")
 
