@@ -155,3 +155,154 @@ def processes_stop(procs) -> None:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+class Step:
+    """`with Step("cases"):` prints the label, then the seconds it took (kept in `.seconds`)."""
+
+    def __init__(self, label: str):
+        self.label = label
+
+    def __enter__(self):
+        self.started = time.perf_counter()
+        print(f"{self.label} ...", end=" ", flush=True)
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self.started
+        print(f"{self.seconds:.1f} s", flush=True)
+
+
+def model_defaults(model, explicit: set[str]) -> tuple[list[str], list]:
+    """Columns other apps may add to a table: fill the NOT NULL ones with the model's default,
+    so a bench's bulk fill keeps working when a migration adds a column."""
+    from django.db import connection
+
+    columns, values = [], []
+    for field in model._meta.concrete_fields:
+        if field.primary_key or field.column in explicit or field.null:
+            continue
+        default = field.get_default()
+        columns.append(field.column)
+        values.append(field.get_db_prep_save(default, connection))
+    return columns, values
+
+
+def copy_text(value) -> str:
+    """One value in PostgreSQL's COPY text format."""
+    import json
+    from datetime import datetime
+
+    if value is None:
+        return "\\N"
+    if value is True or value is False:
+        return "t" if value else "f"
+    if isinstance(value, (dict, list)):
+        value = json.dumps(value)
+    elif isinstance(value, datetime):
+        value = value.isoformat()
+    elif not isinstance(value, str):
+        value = str(value)
+    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def copy_lines(model, columns: list[str], lines, *, freeze: bool = True) -> int:
+    """COPY rows into `model`'s table through psycopg's `cursor.copy`: `lines` yields rows
+    already in COPY text format (tab-separated `columns`, no newline); the table's other
+    NOT NULL columns get their model default. With `freeze` the table is emptied first in
+    the same transaction, so the rows land frozen and all-visible (no VACUUM needed for
+    index-only scans). Returns the rows written."""
+    from django.db import connection, transaction
+
+    extra_columns, extra_values = model_defaults(model, set(columns))
+    tail = "".join("\t" + copy_text(v) for v in extra_values) + "\n"
+    table = model._meta.db_table
+    names = ", ".join([*columns, *extra_columns])
+    count, buffer, size = 0, [], 0
+    with transaction.atomic(), connection.cursor() as cursor:
+        if freeze:
+            cursor.execute(f"TRUNCATE {table} CASCADE")
+        options = " WITH (FREEZE)" if freeze else ""
+        with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN{options}") as copy:
+            for line in lines:
+                buffer.append(line)
+                buffer.append(tail)
+                count += 1
+                size += 1
+                if size >= 20_000:
+                    copy.write("".join(buffer))
+                    buffer, size = [], 0
+            if buffer:
+                copy.write("".join(buffer))
+    return count
+
+
+def secondary_schema_drop(tables: list[str]) -> list[str]:
+    """Drop the secondary indexes and the unique and foreign-key constraints of `tables`
+    (primary keys stay) before a bulk load: building them once afterwards is several
+    times faster than maintaining them row by row. Returns the statements that put them
+    back, for `secondary_schema_restore`."""
+    from django.db import connection
+
+    restore = []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT c.conrelid::regclass::text, c.conname, pg_get_constraintdef(c.oid), c.contype
+            FROM pg_constraint c
+            WHERE c.conrelid = ANY(%s::regclass[]) AND c.contype IN ('u', 'f', 'x')
+            ORDER BY c.contype DESC  -- unique before foreign keys, which may need them
+            """,
+            [tables],
+        )
+        constraints = cursor.fetchall()
+        cursor.execute(
+            """
+            SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
+            FROM pg_index i
+            WHERE i.indrelid = ANY(%s::regclass[]) AND NOT i.indisprimary
+              AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
+            """,
+            [tables],
+        )
+        indexes = cursor.fetchall()
+        for table, name, _definition, _kind in sorted(constraints, key=lambda c: c[3] != "f"):
+            cursor.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+        for name, _definition in indexes:
+            cursor.execute(f"DROP INDEX {name}")
+    restore += [definition for _name, definition in indexes]
+    restore += [f'ALTER TABLE {t} ADD CONSTRAINT "{n}" {d}' for t, n, d, _k in constraints]
+    return restore
+
+
+def secondary_schema_restore(statements: list[str]) -> None:
+    """Build back what `secondary_schema_drop` removed (indexes first, then unique keys
+    and foreign keys), with enough maintenance memory for a sort of millions of rows."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET maintenance_work_mem = '1GB'")
+        for sql in statements:
+            started = time.perf_counter()
+            cursor.execute(sql)
+            print(f"    {time.perf_counter() - started:6.1f} s  {sql[:110]}", flush=True)
+
+
+def sequences_reset(tables: list[str]) -> None:
+    """After a load with explicit ids: each table's id sequence continues after its largest id."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for table in tables:
+            cursor.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), coalesce(max(id), 0) + 1, false) "
+                f"FROM {table}"
+            )
+
+
+def database_size(name: str) -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_database_size(%s)", [name])
+        return cursor.fetchone()[0]

@@ -25,39 +25,11 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from harness import BENCH_PRODUCTION_ENV, database_recreate, database_url
+from harness import BENCH_PRODUCTION_ENV, Step, database_recreate, database_url, model_defaults
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 DB_NAME = "helpdesk_bench_kpis"
-
-
-class Step:
-    def __init__(self, label: str):
-        self.label = label
-
-    def __enter__(self):
-        self.started = time.perf_counter()
-        print(f"{self.label} ...", end=" ", flush=True)
-        return self
-
-    def __exit__(self, *exc):
-        self.seconds = time.perf_counter() - self.started
-        print(f"{self.seconds:.1f} s", flush=True)
-
-
-def _defaults(model, explicit: set[str]) -> tuple[list[str], list]:
-    """Columns other apps may add to a table: fill the NOT NULL ones with the model's default."""
-    from django.db import connection
-
-    columns, values = [], []
-    for field in model._meta.concrete_fields:
-        if field.primary_key or field.column in explicit or field.null:
-            continue
-        default = field.get_default()
-        columns.append(field.column)
-        values.append(field.get_db_prep_save(default, connection))
-    return columns, values
 
 
 def insert_select(
@@ -65,7 +37,7 @@ def insert_select(
 ) -> None:
     from django.db import connection
 
-    extra_columns, extra_values = _defaults(model, set(explicit))
+    extra_columns, extra_values = model_defaults(model, set(explicit))
     columns = [*explicit, *extra_columns]
     select = [*explicit.values(), *(["%s"] * len(extra_values))]
     sql = (

@@ -24,6 +24,8 @@ def case_open_for_thread(*, thread: Thread) -> Case | None:
 # computed by the database, never through a query per row.
 
 INBOX_PAGE_SIZE = 25
+# A search matching at most this many cases reads them by id (see _search).
+SEARCH_CASE_LIST_MAX = 1000
 TIMELINE_LIMIT = 300
 
 # view name -> (label, statuses, sort field, newest first)
@@ -110,6 +112,24 @@ def _search(cases: QuerySet[Case], q: str) -> QuerySet[Case]:
     # Each IN on its own: an OR inside one subquery reads every thread.
     named = Thread.objects.filter(customer_id__in=by_name).values("pk")
     addressed = Thread.objects.filter(customer_id__in=by_address).values("pk")
+    # Few matching cases (a full name, an email, a phone, an order number): their ids first,
+    # each source capped on its own, then the page read by id. Under an OR of three INs
+    # PostgreSQL tested every case the agent may see against the three lists (210 ms at
+    # 1M cases for a name 162 customers share, bench/scale.py). Many ("García", a common
+    # word): walk the cases newest first and test each, the page stops once full.
+    cap = SEARCH_CASE_LIST_MAX + 1
+    ids = set(
+        Case.objects.filter(thread_id__in=named)
+        .order_by()
+        .values_list("pk", flat=True)[:cap]
+        .union(
+            Case.objects.filter(thread_id__in=addressed).order_by().values_list("pk", flat=True)[:cap],
+            texts.order_by().values_list("case_id", flat=True)[:cap],
+            all=True,
+        )
+    )
+    if len(ids) <= SEARCH_CASE_LIST_MAX:
+        return cases.filter(pk__in=ids)
     return cases.filter(Q(thread_id__in=named) | Q(thread_id__in=addressed) | Q(pk__in=texts))
 
 

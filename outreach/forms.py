@@ -1,10 +1,36 @@
+from functools import cache
+
 from django import forms
+from django.forms.models import ModelChoiceIterator
 from django.utils.translation import gettext_lazy as _
 
 from channels_adapters.models import Channel
 from outreach.models import Advance, Goal
 
 CHAIN_LENGTH = 3
+
+
+class _RowsReadOnce(ModelChoiceIterator):
+    """A select's options from rows the form reads once for all its channel selects: the
+    queryset's own iterator opens a server-side cursor per select (three on every case
+    page, bench/scale.py's profile)."""
+
+    def __iter__(self):
+        if self.field.empty_label is not None:
+            yield ("", self.field.empty_label)
+        for obj in self.field.rows():
+            yield self.choice(obj)
+
+    def __len__(self):
+        return len(self.field.rows()) + (self.field.empty_label is not None)
+
+
+class _ChannelChoiceField(forms.ModelChoiceField):
+    iterator = _RowsReadOnce
+
+    def __init__(self, *args, rows, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.rows = rows  # validation still asks the queryset
 
 
 class CaseOutreachForm(forms.Form):
@@ -20,9 +46,10 @@ class CaseOutreachForm(forms.Form):
         kwargs.setdefault("auto_id", "outreach_%s")
         super().__init__(*args, **kwargs)
         channels = Channel.objects.filter(is_active=True).defer("credentials").order_by("name")
+        rows = cache(lambda: list(channels))
         for n in range(1, CHAIN_LENGTH + 1):
-            self.fields[f"channel_{n}"] = forms.ModelChoiceField(
-                label=_("Channel %(n)s") % {"n": n}, queryset=channels, required=n == 1
+            self.fields[f"channel_{n}"] = _ChannelChoiceField(
+                label=_("Channel %(n)s") % {"n": n}, queryset=channels, required=n == 1, rows=rows
             )
             self.fields[f"advance_on_{n}"] = forms.ChoiceField(
                 label=_("Move on when"), choices=Advance.choices, initial=Advance.UNREAD

@@ -77,6 +77,23 @@ def test_search_from_any_view_covers_every_status_and_only_what_the_agent_may_se
     assert listed(agent_client.get("/inbox/?view=all")) == [resolved.pk]
 
 
+@pytest.mark.parametrize("id_list_max", [1000, 1])
+def test_search_finds_the_same_cases_whether_few_or_many_match(agent_client, monkeypatch, id_list_max):
+    # Few matches are read by id, many by walking the cases newest first (selectors._search):
+    # both answer the same, in the same order, and keep to what the agent may see.
+    monkeypatch.setattr(selectors, "SEARCH_CASE_LIST_MAX", id_list_max)
+    by_name = _case_with_message(thread=CustomerFactory(name="Irene Zamora").thread)
+    by_address = _case_with_message()
+    IdentityFactory(customer=by_address.thread.customer, kind="email", address="zamora@example.com")
+    by_text = _case_with_message()
+    MessageFactory(thread=by_text.thread, case=by_text, body="the zamora order never came")
+    _case_with_message(thread=CustomerFactory(name="Zamora Hidden").thread, team=TeamFactory())
+    _case_with_message()  # no match at all
+    found = listed(agent_client.get("/inbox/", {"q": "zamora"}))
+    assert sorted(found) == sorted([by_name.pk, by_address.pk, by_text.pk])
+    assert found == listed(agent_client.get("/inbox/", {"q": "zamora", "view": "all"}))
+
+
 @pytest.mark.parametrize("typed", ["+1 415 555 0123", "(415) 555-0123", "415.555.0123", "415 555 0123"])
 def test_phone_numbers_typed_any_way_match_the_normalized_identity(agent_client, typed):
     customer = CustomerFactory(name="Bruno")
