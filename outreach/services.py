@@ -408,9 +408,11 @@ def _message_write(*, outreach, thread, channel, recipient, body, meta, now) -> 
 
 def outreaches_stop_on_reply(*, message) -> int:
     """The customer wrote (anywhere): their outreaches under way have done their job."""
+    # On every customer message: by the customer's id the thread already holds
+    # (no join), over the (customer, status) index.
     ids = list(
         Outreach.objects.filter(
-            customer__thread__id=message.thread_id,
+            customer_id=message.thread.customer_id,
             status__in=(OutreachStatus.RUNNING, OutreachStatus.PLANNED),
             created_at__lte=message.created_at,
         ).values_list("pk", flat=True)
