@@ -52,6 +52,7 @@ from channels_adapters.base import (
 )
 from channels_adapters.models import Channel, InboundEvent
 from channels_adapters.registry import UnsupportedChannel, adapter_for
+from conversations import realtime
 from helpdesk.fields import EncryptionKeyError
 
 if TYPE_CHECKING:
@@ -490,6 +491,9 @@ def inbound_events_process(*, event_ids: list[int]) -> list[InboundEvent]:
         )
     if unreadable:
         InboundEvent.objects.filter(pk__in=[e.pk for e in unreadable]).update(attempts=F("attempts") - 1)
+    # The batch's pushes left one after another while it was processed; its end
+    # waits for the last, so a processed batch is a batch on the agents' screens.
+    realtime.pushes_flush()
     return [e for e in events if e not in unreadable]
 
 
