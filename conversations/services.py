@@ -112,6 +112,13 @@ def receive_inbound(
         return InboundResult(existing, created=False)
 
 
+# What _case_for_inbound and the arrival of a message may change on a case.
+_INBOUND_CASE_FIELDS = [
+    "status", "snoozed_until", "reopen_count", "resolved_at",
+    "waiting_since", "last_message_at", "updated_at",
+]  # fmt: skip
+
+
 def _thread_lock_touch(*, customer_id: int, now: datetime) -> Thread:
     """The customer's thread, locked and marked as written now.
 
@@ -151,7 +158,12 @@ def _inbound_write(
     case, change = _case_for_inbound(thread=thread, channel=channel, now=now, subject=subject)
     case.waiting_since = case.waiting_since or now
     case.last_message_at = now
-    case.save()
+    if change == "opened":
+        case.save()
+    else:
+        # Only what a customer's message changes: a full-row save would also put
+        # back the team or assignee an agent changed a moment ago.
+        case.save(update_fields=_INBOUND_CASE_FIELDS)
     message = Message.objects.create(
         thread=thread,
         case=case,
