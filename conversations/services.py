@@ -54,7 +54,10 @@ def _conf(name):
 
 def _case_for_inbound(*, thread: Thread, channel, now: datetime, subject: str) -> tuple[Case, str]:
     """The case an inbound message joins: the one in progress, a reopened one, or a new one."""
-    case = Case.objects.filter(thread=thread).exclude(status=CaseStatus.RESOLVED).first()
+    # One case in progress per thread (a constraint): no ORDER BY needed.
+    case = next(
+        iter(Case.objects.filter(thread=thread).exclude(status=CaseStatus.RESOLVED).order_by()[:1]), None
+    )
     if case is not None:
         if case.status != CaseStatus.OPEN:
             # A customer's reply wakes a pending or snoozed case.
