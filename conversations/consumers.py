@@ -74,6 +74,11 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
                 case_id=case.pk, name=self.user.first_name or data["name"]
             )
 
+    async def inbox_events(self, batch):
+        # Pushes made while the worker's previous send was under way, in order.
+        for event in batch["events"]:
+            await self.inbox_event(event)
+
     async def inbox_event(self, event):
         event_id = event.get("id")
         if event_id is not None:

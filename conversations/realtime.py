@@ -8,6 +8,7 @@ inbox reloads it.
 
 import asyncio
 import logging
+import os
 import threading
 import uuid
 
@@ -22,6 +23,15 @@ logger = logging.getLogger(__name__)
 _PUSH_TIMEOUT_SECONDS = 5
 _loop: asyncio.AbstractEventLoop | None = None
 _loop_lock = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    # A forked worker process has the parent's globals but not its loop thread.
+    global _loop, _queue, _loop_lock
+    _loop, _queue, _loop_lock = None, None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _push_loop() -> asyncio.AbstractEventLoop:
@@ -39,14 +49,76 @@ async def _group_send_all(layer, groups: list[str], message: dict) -> list:
     return await asyncio.gather(*(layer.group_send(g, message) for g in groups), return_exceptions=True)
 
 
+# Pushes from a worker go through one queue on the push loop instead of each
+# waiting for its Redis round trip: the drainer moves on to the next message at
+# once, and what piles up while a send is under way leaves as one send per group
+# ("inbox.events", in order), so a burst costs a group send per batch, not per
+# message. One consumer keeps every group's pushes in the order they were made.
+_BATCH_MAX = 200
+_queue: asyncio.Queue | None = None
+
+
+def _queue_get() -> asyncio.Queue:
+    global _queue
+    loop = _push_loop()
+    with _loop_lock:
+        if _queue is None:
+            _queue = asyncio.Queue()
+            asyncio.run_coroutine_threadsafe(_queue_consume(_queue), loop)
+    return _queue
+
+
+async def _queue_consume(queue: asyncio.Queue) -> None:
+    while True:
+        items = [await queue.get()]
+        while len(items) < _BATCH_MAX and not queue.empty():
+            items.append(queue.get_nowait())
+        try:
+            await _batch_send(items)
+        except Exception:  # noqa: BLE001 - a lost push must never stop the pushes after it
+            logger.exception("Could not push %s events", len(items))
+        finally:
+            for _ in items:
+                queue.task_done()
+
+
+async def _batch_send(items: list[tuple]) -> None:
+    layer = items[0][0]
+    by_group: dict[str, list[dict]] = {}
+    for _layer, groups, message in items:
+        for group in groups:
+            by_group.setdefault(group, []).append(message)
+    sends = {
+        group: messages[0] if len(messages) == 1 else {"type": "inbox.events", "events": messages}
+        for group, messages in by_group.items()
+    }
+    results = await asyncio.gather(
+        *(layer.group_send(group, message) for group, message in sends.items()), return_exceptions=True
+    )
+    for group, result in zip(sends, results, strict=True):
+        if isinstance(result, BaseException):
+            logger.error("Could not push %s events to %s", len(by_group[group]), group, exc_info=result)
+
+
 def _send(layer, groups: list[str], message: dict) -> list:
     in_async_server = getattr(SyncToAsync.threadlocal, "main_event_loop", None) is not None
     if in_async_server or isinstance(layer, InMemoryChannelLayer):
         # The in-memory layer's queues belong to the server's loop; under ASGI
         # async_to_sync already reuses the server's loop and its connections.
         return async_to_sync(_group_send_all)(layer, groups, message)
-    future = asyncio.run_coroutine_threadsafe(_group_send_all(layer, groups, message), _push_loop())
-    return future.result(timeout=_PUSH_TIMEOUT_SECONDS)
+    queue = _queue_get()
+    _push_loop().call_soon_threadsafe(queue.put_nowait, (layer, groups, message))
+    return [None] * len(groups)
+
+
+def pushes_flush(timeout: float = _PUSH_TIMEOUT_SECONDS) -> None:
+    """Wait until this process's queued pushes are sent (a drain's end, tests)."""
+    if _queue is None:
+        return
+    try:
+        asyncio.run_coroutine_threadsafe(_queue.join(), _push_loop()).result(timeout=timeout)
+    except Exception:  # noqa: BLE001 - pushes are best effort; the data is in the database
+        logger.warning("Pushes still queued after %s s", timeout)
 
 
 def publish(

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _t
 
@@ -54,7 +54,10 @@ def _conf(name):
 
 def _case_for_inbound(*, thread: Thread, channel, now: datetime, subject: str) -> tuple[Case, str]:
     """The case an inbound message joins: the one in progress, a reopened one, or a new one."""
-    case = Case.objects.filter(thread=thread).exclude(status=CaseStatus.RESOLVED).first()
+    # One case in progress per thread (a constraint): no ORDER BY needed.
+    case = next(
+        iter(Case.objects.filter(thread=thread).exclude(status=CaseStatus.RESOLVED).order_by()[:1]), None
+    )
     if case is not None:
         if case.status != CaseStatus.OPEN:
             # A customer's reply wakes a pending or snoozed case.
@@ -96,49 +99,96 @@ def receive_inbound(
 
     Idempotent on (channel, external_id): a provider's retry returns the first message.
     """
-    with transaction.atomic():
-        # In the message's transaction: a message that fails leaves no customer
-        # without it behind (a retry finds nothing half-written).
-        identity = identity_resolve(kind=sender.kind, address=sender.address, name=sender.name)
-        # The thread lock serializes messages of one customer, so two arriving
-        # together cannot both open a case, and the duplicate check below is exact.
-        thread = Thread.objects.select_for_update().get(customer_id=identity.customer_id)
+    try:
+        with transaction.atomic():
+            return _inbound_write(
+                channel=channel, sender=sender, external_id=external_id, text=text, kind=kind,
+                html=html, attachments=attachments, timestamp=timestamp, meta=meta,
+            )  # fmt: skip
+    except IntegrityError:
+        # A provider's retry: the (channel, external_id) constraint refused the second
+        # message, and its transaction wrote nothing (not even the customer a new
+        # sender address made: the same id from another address would leave one empty).
         existing = Message.objects.filter(channel=channel, external_id=external_id).first()
-        if existing is not None:
-            # A duplicate writes nothing: not even the customer a new sender address
-            # made above (the same id from another address would leave one empty).
-            transaction.set_rollback(True)
-            return InboundResult(existing, created=False)
-        now = timezone.now()
-        # An email's Subject names the case better than its first line.
-        subject = str((meta or {}).get("subject") or text.strip().split("\n")[0])
-        case, change = _case_for_inbound(thread=thread, channel=channel, now=now, subject=subject)
-        case.waiting_since = case.waiting_since or now
-        case.last_message_at = now
-        case.save()
-        message = Message.objects.create(
-            thread=thread,
-            case=case,
-            channel=channel,
-            identity=identity,
-            direction=Direction.IN,
-            kind=kind,
-            author=Author.CUSTOMER,
-            body=text,
-            html=html,
-            attachments=attachments or [],
-            meta=meta or {},
-            external_id=external_id,
-            provider_timestamp=timestamp,
-            created_at=now,
-        )
+        if existing is None:
+            raise
+        return InboundResult(existing, created=False)
+
+
+# What _case_for_inbound and the arrival of a message may change on a case.
+_INBOUND_CASE_FIELDS = [
+    "status", "snoozed_until", "reopen_count", "resolved_at",
+    "waiting_since", "last_message_at", "updated_at",
+]  # fmt: skip
+
+
+def _thread_lock_touch(*, customer_id: int, now: datetime) -> Thread:
+    """The customer's thread, locked and marked as written now.
+
+    The lock serializes messages of one customer, so two arriving together cannot
+    both open a case. On PostgreSQL one UPDATE ... RETURNING does what SELECT FOR
+    UPDATE plus an UPDATE did: this runs for every inbound message.
+    """
+    if connection.vendor != "postgresql":
+        thread = Thread.objects.select_for_update().get(customer_id=customer_id)
         Thread.objects.filter(pk=thread.pk).update(last_message_at=now)
-        if change in ("opened", "reopened"):
-            signals.case_event_emit(f"case.{change}", case, customer_id=thread.customer_id)
-        signals.message_event_emit("message.created", message, customer_id=thread.customer_id)
-        transaction.on_commit(lambda: signals.message_announce(message, case))
-        if change != "continued":
-            transaction.on_commit(lambda: signals.case_announce(case, change=change))
+        thread.last_message_at = now
+        return thread
+    fields = Thread._meta.concrete_fields
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {quote(Thread._meta.db_table)} SET last_message_at = %s WHERE customer_id = %s "  # noqa: S608
+            f"RETURNING {', '.join(quote(f.column) for f in fields)}",
+            [now, customer_id],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise Thread.DoesNotExist(f"No thread for customer {customer_id}")
+    return Thread.from_db(connection.alias, [f.attname for f in fields], row)
+
+
+def _inbound_write(
+    *, channel, sender, external_id, text, kind, html, attachments, timestamp, meta
+) -> InboundResult:
+    # In the message's transaction: a message that fails leaves no customer
+    # without it behind (a retry finds nothing half-written).
+    identity = identity_resolve(kind=sender.kind, address=sender.address, name=sender.name)
+    now = timezone.now()
+    thread = _thread_lock_touch(customer_id=identity.customer_id, now=now)
+    # An email's Subject names the case better than its first line.
+    subject = str((meta or {}).get("subject") or text.strip().split("\n")[0])
+    case, change = _case_for_inbound(thread=thread, channel=channel, now=now, subject=subject)
+    case.waiting_since = case.waiting_since or now
+    case.last_message_at = now
+    if change == "opened":
+        case.save()
+    else:
+        # Only what a customer's message changes: a full-row save would also put
+        # back the team or assignee an agent changed a moment ago.
+        case.save(update_fields=_INBOUND_CASE_FIELDS)
+    message = Message.objects.create(
+        thread=thread,
+        case=case,
+        channel=channel,
+        identity=identity,
+        direction=Direction.IN,
+        kind=kind,
+        author=Author.CUSTOMER,
+        body=text,
+        html=html,
+        attachments=attachments or [],
+        meta=meta or {},
+        external_id=external_id,
+        provider_timestamp=timestamp,
+        created_at=now,
+    )
+    if change in ("opened", "reopened"):
+        signals.case_event_emit(f"case.{change}", case, customer_id=thread.customer_id)
+    signals.message_event_emit("message.created", message, customer_id=thread.customer_id)
+    transaction.on_commit(lambda: signals.message_announce(message, case))
+    if change != "continued":
+        transaction.on_commit(lambda: signals.case_announce(case, change=change))
     return InboundResult(message, created=True)
 
 

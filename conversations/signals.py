@@ -45,8 +45,10 @@ def _send(signal: Signal, **kwargs) -> None:
 
 
 def message_announce(message, case=None) -> None:
-    _send(message_created, message=message)
+    # The agents' screens first: what the receivers do (automation, outreach,
+    # consent) is not what the message waits on to be seen.
     realtime.publish_message_created(message, case)
+    _send(message_created, message=message)
 
 
 def case_announce(case, *, change: str) -> None:

@@ -49,7 +49,10 @@ def identity_resolve(*, kind: str, address: str, name: str = "") -> Identity:
         )
     # The full name, if longer, is the caller's to keep (the inbound path keeps it in meta).
     name = (name or "")[: Customer._meta.get_field("name").max_length]
-    identity = Identity.objects.select_related("customer").filter(kind=kind, address=address).first()
+    # (kind, address) is unique: no ORDER BY to build and run (.first() would add one);
+    # this runs for every inbound message.
+    found = Identity.objects.select_related("customer").filter(kind=kind, address=address).order_by()[:1]
+    identity = next(iter(found), None)
     if identity is not None:
         if name and not identity.customer.name:
             Customer.objects.filter(pk=identity.customer_id, name="").update(name=name)

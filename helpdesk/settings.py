@@ -373,6 +373,9 @@ HELPDESK = {
     # Drains running at once. 1 keeps arrival order and leaves the other worker
     # processes to outbound sends; raise it when workers have cores to spare.
     "INBOUND_DRAINERS": env.int("HELPDESK_INBOUND_DRAINERS", default=1),
+    # A drainer out of work waits this long for the next webhook before leaving
+    # its worker process (0: leave at once; each burst then costs a task's trip).
+    "INBOUND_DRAIN_IDLE_SECONDS": env.float("HELPDESK_INBOUND_DRAIN_IDLE_SECONDS", default=2.0),
     # A drainer's slot lease, renewed by a heartbeat while it lives: after a
     # kill -9 the slot is free again within this long.
     "INBOUND_DRAIN_LEASE_SECONDS": env.float("HELPDESK_INBOUND_DRAIN_LEASE_SECONDS", default=5.0),

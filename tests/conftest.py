@@ -19,6 +19,9 @@ def pytest_configure(config):
     # A second alias for the read-replica router (helpdesk/db_router.py), the primary's
     # mirror as DATABASE_REPLICA_URL makes it; unused unless a test turns
     # HELPDESK_READ_REPLICA on and asks for the "replica" database.
+    # Tests drive drains themselves: a drainer out of work leaves at once instead
+    # of waiting on the doorbell (test_inbound_queue.py tests that wait on its own).
+    settings.HELPDESK["INBOUND_DRAIN_IDLE_SECONDS"] = 0.0
     if "replica" not in settings.DATABASES:
         settings.DATABASES["replica"] = {**settings.DATABASES["default"], "TEST": {"MIRROR": "default"}}
 

@@ -184,5 +184,10 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
             self.touched = now
             await _off_loop(presence_touch)(address=self.session.visitor.address, page=page)
 
+    async def inbox_events(self, batch):
+        # A worker's pushes made while its previous send was under way, in order.
+        for event in batch["events"]:
+            await self.inbox_event(event)
+
     async def inbox_event(self, event):
         await self.send_json({"event": event["event"], "data": event["data"]})

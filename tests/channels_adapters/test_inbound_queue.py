@@ -21,7 +21,8 @@ pytestmark = pytest.mark.django_db
 
 
 def _queue_clear(client):
-    keys = [services.PENDING_KEY, services.QUEUED_KEY, services.RECHECK_KEY]
+    keys = [services.PENDING_KEY, services.QUEUED_KEY, services.RECHECK_KEY, services.DOORBELL_KEY]
+    keys += list(client.scan_iter(match=services.LISTENING_KEY.format("*")))
     keys += list(client.scan_iter(match=services.INFLIGHT_KEY.format("*")))
     keys += list(client.scan_iter(match=services.DRAINER_LOCK.format("*")))
     client.delete(*keys)
@@ -403,3 +404,55 @@ def test_a_real_worker_takes_over_the_slot_of_a_dead_drainer_within_seconds(live
     assert time.monotonic() - started < 5
     assert Message.objects.filter(channel=channel).count() == 3
     assert pending(queue) == [] and not queue.smembers(services.QUEUED_KEY)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_idle_drainer_waits_on_the_doorbell_and_takes_the_next_webhook_without_a_task(queue, settings):
+    import threading
+    import time
+
+    from django.db import connection
+
+    from tests.conftest import wait_for
+
+    def drain():
+        try:
+            drained.append(services.inbound_events_drain())
+        finally:
+            connection.close()  # this thread's own connection
+
+    settings.HELPDESK = {**settings.HELPDESK, "INBOUND_DRAIN_IDLE_SECONDS": 3.0}
+    channel = ChannelFactory()
+    first = store(channel, api_body(1))
+    services.inbound_events_enqueue(event_ids=[first.pk])
+    tasks = drain_tasks_queued(queue)
+    drained: list[int] = []
+    drainer = threading.Thread(target=drain)
+    drainer.start()
+    wait_for(lambda: queue.exists(services.LISTENING_KEY.format(0)), timeout=5)
+
+    later = store(channel, api_body(2))
+    pushed = time.monotonic()
+    services.inbound_events_enqueue(event_ids=[later.pk])
+    wait_for(lambda: InboundEvent.objects.filter(pk=later.pk, status="processed").exists(), timeout=5)
+
+    assert time.monotonic() - pushed < 1.0  # popped on the ring, not at the end of a wait
+    assert drain_tasks_queued(queue) == tasks  # no Celery task for the second webhook
+    drainer.join(timeout=10)
+    assert drained == [2]  # it left once nothing came for the idle time
+    assert not queue.exists(services.LISTENING_KEY.format(0))
+    assert Message.objects.filter(channel=channel).count() == 2
+
+
+def test_ids_waiting_while_a_drainer_claims_to_listen_queue_a_drain(queue):
+    # A drainer killed while waiting leaves its listening key for a moment: the
+    # second id to arrive finds the first still there and wakes a drain anyway.
+    channel = ChannelFactory()
+    queue.set(services.LISTENING_KEY.format(0), 1, px=10_000)
+    before = drain_tasks_queued(queue)
+
+    services.inbound_events_enqueue(event_ids=[store(channel, api_body(1)).pk])
+    assert drain_tasks_queued(queue) == before  # a listener would take it: no task
+    services.inbound_events_enqueue(event_ids=[store(channel, api_body(2)).pk])
+
+    assert drain_tasks_queued(queue) == before + 1

@@ -48,3 +48,38 @@ async def test_typing_signal_reaches_colleagues():
     assert heard["data"]["user"] == ana.pk
     await first.disconnect()
     await second.disconnect()
+
+
+async def test_a_workers_burst_of_pushes_arrives_in_order_once_each_in_few_sends():
+    import asyncio
+
+    from channels.layers import get_channel_layer
+
+    from conversations import realtime, visibility
+
+    agent = await sync_to_async(UserFactory)()
+    communicator, connected, _ = await agent_socket(agent)
+    assert connected
+    layer = get_channel_layer()
+    listener = await layer.new_channel()
+    await layer.group_add(visibility.UNROUTED_GROUP, listener)
+
+    def burst():  # as a Celery worker pushes: a plain thread, no ASGI loop
+        for n in range(60):
+            realtime.publish("message.created", {"n": n}, everyone=True)
+        realtime.pushes_flush()
+
+    await asyncio.to_thread(burst)
+
+    received = [await communicator.receive_json_from(timeout=5) for _ in range(60)]
+    assert [e["data"]["n"] for e in received] == list(range(60))
+    assert await communicator.receive_nothing(timeout=0.5)  # each once, though in two of its groups
+    sends = []
+    while len([n for s in sends for n in s]) < 60:
+        message = await asyncio.wait_for(layer.receive(listener), timeout=5)
+        events = message["events"] if message["type"] == "inbox.events" else [message]
+        sends.append([e["data"]["n"] for e in events])
+    assert [n for s in sends for n in s] == list(range(60))
+    assert len(sends) < 60  # what piled up during a send left together
+    await layer.group_discard(visibility.UNROUTED_GROUP, listener)
+    await communicator.disconnect()
