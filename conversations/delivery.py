@@ -14,7 +14,8 @@ from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Max, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy
 
@@ -293,10 +294,10 @@ def message_deliver(*, message_id: int, worker: str = "") -> DeliveryOutcome:
         message.send_claimed_at = now
         message.attempts += 1
         message.save(update_fields=["send_claimed_at", "attempts"])
-        # Numbers go on across an agent's Retry (which starts `attempts` again).
-        last = DeliveryAttempt.objects.filter(message=message).order_by("-number").first()
+        # Numbers go on across an agent's Retry (which starts `attempts` again): the
+        # next number is read in the INSERT itself, under the message's row lock.
         attempt = DeliveryAttempt.objects.create(
-            message=message, number=(last.number + 1) if last else 1, started_at=now, worker=worker[:200]
+            message=message, number=_next_attempt_number(message.pk), started_at=now, worker=worker[:200]
         )
 
     retry_in = None
@@ -364,12 +365,26 @@ def message_deliver(*, message_id: int, worker: str = "") -> DeliveryOutcome:
         )
         for field, value in values.items():
             setattr(message, field, value)
+        if case is not None:
+            message.case = case  # the push below finds its viewers without reading the case again
         if settled and outcome == "sent":
             case_response_record(case=case, message=message)
         if settled and outcome != "retry":
             signals.message_event_emit("message.status_changed", message)
         transaction.on_commit(lambda: realtime.publish_message_updated(message))
     return DeliveryOutcome(outcome, retry_in)
+
+
+def _next_attempt_number(message_id: int):
+    """1 + the message's highest attempt number so far, as an expression for the INSERT."""
+    highest = (
+        DeliveryAttempt.objects.filter(message_id=message_id)
+        .order_by()
+        .values("message_id")
+        .annotate(n=Max("number"))
+        .values("n")
+    )
+    return Coalesce(Subquery(highest), 0) + 1
 
 
 def _echo_fold(*, channel_id: int, external_id: str, message_id: int, values: dict) -> None:
