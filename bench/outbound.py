@@ -40,6 +40,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -513,6 +514,11 @@ def main():
     parser.add_argument("--fail-share", type=float, default=0.0, help="share of first tries answered 500")
     parser.add_argument("--settle", type=float, default=120.0, help="seconds to finish after the load")
     parser.add_argument("--count-queries", type=int, default=20, help="sends counted in-process after")
+    parser.add_argument(
+        "--backlog",
+        action="store_true",
+        help="queue every reply first (as fast as --rate allows), then start sending: the drain rate",
+    )
     parser.add_argument("--py-spy", action="store_true", help="profile the worker during the load")
     parser.add_argument("--serve-provider", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -548,7 +554,10 @@ def main():
     case_ids = seed(customers=args.customers, whatsapp=args.whatsapp, sms=args.sms)
     agent = get_user_model().objects.create(username="bench-agent", first_name="Bench")
     print(f"seeded {len(case_ids)} cases in {time.perf_counter() - seeded_at:.1f} s", flush=True)
-    worker = worker_start(env=env, concurrency=args.concurrency)
+    # Backlog: the worker boots listening to nothing, and takes the queue once
+    # every reply is queued (its boot is not in the figures).
+    extra = ("--queues", "bench-idle", "--hostname", "bench-outbound@%h") if args.backlog else ()
+    worker = worker_start(env=env, concurrency=args.concurrency, extra_args=extra)
     procs.append(worker)
     connections.close_all()
 
@@ -579,13 +588,24 @@ def main():
     }
     started_wall = time.time()
     spy_path = f"/tmp/bench-outbound-worker-{os.getpid()}.txt"
-    spy = py_spy_start(worker.pid, args.duration, spy_path) if args.py_spy else None
+    spy = py_spy_start(worker.pid, args.duration, spy_path) if args.py_spy and not args.backlog else None
     results = [out.get() for _ in producers]
     for p in producers:
         p.join()
     load_during = load_average()
     produced = sorted(d for r in results for d in r["done"])
     ids = [pk for pk, _k, _due in produced]
+    if args.backlog:
+        from helpdesk.celery_app import app
+
+        print(f"{len(ids)} replies queued; the worker takes the queue", flush=True)
+        cpu_start["worker"] = tree_cpu(worker.pid)
+        cpu_start["machine"] = machine_busy()
+        cpu_start["postgres"] = postgres_cpu(db_name)
+        started_wall = time.time()
+        app.control.add_consumer("celery", destination=["bench-outbound@" + socket.gethostname()])
+        if args.py_spy:
+            spy = py_spy_start(worker.pid, 15, spy_path)
     finished = wait_final(ids, args.settle)
     cpu = {
         "worker": tree_cpu(worker.pid) - cpu_start["worker"],
