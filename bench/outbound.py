@@ -319,10 +319,10 @@ def machine_busy() -> float:
 
 
 def py_spy_start(pid: int, seconds: float, path: str) -> subprocess.Popen:
-    """py-spy on the worker and its pool processes (on-CPU samples only), collapsed stacks."""
+    """py-spy on the worker and its pool processes: samples holding the GIL (Python on CPU)."""
     spy = Path(sys.executable).parent / "py-spy"
     return subprocess.Popen(
-        [str(spy), "record", "--pid", str(pid), "--subprocesses", "--nonblocking", "--rate", "50"]
+        [str(spy), "record", "--pid", str(pid), "--subprocesses", "--nonblocking", "--gil", "--rate", "50"]
         + ["--duration", str(int(seconds)), "--format", "raw", "--output", path],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
