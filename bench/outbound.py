@@ -654,7 +654,12 @@ def main():
     lat = result["queued_to_provider_ms"] or {}
     print(
         f"offered {args.rate}/s, queued {result['queued_per_s']}/s, accepted "
-        f"{result['accepted_per_s_offered_window']}/s; queued->provider p50/p95/p99 "
+        + (
+            f"{result['accepted_per_s_first_to_last']}/s draining the backlog; "
+            if args.backlog
+            else f"{result['accepted_per_s_offered_window']}/s; "
+        )
+        + "queued->provider p50/p95/p99 "
         f"{lat.get('p50')}/{lat.get('p95')}/{lat.get('p99')} ms; missing {checks['missing']}, "
         f"twice {checks['twice']}; load {load_before} -> {load_during}"
     )
