@@ -280,7 +280,9 @@ def message_deliver(*, message_id: int, worker: str = "") -> DeliveryOutcome:
         return DeliveryOutcome("skipped")
     # Read after the claim committed: what a status callback changes from now on
     # is settled by the outcome's conditional update below.
-    message = Message.objects.select_related("channel", "identity", "thread").get(pk=message_id)
+    message = Message.objects.select_related("channel", "identity", "thread").filter(pk=message_id).first()
+    if message is None:  # erased (privacy) since the claim: nothing to send any more
+        return DeliveryOutcome("skipped")
 
     retry_in = None
     external_id = None
