@@ -115,20 +115,27 @@ def web_start(*, env: dict, port: int, workers: int, extra_args: tuple[str, ...]
 
 
 def worker_start(
-    *, env: dict, concurrency: int, nice: int = 0, new_session: bool = False
+    *,
+    env: dict,
+    concurrency: int,
+    nice: int = 0,
+    new_session: bool = False,
+    extra_args: tuple[str, ...] = (),
 ) -> subprocess.Popen:
     """A Celery worker without gossip/mingle/heartbeat: nothing but task processing to measure.
 
     `nice` lowers its CPU priority, as a deployment sharing cores between the
     web tier and the workers should: webhooks answered first, processing on
     the CPU left over (it is asynchronous by design). `new_session` puts it in
-    its own process group, so a fault bench can kill -9 it with its pool."""
+    its own process group, so a fault bench can kill -9 it with its pool.
+    `extra_args` go to `celery worker` as they are (e.g. `--queues`)."""
     return subprocess.Popen(
         [
             *(["nice", "-n", str(nice)] if nice else []),
             sys.executable, "-m", "celery", "-A", "helpdesk", "worker",
             "--concurrency", str(concurrency), "--loglevel", "warning",
             "--without-gossip", "--without-mingle", "--without-heartbeat",
+            *extra_args,
         ],
         cwd=ROOT, env=env, start_new_session=new_session,
     )  # fmt: skip

@@ -153,6 +153,10 @@ class ChannelAdapter:
     # Request headers that carry a secret (not a signature of the body): masked
     # before the request is stored, so admins reading events never see it.
     secret_headers: ClassVar[tuple[str, ...]] = ()
+    # Whether the provider's webhooks may bring our own sends back as echoes
+    # (Messenger, WhatsApp coexistence, X): a send then checks for its echo
+    # before taking the provider's id. False saves that query where none come.
+    echoes_sends: ClassVar[bool] = True
 
     def handshake(self, channel: Channel, request: HttpRequest) -> HttpResponse:
         """The provider's GET verification on the webhook URL, where it has one."""

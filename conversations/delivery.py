@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
-from django.db.models import Q
+from django.db import connection, transaction
+from django.db.models import F, Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy
 
@@ -275,29 +275,14 @@ def message_deliver(*, message_id: int, worker: str = "") -> DeliveryOutcome:
     sends it cut short.
     """
     now = timezone.now()
-    with transaction.atomic():
-        message = (
-            Message.objects.select_for_update(of=("self",))
-            .select_related("channel", "identity", "thread")
-            .filter(pk=message_id)
-            .first()
-        )
-        if (
-            message is None
-            or message.direction != Direction.OUT
-            or message.status != DeliveryStatus.QUEUED
-            or message.send_claimed_at is not None
-            or (message.next_attempt_at and message.next_attempt_at > now + timedelta(seconds=1))
-        ):
-            return DeliveryOutcome("skipped")
-        message.send_claimed_at = now
-        message.attempts += 1
-        message.save(update_fields=["send_claimed_at", "attempts"])
-        # Numbers go on across an agent's Retry (which starts `attempts` again).
-        last = DeliveryAttempt.objects.filter(message=message).order_by("-number").first()
-        attempt = DeliveryAttempt.objects.create(
-            message=message, number=(last.number + 1) if last else 1, started_at=now, worker=worker[:200]
-        )
+    attempt_id = _claim(message_id=message_id, now=now, worker=worker[:200])
+    if attempt_id is None:
+        return DeliveryOutcome("skipped")
+    # Read after the claim committed: what a status callback changes from now on
+    # is settled by the outcome's conditional update below.
+    message = Message.objects.select_related("channel", "identity", "thread").filter(pk=message_id).first()
+    if message is None:  # erased (privacy) since the claim: nothing to send any more
+        return DeliveryOutcome("skipped")
 
     retry_in = None
     external_id = None
@@ -344,7 +329,7 @@ def message_deliver(*, message_id: int, worker: str = "") -> DeliveryOutcome:
         # A reply the provider accepted is a response, in the status change's transaction:
         # thread, then case, then the message (the project's lock order).
         case = case_lock_for_message(message=message) if outcome == "sent" else None
-        if outcome == "sent" and external_id:
+        if outcome == "sent" and external_id and _echoes_sends(message.channel):
             _echo_fold(
                 channel_id=message.channel_id, external_id=external_id, message_id=message_id, values=values
             )
@@ -356,7 +341,7 @@ def message_deliver(*, message_id: int, worker: str = "") -> DeliveryOutcome:
             .filter(Q(send_claimed_at=now) | Q(status=DeliveryStatus.UNKNOWN, attempts=message.attempts))
             .update(**values)
         )
-        DeliveryAttempt.objects.filter(pk=attempt.pk).update(
+        DeliveryAttempt.objects.filter(pk=attempt_id).update(
             finished_at=finished,
             outcome={"sent": "sent", "failed": "failed", "retry": "retry"}[outcome],
             error=reason,
@@ -364,12 +349,69 @@ def message_deliver(*, message_id: int, worker: str = "") -> DeliveryOutcome:
         )
         for field, value in values.items():
             setattr(message, field, value)
+        if case is not None:
+            message.case = case  # the push below finds its viewers without reading the case again
         if settled and outcome == "sent":
             case_response_record(case=case, message=message)
         if settled and outcome != "retry":
             signals.message_event_emit("message.status_changed", message)
         transaction.on_commit(lambda: realtime.publish_message_updated(message))
     return DeliveryOutcome(outcome, retry_in)
+
+
+def _claim(*, message_id: int, now: datetime, worker: str) -> int | None:
+    """Claim a queued message and open its attempt, committed together; the attempt's id, or None.
+
+    Claimable: our queued message, not claimed, not waiting for its backoff. On
+    PostgreSQL one statement (an UPDATE and the INSERT it feeds), its conditions
+    on the updated row itself: a second claim of the same message (a redrive, a
+    broker's duplicate) waits for the row lock, then finds it claimed and does
+    nothing. Attempt numbers go on across an agent's Retry (which starts
+    `attempts` again).
+    """
+    due = now + timedelta(seconds=1)
+    if connection.vendor != "postgresql":
+        with transaction.atomic():
+            ready = (
+                Message.objects.select_for_update()
+                .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=due), pk=message_id)
+                .filter(direction=Direction.OUT, status=DeliveryStatus.QUEUED, send_claimed_at__isnull=True)
+            )
+            if ready.values_list("pk", flat=True).first() is None:
+                return None
+            Message.objects.filter(pk=message_id).update(send_claimed_at=now, attempts=F("attempts") + 1)
+            highest = DeliveryAttempt.objects.filter(message_id=message_id).aggregate(n=Max("number"))["n"]
+            attempt = DeliveryAttempt.objects.create(
+                message_id=message_id, number=(highest or 0) + 1, started_at=now, worker=worker
+            )
+            return attempt.pk
+    messages, attempts = Message._meta.db_table, DeliveryAttempt._meta.db_table
+    sql = f"""
+        WITH claimed AS (
+            UPDATE {messages} SET send_claimed_at = %s, attempts = attempts + 1
+            WHERE id = %s AND direction = %s AND status = %s AND send_claimed_at IS NULL
+              AND (next_attempt_at IS NULL OR next_attempt_at <= %s)
+            RETURNING id
+        )
+        INSERT INTO {attempts} (message_id, number, started_at, outcome, error, worker)
+        SELECT claimed.id,
+               COALESCE((SELECT MAX(a.number) FROM {attempts} a WHERE a.message_id = claimed.id), 0) + 1,
+               %s, %s, '', %s
+        FROM claimed
+        RETURNING id
+    """  # noqa: S608 - table names from the models, every value a parameter
+    params = [now, message_id, Direction.OUT, DeliveryStatus.QUEUED, due]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, now, DeliveryAttempt.Outcome.PENDING, worker])
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def _echoes_sends(channel) -> bool:
+    try:
+        return adapter_for(channel.kind).echoes_sends
+    except UnsupportedChannel:
+        return True
 
 
 def _echo_fold(*, channel_id: int, external_id: str, message_id: int, values: dict) -> None:

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _t
 
@@ -272,15 +273,19 @@ def case_lock_for_message(*, message: Message) -> Case | None:
     """Lock the message's thread, then its case (the project's lock order, as receive_inbound)."""
     if not message.counts_as_agent_message:
         return None
-    # Read again: a merge may have moved the message since the caller loaded it.
-    thread_id = Message.objects.filter(pk=message.pk).values_list("thread_id", flat=True).first()
-    Thread.objects.select_for_update().filter(pk=thread_id).values_list("pk", flat=True).first()
-    # With its thread locked, the message's case cannot move any more.
-    case_id = Message.objects.filter(pk=message.pk).values_list("case_id", flat=True).first()
-    if case_id is None:
+    row = Message.objects.filter(pk=message.pk)
+    # Read again, in the locking statement: a merge may have moved the message
+    # since the caller loaded it.
+    Thread.objects.select_for_update().filter(pk=Subquery(row.values("thread_id")[:1])).values_list(
+        "pk", flat=True
+    ).first()
+    # With its thread locked, the message's case cannot move any more: read in the
+    # next statement (a new snapshot), as the case is locked.
+    case = Case.objects.select_for_update().filter(pk=Subquery(row.values("case_id")[:1])).first()
+    if case is None:
         return None
-    message.case_id = case_id
-    return Case.objects.select_for_update().filter(pk=case_id).first()
+    message.case_id = case.pk
+    return case
 
 
 def case_response_record(*, case: Case | None, message: Message) -> bool:

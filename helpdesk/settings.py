@@ -215,6 +215,14 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 4
+# Celery's Django fixup closes every database connection before and after each
+# task unless this is set: a new PostgreSQL connection (a backend forked and
+# authenticated) for every task, and with DATABASE_POOL_MAX_SIZE a new pool in
+# every prefork child for every task (bench/outbound.py: a third of a send's
+# worker time). It now closes them every this many tasks; between tasks,
+# helpdesk/celery_app.py does what Django does between requests
+# (close_old_connections: CONN_MAX_AGE, errors, the health check). 0: close per task.
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {

@@ -41,6 +41,7 @@ from channels_adapters.base import (
     message_id_from_reference,
     message_reference,
 )
+from channels_adapters.http import provider_http
 from customers.models import IdentityKind
 
 SIGNATURE_HEADER = "X-Signature"
@@ -174,7 +175,7 @@ class ApiAdapter(ChannelAdapter):
             "Idempotency-Key": message_reference(message),
         }
         try:
-            response = httpx.post(
+            response = provider_http().post(
                 url,
                 content=body,
                 headers=headers,

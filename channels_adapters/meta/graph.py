@@ -1,9 +1,10 @@
 """The Graph API client shared by Messenger, Instagram and WhatsApp Cloud.
 
-httpx with the base URL and version from settings (tests point it at a local
-server). Graph answers errors as ``{"error": {"message", "type", "code",
-"error_subcode", "error_data": {"details"}, "fbtrace_id"}}``; `graph_error`
-turns them into a retry or a sentence the agent can act on.
+httpx (one client per process, channels_adapters/http.py) with the base URL
+and version from settings (tests point it at a local server). Graph answers
+errors as ``{"error": {"message", "type", "code", "error_subcode",
+"error_data": {"details"}, "fbtrace_id"}}``; `graph_error` turns them into a
+retry or a sentence the agent can act on.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import httpx
 from django.conf import settings
 
 from channels_adapters.base import PermanentSendError, SendError, TransientSendError, provider_base_url
+from channels_adapters.http import provider_http
 
 # Rate limits and throttling: waiting helps.
 RATE_LIMIT_CODES = {4, 17, 32, 613, 80007, 130429, 131056}
@@ -114,7 +116,7 @@ def graph_request(method: str, path: str, *, token: str, json: dict | None = Non
             "The channel has no access token: an admin must fill it in the channel's credentials."
         )
     try:
-        response = httpx.request(
+        response = provider_http().request(
             method,
             graph_url(path, token),
             json=json,
@@ -140,7 +142,7 @@ def graph_request(method: str, path: str, *, token: str, json: dict | None = Non
 def graph_download(url: str, *, token: str) -> tuple[bytes, str]:
     """Media URLs from Graph need the same bearer token; they expire after a few minutes."""
     try:
-        response = httpx.get(
+        response = provider_http().get(
             url,
             headers={"Authorization": f"Bearer {token}"},
             timeout=settings.HELPDESK["HTTP_TIMEOUT_SECONDS"],

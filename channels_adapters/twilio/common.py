@@ -20,7 +20,6 @@ import requests
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, QueryDict
 from twilio.base.exceptions import TwilioRestException
-from twilio.http.http_client import TwilioHttpClient
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
@@ -32,6 +31,7 @@ from channels_adapters.base import (
     TransientSendError,
     provider_base_url,
 )
+from channels_adapters.http import twilio_http
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response />'
@@ -110,7 +110,8 @@ def rest_client(channel) -> Client:
     client = Client(
         credentials["account_sid"],
         credentials["auth_token"],
-        http_client=TwilioHttpClient(timeout=settings.HELPDESK["HTTP_TIMEOUT_SECONDS"]),
+        # The process's (thread's) session: connections kept between sends.
+        http_client=twilio_http(settings.HELPDESK["HTTP_TIMEOUT_SECONDS"]),
     )
     # The library's own switch for its API domain: every resource under client.api
     # (messages, calls, incoming numbers) builds its URL from it.

@@ -53,6 +53,7 @@ def _absolute(url: str) -> str:
 class TwilioMessagingAdapter(ChannelAdapter):
     identity_kinds = (IdentityKind.PHONE,)
     credential_keys = ("account_sid", "auth_token", "phone_number")
+    echoes_sends = False  # only the customer's messages come in
     ignored_events = (*(f"status:{s}" for s in _IGNORED_STATUSES), "empty-message")
     address_prefix = ""
 

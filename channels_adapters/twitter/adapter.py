@@ -39,6 +39,7 @@ from channels_adapters.base import (
     TransientSendError,
     entries_read,
 )
+from channels_adapters.http import provider_http
 from channels_adapters.meta.messenger import public_url
 from customers.models import IdentityKind
 
@@ -272,7 +273,7 @@ class TwitterAdapter(ChannelAdapter):
         else:
             authorization = oauth1_header("POST", url, credentials=credentials)
         try:
-            response = httpx.post(
+            response = provider_http().post(
                 url,
                 json={"text": text},
                 headers={"Authorization": authorization},

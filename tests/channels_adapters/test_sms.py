@@ -114,6 +114,32 @@ def _reply(channel, body="Your refund left our bank today.", **kwargs):
     return services.send_reply(case=inbound.message.case, author_user=UserFactory(), body=body, **kwargs)
 
 
+def test_a_send_keeps_its_query_budget_and_reuses_the_connection(
+    twilio, channel, django_assert_max_num_queries
+):
+    """bench/outbound.py: a send was 16-17 queries and a new HTTP client each time.
+
+    Now: the claim with its attempt (one statement), the message read, then in one
+    transaction the thread and case locks, the message and the attempt; Twilio's
+    session is the thread's, so a second send reuses its connection."""
+    from channels_adapters.http import twilio_http
+
+    twilio.script(
+        *(Reply(201, message_resource(sid, to="+14155550199", from_=OUR_NUMBER)) for sid in ("SMb1", "SMb2")),
+        path=messages_path(),
+    )
+    first, second = _reply(channel, body="One"), _reply(channel, body="Two")
+    with django_assert_max_num_queries(10):
+        assert delivery.message_deliver(message_id=first.pk).outcome == "sent"
+    session = twilio_http(10.0).session
+    with django_assert_max_num_queries(10):
+        assert delivery.message_deliver(message_id=second.pk).outcome == "sent"
+    assert twilio_http(10.0).session is session
+    assert list(DeliveryAttempt.objects.filter(message=second).values_list("number", "outcome")) == [
+        (1, "sent")
+    ]
+
+
 def test_outbound_sms_goes_through_the_real_client_with_a_status_callback(twilio, channel, settings):
     settings.PUBLIC_BASE_URL = "https://help.example.com"
     twilio.script(
