@@ -35,7 +35,7 @@ def bot_channel(kind="api", mode="always", **settings):
 def write(run_on_commit, take_bot_turns):
     """A customer's message committed, then the bot's queued turn taken (the worker's part)."""
 
-    def write(channel, text, *, address="cust-1"):
+    def write(channel, text, *, address="cust-1", take=True):
         kind = {"api": "api", "telegram": "telegram", "voice": "phone", "sms": "phone"}[channel.kind]
         result = run_on_commit(
             services.receive_inbound,
@@ -44,7 +44,8 @@ def write(run_on_commit, take_bot_turns):
             external_id=f"in-{next(_ids)}",
             text=text,
         )
-        take_bot_turns()
+        if take:
+            take_bot_turns()
         return result.message
 
     return write
@@ -200,3 +201,77 @@ def test_outside_hours_mode_answers_only_when_the_team_is_closed(kb, write, time
     time_machine.move_to(datetime(2026, 12, 1, 22, 0, tzinfo=UTC), tick=False)
     night_case = write(channel, "How do I reset my password?", address="night").case
     assert len(bot_lines(night_case)) == 1
+
+
+# The queue between the customer's message and the bot's turn: what may happen in between.
+
+
+def test_the_inbound_path_only_queues_the_turn(kb, write, take_bot_turns):
+    message = write(bot_channel(), "I forgot my password and cannot log in", take=False)
+    # Committed and announced: the turn is due, nothing of the bot's is written yet.
+    assert BotTurn.objects.get(message=message).done_at is None
+    assert not bot_lines(message.case) and not BotSession.objects.exists()
+    assert take_bot_turns() == ["answered"]
+    assert len(bot_lines(message.case)) == 1
+
+
+def test_an_agent_answering_before_the_turn_runs_gets_no_bot_answer(kb, write, take_bot_turns):
+    message = write(bot_channel(), "How do I reset my password?", address="h", take=False)
+    services.send_reply(case=message.case, author_user=UserFactory(), body="Hi, I'm Ana, looking at it")
+    # The turn re-checks the case when it runs: the agent has it.
+    assert take_bot_turns() == ["silent"]
+    assert not bot_lines(message.case) and not BotSession.objects.exists()
+
+
+def test_a_channel_switched_off_before_the_turn_runs_stays_silent(kb, write, take_bot_turns):
+    channel = bot_channel()
+    message = write(channel, "How do I reset my password?", address="i", take=False)
+    channel.settings = {}
+    channel.save()
+    assert take_bot_turns() == ["silent"] and not bot_lines(message.case)
+
+
+def test_the_task_run_twice_answers_once(kb, write, run_on_commit):
+    from knowledge.tasks import bot_message_turn
+
+    message = write(bot_channel(), "How do I reset my password?", address="j", take=False)
+    assert run_on_commit(bot_message_turn, message.pk) == ["answered"]
+    # A redelivery (acks_late after a worker died past its commit) finds the turn done.
+    assert run_on_commit(bot_message_turn, message.pk) == []
+    assert len(bot_lines(message.case)) == 1
+    assert BotSession.objects.get(case=message.case).answers == 1
+
+
+def test_two_quick_messages_are_answered_in_order_once_whatever_task_runs_first(kb, write, run_on_commit):
+    from knowledge.tasks import bot_message_turn
+
+    channel = bot_channel()
+    first = write(channel, "How long does shipping take?", address="k", take=False)
+    second = write(channel, "And how do I cancel an order?", address="k", take=False)
+    # Two workers, or a retry: the second message's task may start first. It takes the
+    # customer's earlier turn first, then its own; the first task then has nothing left.
+    assert run_on_commit(bot_message_turn, second.pk) == ["answered", "answered"]
+    assert run_on_commit(bot_message_turn, first.pk) == []
+    shipping, cancel = bot_lines(first.case)
+    assert "Lola" in shipping.body  # the introduction goes with the first answer
+    assert shipping.meta["bot"]["article"] == kb["shipping-times-and-costs"].pk
+    assert cancel.meta["bot"]["article"] == kb["cancel-an-order"].pk
+    assert BotSession.objects.get(case=first.case).answers == 2
+
+
+def test_a_lost_turn_is_queued_again_and_a_stale_one_dropped(kb, write, run_on_commit):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from knowledge.bot import bot_turns_redrive
+
+    channel = bot_channel()
+    lost = write(channel, "How do I reset my password?", address="l", take=False)
+    stale = write(channel, "How do I reset my password?", address="m", take=False)
+    BotTurn.objects.filter(message=lost).update(queued_at=timezone.now() - timedelta(minutes=2))
+    BotTurn.objects.filter(message=stale).update(queued_at=timezone.now() - timedelta(hours=1))
+    assert run_on_commit(bot_turns_redrive) == {"requeued": 1, "stale": 1}
+    # Too late to be useful: left to the agents, never answered by a later task.
+    assert BotTurn.objects.get(message=stale).outcome == BotTurn.Outcome.STALE
+    assert BotTurn.objects.get(message=lost).done_at is None
