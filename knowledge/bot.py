@@ -22,7 +22,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -154,9 +154,20 @@ def bot_turn_queue(*, message: Message) -> bool:
         return False
     from knowledge.tasks import bot_message_turn
 
+    # Alone in its transaction (after the message's commit, as hooks are): only then may
+    # its commit skip the WAL flush without making anyone else's commit skip it.
+    own_transaction = not connection.in_atomic_block
     with transaction.atomic():
+        if own_transaction and connection.vendor == "postgresql":
+            # The row is the bot's own bookkeeping, not the customer's message (committed
+            # durably just before): not waiting for its WAL flush halves this commit. A
+            # database crash in the next instant may lose it; the task then finds no
+            # turn and leaves the message to the agents, who have it anyway.
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
         # The row first: a task lost with the broker is still due (bot_turns_redrive).
-        BotTurn.objects.get_or_create(message_id=message.pk)
+        # One INSERT; a message is announced once, a second row would be a no-op anyway.
+        BotTurn.objects.bulk_create([BotTurn(message_id=message.pk)], ignore_conflicts=True)
         transaction.on_commit(lambda: bot_message_turn.delay(message.pk))
     return True
 
