@@ -8,7 +8,8 @@ demo's vocabulary and from a topic vocabulary of each article's own) indexed thr
 
 - search: articles_search for the labelled questions (tests/fixtures/kb_questions.json),
   over and over; p50 / p95 (target p95 < 50 ms);
-- the bot, with a real Celery worker (a subprocess, prefork, one process) taking its turns:
+- the bot, with a real Celery worker (a subprocess, prefork, 2 processes) taking its turns
+  and sending its answers to the API channel's callback (a local HTTP server answering 200):
   each inbound message (a question, then half of the time a "yes" once the answer is
   stored, as a customer would) through receive_inbound and its after-commit hooks, on a
   channel with the bot on and, interleaved, one with it off:
@@ -28,7 +29,9 @@ import argparse
 import random
 import statistics
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from harness import django_bench_setup, percentile, worker_start
@@ -130,7 +133,30 @@ def _turn_stored(message_id: int, timeout: float = 30.0) -> tuple[float, str]:
     raise RuntimeError(f"the worker did not take the bot's turn on message {message_id} in {timeout} s")
 
 
-def bench_bot(messages: int, rng: random.Random) -> dict:
+class CallbackSink:
+    """The API channel's callback URL: answers every delivery at once, as a customer's system would,
+    so the worker's sends of the bot's answers cost what a real send costs and never retry."""
+
+    def __init__(self):
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server's spelling
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                body = b'{"ok": true}'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass  # the figures only
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+
+def bench_bot(messages: int, rng: random.Random, callback_url: str) -> dict:
     """Per question, on a channel with the bot on and one with it off, interleaved (same load):
     the receive path's time; the bot receiver's own time; with the bot on, the time from the
     commit to the worker's answer stored. The customer's "yes" comes after the answer, as it would."""
@@ -152,8 +178,9 @@ def bench_bot(messages: int, rng: random.Random) -> dict:
 
     message_created.disconnect(dispatch_uid="knowledge.bot")
     message_created.connect(timed, dispatch_uid="knowledge.bot.timed")
-    on = ChannelFactory(settings={"bot": {"mode": "always", "name": "Bench"}})
-    off = ChannelFactory()
+    credentials = {"secret": "bench-secret", "callback_url": callback_url}
+    on = ChannelFactory(credentials=credentials, settings={"bot": {"mode": "always", "name": "Bench"}})
+    off = ChannelFactory(credentials=credentials)
     questions = questions_load()
     # Once per process, not per message: the language models' loading, the URL resolver;
     # and the worker up and warm (its first turns load the same).
@@ -198,6 +225,9 @@ def main():
     parser.add_argument("--messages", type=int, default=300)
     parser.add_argument("--db-name", default="helpdesk_bench_kb", help="its own database, dropped first")
     parser.add_argument("--worker-nice", type=int, default=0, help="the worker's CPU priority (nice)")
+    parser.add_argument(
+        "--worker-concurrency", type=int, default=2, help="worker processes (Celery's default: the cores)"
+    )
     args = parser.parse_args()
     env = django_bench_setup(db_name=args.db_name, redis_default="redis://127.0.0.1:6379/2")
     rng = random.Random(14)
@@ -211,13 +241,15 @@ def main():
         f"search ({len(search)} queries): p50 {statistics.median(search):.1f} ms, "
         f"p95 {percentile(search, 95):.1f} ms, max {max(search):.1f} ms  (target p95 < 50 ms)"
     )
-    # The bot's turns are a real Celery worker's (prefork, one process), as in production.
-    worker = worker_start(env=env, concurrency=1, nice=args.worker_nice)
+    # The bot's turns, and the sends of its answers, are a real Celery worker's, as in production.
+    worker = worker_start(env=env, concurrency=args.worker_concurrency, nice=args.worker_nice)
+    sink = CallbackSink()
     try:
-        bot = bench_bot(args.messages, rng)
+        bot = bench_bot(args.messages, rng, sink.url)
     finally:
         worker.terminate()
         worker.wait(timeout=30)
+        sink.httpd.shutdown()
     added = statistics.median(bot["on"]) - statistics.median(bot["off"])
     print(f"receive path, bot on  ({len(bot['on'])} messages): {_figures(bot['on'])}")
     print(f"receive path, bot off ({len(bot['off'])} messages): {_figures(bot['off'])}")
