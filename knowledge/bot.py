@@ -193,8 +193,13 @@ def bot_turns_run(*, message_id: int) -> list[str]:
             .select_related("message__channel", "message__identity")
             .order_by("message_id")
         )
+        # A backlog (workers down for a while) is not answered late: see bot_turns_redrive.
+        stale_before = timezone.now() - timedelta(seconds=settings.KNOWLEDGE["BOT_TURN_STALE_SECONDS"])
         for turn in turns:
-            turn.outcome = _turn_take(message=turn.message)
+            if turn.queued_at < stale_before:
+                turn.outcome = BotTurn.Outcome.STALE
+            else:
+                turn.outcome = _turn_take(message=turn.message)
             turn.done_at = timezone.now()
             turn.save(update_fields=["outcome", "done_at"])
             outcomes.append(turn.outcome)

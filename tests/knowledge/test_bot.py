@@ -275,3 +275,17 @@ def test_a_lost_turn_is_queued_again_and_a_stale_one_dropped(kb, write, run_on_c
     # Too late to be useful: left to the agents, never answered by a later task.
     assert BotTurn.objects.get(message=stale).outcome == BotTurn.Outcome.STALE
     assert BotTurn.objects.get(message=lost).done_at is None
+
+
+def test_a_turn_whose_task_comes_too_late_is_dropped(kb, write, run_on_commit):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from knowledge.tasks import bot_message_turn
+
+    message = write(bot_channel(), "How do I reset my password?", address="n", take=False)
+    BotTurn.objects.filter(message=message).update(queued_at=timezone.now() - timedelta(hours=1))
+    # The workers were down for an hour: the backlog is the agents', not answered now.
+    assert run_on_commit(bot_message_turn, message.pk) == [BotTurn.Outcome.STALE]
+    assert not bot_lines(message.case)
