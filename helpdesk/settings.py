@@ -666,4 +666,12 @@ KNOWLEDGE = {
     "BOT_MAX_ANSWERS": env.int("HELPDESK_KB_BOT_MAX_ANSWERS", default=2),
     # Where the help center's "still need help?" link goes when no web chat is on it.
     "CONTACT_URL": env("HELPDESK_KB_CONTACT_URL", default=""),
+    # A bot turn still pending this long had its task lost (broker down): queued again.
+    "BOT_TURN_REDRIVE_AFTER_SECONDS": env.float("HELPDESK_KB_BOT_TURN_REDRIVE_AFTER_SECONDS", default=60.0),
+    # ...and past this age it is dropped: an answer minutes late is worse than the agents' one.
+    "BOT_TURN_STALE_SECONDS": env.float("HELPDESK_KB_BOT_TURN_STALE_SECONDS", default=600.0),
+}
+CELERY_BEAT_SCHEDULE["knowledge-bot-redrive"] = {
+    "task": "knowledge.tasks.bot_turns_redrive",
+    "schedule": env.float("HELPDESK_REDRIVE_EVERY_SECONDS", default=60.0),
 }

@@ -1,9 +1,13 @@
 """The 24/7 bot: answers a customer's question from the knowledge base, then steps aside.
 
-It hears each new customer message (knowledge.receivers, after commit) and runs
-inline: its work is a few indexed queries (bench/kb.py measures it), and its
-replies go out through the normal outbound path (send_automatic: queued, sent
-by a worker, author=bot, never counted as a response).
+It hears each new customer message (knowledge.receivers, after commit), decides
+from the message and its channel alone whether it could be concerned, and if so
+queues its turn for a worker (bot_turn_queue): the inbound path pays a row and a
+broker push, not the search and the answer (bench/kb.py measures both). The
+worker takes the turn (bot_turns_run) under the thread's lock, in the order the
+customer wrote, once per message; its replies go out through the normal
+outbound path (send_automatic: queued, sent by a worker, author=bot, never
+counted as a response).
 
 On a case: first confident answer -> "did that solve it?"; yes -> resolved by the
 bot; no / "humano" / a low-confidence question / too many attempts -> handed over
@@ -14,17 +18,18 @@ speaks on a case an agent has touched, nor on voice calls.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
 from conversations.models import Author, Case, CaseStatus, Direction, Message, MessageKind, Thread
-from knowledge.models import BotSession, UnansweredQuestion
+from knowledge.models import BotSession, BotTurn, UnansweredQuestion
 from knowledge.search import articles_search
 from knowledge.text import detect_language, normalize, summary_of
 
@@ -116,8 +121,13 @@ def _choices(lang: str) -> list[str]:
         return [pgettext("bot button", "Yes"), pgettext("bot button", "Talk to a person")]
 
 
-def bot_message_receive(*, message: Message) -> None:
-    """Entry point from message_created: cheap checks first, then the bot's turn."""
+def _could_concern(message: Message) -> dict | None:
+    """The bot's settings when it could have a word to say on this message, else None.
+
+    Only what the message and its channel (both in memory) tell: no query, so the
+    inbound path pays nothing for it. Everything that needs the case is decided
+    by the worker, at the time it answers.
+    """
     if (
         message.direction != Direction.IN
         or message.author != Author.CUSTOMER
@@ -126,17 +136,113 @@ def bot_message_receive(*, message: Message) -> None:
         or message.channel_id is None
         or not (message.body or "").strip()
     ):
-        return
+        return None
     channel = message.channel
     if channel.kind in NEVER:
-        return
-    conf = bot_config(channel)
+        return None
+    return bot_config(channel)
+
+
+def bot_turn_queue(*, message: Message) -> bool:
+    """From message_created (after commit): queue the bot's turn for a worker; True if queued.
+
+    The turn itself (search, answer, resolve, hand over) costs tens of
+    milliseconds and would be paid by every inbound message while the provider
+    waits: the inbound path only records that the turn is due and queues it.
+    """
+    if _could_concern(message) is None:
+        return False
+    from knowledge.tasks import bot_message_turn
+
+    # Alone in its transaction (after the message's commit, as hooks are): only then may
+    # its commit skip the WAL flush without making anyone else's commit skip it.
+    own_transaction = not connection.in_atomic_block
+    with transaction.atomic():
+        if own_transaction and connection.vendor == "postgresql":
+            # The row is the bot's own bookkeeping, not the customer's message (committed
+            # durably just before): not waiting for its WAL flush halves this commit. A
+            # database crash in the next instant may lose it; the task then finds no
+            # turn and leaves the message to the agents, who have it anyway.
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        # The row first: a task lost with the broker is still due (bot_turns_redrive).
+        # One INSERT; a message is announced once, a second row would be a no-op anyway.
+        BotTurn.objects.bulk_create([BotTurn(message_id=message.pk)], ignore_conflicts=True)
+        transaction.on_commit(lambda: bot_message_turn.delay(message.pk))
+    return True
+
+
+def bot_turns_run(*, message_id: int) -> list[str]:
+    """The worker's part: this message's turn, after the customer's earlier ones, each once.
+
+    Safe to run twice and in any order: under the thread's lock (the one every
+    inbound message and every reply takes) the customer's pending turns up to
+    this message are taken oldest first and marked done in the same transaction
+    as the bot's writes. A turn already done (a redelivered task, or one an
+    earlier task took in order) is skipped. Returns the outcomes, oldest first.
+    """
+    thread_id = Message.objects.filter(pk=message_id).values_list("thread_id", flat=True).first()
+    if thread_id is None:
+        return []  # the message was deleted (privacy erasure, a merge) before its turn
+    outcomes = []
+    with transaction.atomic():
+        Thread.objects.select_for_update().filter(pk=thread_id).values_list("pk", flat=True).first()
+        pending = BotTurn.objects.filter(done_at__isnull=True, message__thread_id=thread_id)
+        turns = list(
+            pending.filter(message_id__lte=message_id)
+            .select_related("message__channel", "message__identity")
+            .order_by("message_id")
+        )
+        # A backlog (workers down for a while) is not answered late: see bot_turns_redrive.
+        stale_before = timezone.now() - timedelta(seconds=settings.KNOWLEDGE["BOT_TURN_STALE_SECONDS"])
+        for turn in turns:
+            if turn.queued_at < stale_before:
+                turn.outcome = BotTurn.Outcome.STALE
+            else:
+                turn.outcome = _turn_take(message=turn.message)
+            turn.done_at = timezone.now()
+            turn.save(update_fields=["outcome", "done_at"])
+            outcomes.append(turn.outcome)
+    return outcomes
+
+
+def _turn_take(*, message: Message) -> str:
+    # The channel's settings now, not when the message came: switched off since, silent.
+    conf = _could_concern(message)
     if conf is None:
-        return
+        return BotTurn.Outcome.SILENT
     try:
-        bot_turn(message=message, channel=channel, conf=conf)
-    except Exception:  # noqa: BLE001 - the bot failing must leave the case to the agents, never break intake
+        with transaction.atomic():
+            return bot_turn(message=message, channel=message.channel, conf=conf) or BotTurn.Outcome.SILENT
+    except (OperationalError, InterfaceError):
+        raise  # the database is away: the task retries the whole run later
+    except Exception:  # noqa: BLE001 - the bot failing must leave the case to the agents, never loop
         logger.exception("knowledge bot: could not handle message %s", message.pk)
+        return BotTurn.Outcome.FAILED
+
+
+def bot_turns_redrive(*, now=None) -> dict:
+    """Beat task body: queue again the turns whose task was lost; give up on those too old.
+
+    An answer that comes minutes late is worse than none: the customer has
+    written again or gone, and the case is in the agents' queue all along.
+    """
+    from knowledge.tasks import bot_message_turn
+
+    now = now or timezone.now()
+    conf = settings.KNOWLEDGE
+    pending = BotTurn.objects.filter(done_at__isnull=True)
+    stale = pending.filter(queued_at__lt=now - timedelta(seconds=conf["BOT_TURN_STALE_SECONDS"])).update(
+        outcome=BotTurn.Outcome.STALE, done_at=now
+    )
+    lost = list(
+        pending.filter(queued_at__lt=now - timedelta(seconds=conf["BOT_TURN_REDRIVE_AFTER_SECONDS"]))
+        .order_by("message_id")
+        .values_list("message_id", flat=True)[:1000]
+    )
+    for message_id in lost:
+        bot_message_turn.delay(message_id)
+    return {"requeued": len(lost), "stale": stale}
 
 
 def bot_turn(*, message: Message, channel, conf: dict) -> str | None:
@@ -144,6 +250,7 @@ def bot_turn(*, message: Message, channel, conf: dict) -> str | None:
     now = timezone.now()
     with transaction.atomic():
         # Thread, then case: the project's lock order (conversations.services.receive_inbound).
+        # Taken at run time, so an agent who answered while the turn waited is seen below.
         thread = Thread.objects.select_for_update().select_related("customer").get(pk=message.thread_id)
         case = Case.objects.select_for_update().filter(pk=message.case_id).first()
         if case is None or case.status == CaseStatus.RESOLVED:

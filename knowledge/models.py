@@ -2,6 +2,7 @@ from django.conf import settings
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -137,6 +138,45 @@ class BotSession(models.Model):
 
     def __str__(self):
         return f"Bot on case #{self.case_id}: {self.state}"
+
+
+class BotTurn(models.Model):
+    """One customer message the bot was asked to consider, and what it did with it.
+
+    Written on the inbound path (knowledge.receivers) when the bot could be
+    concerned, done by a worker (knowledge.tasks.bot_message_turn). The row is
+    the bot's memory of which messages it has handled: a task delivered twice,
+    or run after a later message's task already took this turn in order, finds
+    it done and does nothing, so a customer is never answered twice.
+    """
+
+    class Outcome(models.TextChoices):
+        ANSWERED = "answered", _("Answered")
+        RESOLVED = "resolved", _("Resolved")
+        HANDED_OFF = "handed_off", _("Handed over")
+        SILENT = "silent", _("Stayed silent")
+        FAILED = "failed", _("Failed")
+        STALE = "stale", _("Too late to answer")
+
+    message = models.OneToOneField(
+        "conversations.Message", primary_key=True, on_delete=models.CASCADE, related_name="+"
+    )
+    outcome = models.CharField(max_length=12, choices=Outcome.choices, blank=True)
+    queued_at = models.DateTimeField(default=timezone.now)
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("bot turn")
+        verbose_name_plural = _("bot turns")
+        indexes = [
+            # Only the pending few: the worker's "earlier turns first" and the redrive read them.
+            models.Index(
+                fields=["queued_at"], condition=models.Q(done_at__isnull=True), name="kb_botturn_pending"
+            )
+        ]
+
+    def __str__(self):
+        return f"Bot turn on message #{self.message_id}: {self.outcome or 'pending'}"
 
 
 class UnansweredQuestion(models.Model):

@@ -6,7 +6,8 @@ from conversations.signals import message_created
 def on_message_created(sender, message, **kwargs):
     from knowledge import bot
 
-    bot.bot_message_receive(message=message)
+    # Only queues the turn (a worker answers): the inbound path stays as fast with the bot on.
+    bot.bot_turn_queue(message=message)
 
 
 def connect():

@@ -28,9 +28,17 @@ def bot_answer():
     return Message.objects.filter(author=Author.BOT, kind=MessageKind.TEXT).order_by("id").first()
 
 
-def meta_post(run_on_commit, client, channel, payload):
-    body = json.dumps(payload).encode()
-    return run_on_commit(check_webhook, client, channel, body, headers=meta_headers(body))
+@pytest.fixture
+def meta_post(run_on_commit, client, take_bot_turns):
+    """A signed Meta webhook through the real URL, processed; then the bot's queued turn taken."""
+
+    def post(channel, payload):
+        body = json.dumps(payload).encode()
+        result = run_on_commit(check_webhook, client, channel, body, headers=meta_headers(body))
+        take_bot_turns()
+        return result
+
+    return post
 
 
 def wa_payload(message):
@@ -45,10 +53,10 @@ def wa_payload(message):
     }  # fmt: skip
 
 
-def test_whatsapp_gets_interactive_reply_buttons_and_a_tap_resolves(client, kb, graph, run_on_commit):
+def test_whatsapp_gets_interactive_reply_buttons_and_a_tap_resolves(kb, graph, meta_post):
     channel = bot_on(whatsapp_channel())
     question = {"id": "wamid.q1", "type": "text", "text": {"body": "I forgot my password"}}
-    meta_post(run_on_commit, client, channel, wa_payload(question))
+    meta_post(channel, wa_payload(question))
     answer = bot_answer()
     graph.script(Reply(200, {"messaging_product": "whatsapp", "messages": [{"id": "wamid.bot.1"}]}))
     assert message_deliver(message_id=answer.pk).outcome == "sent"
@@ -62,7 +70,7 @@ def test_whatsapp_gets_interactive_reply_buttons_and_a_tap_resolves(client, kb, 
 
     reply = {"type": "button_reply", "button_reply": {"id": "Yes", "title": "Yes"}}
     tap = {"id": "wamid.tap1", "type": "interactive", "context": {"id": "wamid.bot.1"}, "interactive": reply}
-    meta_post(run_on_commit, client, channel, wa_payload(tap))
+    meta_post(channel, wa_payload(tap))
     assert Case.objects.get(pk=answer.case_id).status == CaseStatus.RESOLVED
     assert BotSession.objects.get().state == BotSession.State.RESOLVED
 
@@ -77,11 +85,9 @@ def messenger_payload(message):
     }  # fmt: skip
 
 
-def test_messenger_gets_quick_replies_and_the_person_button_hands_over(client, kb, graph, run_on_commit):
+def test_messenger_gets_quick_replies_and_the_person_button_hands_over(kb, graph, meta_post):
     channel = bot_on(facebook_channel())
-    meta_post(
-        run_on_commit, client, channel, messenger_payload({"mid": "m_q1", "text": "Where is my package?"})
-    )
+    meta_post(channel, messenger_payload({"mid": "m_q1", "text": "Where is my package?"}))
     answer = bot_answer()
     graph.script(Reply(200, {"recipient_id": "6543210987654321", "message_id": "m_bot_1"}))
     assert message_deliver(message_id=answer.pk).outcome == "sent"
@@ -89,12 +95,14 @@ def test_messenger_gets_quick_replies_and_the_person_button_hands_over(client, k
     assert [q["title"] for q in sent["quick_replies"]] == ["Yes", "Talk to a person"]
 
     tap = {"mid": "m_tap1", "text": "Talk to a person", "quick_reply": {"payload": "Talk to a person"}}
-    meta_post(run_on_commit, client, channel, messenger_payload(tap))
+    meta_post(channel, messenger_payload(tap))
     session = BotSession.objects.get()
     assert session.state == BotSession.State.HANDED_OFF and session.handoff_reason == "asked"
 
 
-def test_telegram_gets_a_reply_keyboard_and_the_tapped_text_resolves(client, kb, bot_api, run_on_commit):
+def test_telegram_gets_a_reply_keyboard_and_the_tapped_text_resolves(
+    client, kb, bot_api, run_on_commit, take_bot_turns
+):
     channel = bot_on(
         ChannelFactory(
             kind="telegram", credentials={"bot_token": "7000001:AAH-token", "secret_token": "tg-secret"}
@@ -109,6 +117,7 @@ def test_telegram_gets_a_reply_keyboard_and_the_tapped_text_resolves(client, kb,
 
     headers = {"X-Telegram-Bot-Api-Secret-Token": "tg-secret"}
     run_on_commit(check_webhook, client, channel, update(1, "¿Dónde está mi pedido?"), headers=headers)
+    take_bot_turns()
     answer = bot_answer()
     bot_api.script(
         Reply(
@@ -120,10 +129,11 @@ def test_telegram_gets_a_reply_keyboard_and_the_tapped_text_resolves(client, kb,
     keyboard = json.loads(bot_api.requests[0].form()["reply_markup"])["keyboard"]
     assert [b["text"] for b in keyboard[0]] == ["Sí", "Hablar con alguien"]
     run_on_commit(check_webhook, client, channel, update(2, "Sí"), headers=headers)
+    take_bot_turns()
     assert BotSession.objects.get().state == BotSession.State.RESOLVED
 
 
-def test_web_chat_serializes_the_choices_for_the_widget_buttons(kb, run_on_commit):
+def test_web_chat_serializes_the_choices_for_the_widget_buttons(kb, run_on_commit, take_bot_turns):
     from channels_adapters.base import Sender
     from channels_adapters.webchat.selectors import message_json
     from channels_adapters.webchat.tokens import Visitor
@@ -135,5 +145,6 @@ def test_web_chat_serializes_the_choices_for_the_widget_buttons(kb, run_on_commi
         receive_inbound, channel=channel, sender=Sender("webchat", visitor.address), external_id="w1",
         text="How do I cancel an order?",
     )  # fmt: skip
+    take_bot_turns()
     data = message_json(bot_answer(), visitor=visitor)
     assert data["choices"] == ["Yes", "Talk to a person"] and data["author_name"] == "Lola"
