@@ -313,3 +313,35 @@ def database_size(name: str) -> int:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_database_size(%s)", [name])
         return cursor.fetchone()[0]
+
+
+def py_spy_start(pid: int, seconds: float, path: str) -> subprocess.Popen:
+    """py-spy on the worker and its pool processes: samples holding the GIL (Python on CPU)."""
+    spy = Path(sys.executable).parent / "py-spy"
+    return subprocess.Popen(
+        [str(spy), "record", "--pid", str(pid), "--subprocesses", "--nonblocking", "--gil", "--rate", "50"]
+        + ["--duration", str(int(seconds)), "--format", "raw", "--output", path],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def py_spy_summary(path: str, top: int = 30) -> list[str]:
+    """Share of the worker's on-CPU samples under each function (inclusive), biggest first."""
+    inclusive: dict[str, int] = {}
+    total = 0
+    with open(path) as f:
+        for line in f:
+            stack, _, count = line.rstrip().rpartition(" ")
+            if not count.isdigit():
+                continue
+            n = int(count)
+            total += n
+            seen = set()
+            for frame in stack.split(";"):
+                name = frame.split(" (")[0] + " (" + frame.split(" (")[-1].split(":")[0].rsplit("/", 1)[-1]
+                if name not in seen:
+                    seen.add(name)
+                    inclusive[name] = inclusive.get(name, 0) + n
+    ranked = sorted(inclusive.items(), key=lambda kv: -kv[1])
+    return [f"{100 * n / total:5.1f}%  {name})" for name, n in ranked[:top]] if total else []

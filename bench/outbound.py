@@ -47,7 +47,15 @@ import time
 import urllib.request
 from pathlib import Path
 
-from harness import django_bench_setup, free_port, percentile, processes_stop, worker_start
+from harness import (
+    django_bench_setup,
+    free_port,
+    percentile,
+    processes_stop,
+    py_spy_start,
+    py_spy_summary,
+    worker_start,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -316,38 +324,6 @@ def machine_busy() -> float:
         fields = [int(x) for x in f.readline().split()[1:]]
     idle = fields[3] + fields[4]
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
-
-def py_spy_start(pid: int, seconds: float, path: str) -> subprocess.Popen:
-    """py-spy on the worker and its pool processes: samples holding the GIL (Python on CPU)."""
-    spy = Path(sys.executable).parent / "py-spy"
-    return subprocess.Popen(
-        [str(spy), "record", "--pid", str(pid), "--subprocesses", "--nonblocking", "--gil", "--rate", "50"]
-        + ["--duration", str(int(seconds)), "--format", "raw", "--output", path],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
-def py_spy_summary(path: str, top: int = 30) -> list[str]:
-    """Share of the worker's on-CPU samples under each function (inclusive), biggest first."""
-    inclusive: dict[str, int] = {}
-    total = 0
-    with open(path) as f:
-        for line in f:
-            stack, _, count = line.rstrip().rpartition(" ")
-            if not count.isdigit():
-                continue
-            n = int(count)
-            total += n
-            seen = set()
-            for frame in stack.split(";"):
-                name = frame.split(" (")[0] + " (" + frame.split(" (")[-1].split(":")[0].rsplit("/", 1)[-1]
-                if name not in seen:
-                    seen.add(name)
-                    inclusive[name] = inclusive.get(name, 0) + n
-    ranked = sorted(inclusive.items(), key=lambda kv: -kv[1])
-    return [f"{100 * n / total:5.1f}%  {name})" for name, n in ranked[:top]] if total else []
 
 
 def load_average() -> str:

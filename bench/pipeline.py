@@ -35,6 +35,8 @@ from harness import (
     free_port,
     percentile,
     processes_stop,
+    py_spy_start,
+    py_spy_summary,
     wait_healthy,
     web_start,
     worker_start,
@@ -198,6 +200,11 @@ def main():
     parser.add_argument(
         "--bot", action="store_true", help="the channel's bot on, over a small knowledge base"
     )
+    parser.add_argument(
+        "--py-spy",
+        action="store_true",
+        help="profile the worker during each rate (py-spy in the venv: pip install py-spy)",
+    )
     args = parser.parse_args()
 
     env = django_bench_setup(
@@ -257,6 +264,7 @@ def main():
     web = web_start(env=env, port=port, workers=args.web_workers, extra_args=("--backlog", "4096"))
     worker = worker_start(env=env, concurrency=args.celery_concurrency, nice=args.worker_nice)
     results, ok = [], True
+    (ROOT / "bench" / "results").mkdir(exist_ok=True)
     try:
         if not wait_healthy(port=port, timeout=30):
             print("the web server did not start", file=sys.stderr)
@@ -274,10 +282,15 @@ def main():
         )  # fmt: skip
         for rate in [float(r) for r in args.rates.split(",")]:
             load_before = os.getloadavg()[0]
+            spy_path = str(ROOT / "bench" / "results" / f"pipeline-worker-{rate:g}.raw")
+            spy = py_spy_start(worker.pid, args.duration, spy_path) if args.py_spy else None
             result = asyncio.run(
                 offer(url=url, secret=secret, rate=rate, duration=args.duration, customers=args.customers,
                       duplicates=args.duplicates, seq_start=seq, agent_ws=agent_ws, redis_client=redis_client)
             )  # fmt: skip
+            if spy is not None:
+                spy.wait(timeout=60)
+                result["worker_profile"] = py_spy_summary(spy_path, top=40)
             markers = result.pop("markers")
             ids = [f"pipe-{m[1:]}" for m in markers]
             stored = Message.objects.filter(channel=channel, external_id__in=ids).count()
