@@ -345,3 +345,16 @@ def py_spy_summary(path: str, top: int = 30) -> list[str]:
                     inclusive[name] = inclusive.get(name, 0) + n
     ranked = sorted(inclusive.items(), key=lambda kv: -kv[1])
     return [f"{100 * n / total:5.1f}%  {name})" for name, n in ranked[:top]] if total else []
+
+
+def automation_rules_create(n: int) -> None:
+    """bench/automation.py's mix of n active rules, for a bench that measures with automation on."""
+    # By path: the name `automation` is the Django app's.
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "bench_automation", Path(__file__).with_name("automation.py")
+    )
+    bench_automation = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench_automation)
+    bench_automation.rules_create(n)

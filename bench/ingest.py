@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from harness import (
+    automation_rules_create,
     django_bench_setup,
     free_port,
     percentile,
@@ -118,15 +119,7 @@ def main():
     )
 
     if args.automation_rules:
-        # bench/automation.py by path: the name `automation` is the Django app's.
-        import importlib.util
-
-        spec = importlib.util.spec_from_file_location(
-            "bench_automation", Path(__file__).with_name("automation.py")
-        )
-        bench_automation = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(bench_automation)
-        bench_automation.rules_create(args.automation_rules)
+        automation_rules_create(args.automation_rules)
 
     rng = random.Random(42)
     unique_bodies, bodies = [], []

@@ -31,6 +31,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from harness import (
+    automation_rules_create,
     django_bench_setup,
     free_port,
     percentile,
@@ -233,14 +234,7 @@ def main():
         settings=channel_settings,
     )
     if args.automation_rules:
-        import importlib.util
-
-        spec = importlib.util.spec_from_file_location(
-            "bench_automation", Path(__file__).with_name("automation.py")
-        )
-        bench_automation = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(bench_automation)
-        bench_automation.rules_create(args.automation_rules)
+        automation_rules_create(args.automation_rules)
     if args.bot:
         from knowledge.services import article_create
 
