@@ -1,4 +1,4 @@
-"""HTTP clients for the providers' APIs, one per process, reused with keep-alive.
+"""HTTP clients for the providers' APIs and our outbound webhooks, one per process, reused with keep-alive.
 
 A new `httpx.Client` (what `httpx.post` builds for every call) loads the CA
 bundle into a fresh TLS context: 19 ms of CPU, more than the whole rest of a
@@ -26,7 +26,11 @@ _local = threading.local()
 
 
 def provider_http() -> httpx.Client:
-    """The process's httpx client for Graph, X and API-channel callbacks (no redirects followed)."""
+    """The process's httpx client for Graph, X, API-channel callbacks and webhook deliveries.
+
+    No redirects followed: a 3xx is the receiver's misconfiguration, and following it
+    would send a signed body to wherever it points.
+    """
     global _client, _client_pid
     with _lock:
         if _client is None or _client_pid != os.getpid():

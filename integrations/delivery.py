@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -27,6 +25,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from standardwebhooks import Webhook
 
+from channels_adapters.http import provider_http
 from integrations import selectors
 from integrations.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookSubscription
 from integrations.selectors import conf
@@ -95,25 +94,6 @@ def _claim(delivery_id: int, now: datetime) -> tuple[WebhookDelivery | None, str
     return delivery, ""
 
 
-_client: httpx.Client | None = None
-_client_pid: int | None = None
-_client_lock = threading.Lock()
-
-
-def _http() -> httpx.Client:
-    # Building a client costs ~20 ms (its TLS context), more than a POST to a
-    # nearby receiver: one per process, reused with keep-alive. Per pid: a
-    # forked pool child must not share its parent's sockets.
-    global _client, _client_pid
-    with _client_lock:
-        if _client is None or _client_pid != os.getpid():
-            # No redirects: a 3xx is the receiver's misconfiguration, and following
-            # it would send a signed body to wherever it points.
-            _client = httpx.Client(follow_redirects=False)
-            _client_pid = os.getpid()
-        return _client
-
-
 def _post(delivery: WebhookDelivery) -> tuple[bool, int | None, str, str]:
     """(succeeded, status code, response excerpt, error) of one signed POST."""
     body = body_encode(delivery.payload)
@@ -123,7 +103,7 @@ def _post(delivery: WebhookDelivery) -> tuple[bool, int | None, str, str]:
         "user-agent": "helpdesk-webhooks/1",
     }
     try:
-        response = _http().post(
+        response = provider_http().post(
             delivery.subscription.url, content=body.encode(), headers=headers, timeout=conf("TIMEOUT_SECONDS")
         )
     except httpx.HTTPError as exc:
