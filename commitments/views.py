@@ -4,13 +4,14 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, JsonResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from commitments import selectors, services
 from commitments.forms import CloseForm, CommitmentFilterForm, CommitmentForm
 from conversations.views import agent_required
 from conversations.visibility import customers_visible_to
-from helpdesk.roles import user_is_supervisor
+from helpdesk.roles import supervisor_required
 
 
 def _errors(form) -> str:
@@ -90,11 +91,9 @@ def commitments_pinned(request, customer_id):
 
 
 @require_GET
-@agent_required
+@supervisor_required(_lazy("The commitments list is for supervisors and admins."))
 def commitments_board(request):
     """Supervisors: every open promise, past due first."""
-    if not user_is_supervisor(request.user):
-        raise PermissionDenied(_("The commitments list is for supervisors and admins."))
     form = CommitmentFilterForm(request.GET)
     filters = form.filters()
     rows = selectors.commitments_list(user=request.user, **filters)
