@@ -670,8 +670,14 @@ KNOWLEDGE = {
     "BOT_TURN_REDRIVE_AFTER_SECONDS": env.float("HELPDESK_KB_BOT_TURN_REDRIVE_AFTER_SECONDS", default=60.0),
     # ...and past this age it is dropped: an answer minutes late is worse than the agents' one.
     "BOT_TURN_STALE_SECONDS": env.float("HELPDESK_KB_BOT_TURN_STALE_SECONDS", default=600.0),
+    # Done turns are kept this many days (a redelivered task comes within minutes), then pruned.
+    "BOT_TURN_KEEP_DAYS": env.int("HELPDESK_KB_BOT_TURN_KEEP_DAYS", default=30),
 }
 CELERY_BEAT_SCHEDULE["knowledge-bot-redrive"] = {
     "task": "knowledge.tasks.bot_turns_redrive",
     "schedule": env.float("HELPDESK_REDRIVE_EVERY_SECONDS", default=60.0),
+}
+CELERY_BEAT_SCHEDULE["knowledge-bot-turns-prune"] = {
+    "task": "knowledge.tasks.bot_turns_prune",
+    "schedule": 3600.0,
 }

@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from helpdesk.roles import user_is_supervisor
 from knowledge import services
-from knowledge.models import Article, BotSession, Category, UnansweredQuestion
+from knowledge.models import Article, BotSession, BotTurn, Category, UnansweredQuestion
 from knowledge.text import render_markdown
 
 
@@ -104,6 +104,23 @@ class BotSessionAdmin(SupervisorsEdit, admin.ModelAdmin):
     readonly_fields = [f.name for f in BotSession._meta.fields]
 
     def has_add_permission(self, request):
+        return False
+
+
+@admin.register(BotTurn)
+class BotTurnAdmin(SupervisorsEdit, admin.ModelAdmin):
+    """What the bot did with each customer message: read only, the worker writes it."""
+
+    list_display = ("message_id", "outcome", "queued_at", "done_at")
+    list_filter = ("outcome",)
+    readonly_fields = ("message", "outcome", "queued_at", "done_at")
+    # The message's id is enough here; its select widget would list every message.
+    raw_id_fields = ("message",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False
 
 

@@ -245,6 +245,25 @@ def bot_turns_redrive(*, now=None) -> dict:
     return {"requeued": len(lost), "stale": stale}
 
 
+def bot_turns_prune(*, now=None, batch: int = 5000) -> int:
+    """Beat task body: forget the turns done long ago; returns how many rows went.
+
+    A done turn only guards against a task delivered twice, which happens within
+    minutes; kept forever the table would grow by one row per customer message.
+    What the bot did stays where people read it: the case's messages and its
+    BotSession. Deleted in batches so no statement holds many locks at once.
+    """
+    now = now or timezone.now()
+    before = now - timedelta(days=settings.KNOWLEDGE["BOT_TURN_KEEP_DAYS"])
+    done = BotTurn.objects.filter(queued_at__lt=before, done_at__isnull=False)
+    removed = 0
+    while True:
+        ids = list(done.values_list("message_id", flat=True)[:batch])
+        if not ids:
+            return removed
+        removed += BotTurn.objects.filter(message_id__in=ids).delete()[0]
+
+
 def bot_turn(*, message: Message, channel, conf: dict) -> str | None:
     """One customer message, one decision. Returns what the bot did (for tests and benches)."""
     now = timezone.now()

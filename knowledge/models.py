@@ -172,7 +172,9 @@ class BotTurn(models.Model):
             # Only the pending few: the worker's "earlier turns first" and the redrive read them.
             models.Index(
                 fields=["queued_at"], condition=models.Q(done_at__isnull=True), name="kb_botturn_pending"
-            )
+            ),
+            # The hourly prune's range; written once per row (queued_at never changes).
+            models.Index(fields=["queued_at"], name="kb_botturn_queued"),
         ]
 
     def __str__(self):

@@ -20,3 +20,8 @@ def bot_message_turn(self, message_id: int):
 @shared_task(ignore_result=True)
 def bot_turns_redrive():
     return bot.bot_turns_redrive()
+
+
+@shared_task(ignore_result=True)
+def bot_turns_prune():
+    return bot.bot_turns_prune()

@@ -89,3 +89,50 @@ def test_a_turn_whose_task_was_lost_is_answered_after_the_redrive(live_worker, k
     assert bot_turns_redrive() == {"requeued": 1, "stale": 0}
     wait_for(turns_done(message))
     assert len(bot_texts(message.case_id)) == 1
+
+
+def test_done_turns_are_pruned_after_the_kept_days_and_pending_ones_never(settings, kb):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from knowledge.bot import bot_turns_prune
+
+    settings.KNOWLEDGE = {**settings.KNOWLEDGE, "BOT_TURN_KEEP_DAYS": 30}
+    channel = ChannelFactory(kind="api")
+    now = timezone.now()
+    old_done, old_pending, recent_done = (
+        write(channel, text, address=f"p{i}") for i, text in enumerate("abc")
+    )
+    BotTurn.objects.create(
+        message=old_done, queued_at=now - timedelta(days=31), done_at=now - timedelta(days=31)
+    )
+    BotTurn.objects.create(message=old_pending, queued_at=now - timedelta(days=31))
+    BotTurn.objects.create(
+        message=recent_done, queued_at=now - timedelta(days=29), done_at=now - timedelta(days=29)
+    )
+
+    assert bot_turns_prune(now=now, batch=1) == 1
+    assert set(BotTurn.objects.values_list("message_id", flat=True)) == {old_pending.pk, recent_done.pk}
+    assert bot_turns_prune(now=now) == 0
+
+
+def test_supervisors_read_the_bot_turns_in_admin_and_cannot_change_them(
+    client, kb, django_assert_max_num_queries
+):
+    from tests.factories import UserFactory
+
+    channel = ChannelFactory(kind="api")
+    messages = [write(channel, f"question {i}", address=f"a{i}") for i in range(5)]
+    for message in messages:
+        BotTurn.objects.create(message=message, outcome=BotTurn.Outcome.ANSWERED)
+    client.force_login(UserFactory(role="supervisors", is_staff=True))
+    with django_assert_max_num_queries(12):
+        listing = client.get("/admin/knowledge/botturn/")
+    assert listing.status_code == 200
+    assert listing.content.decode().count("Answered") >= 5
+    change = client.post(f"/admin/knowledge/botturn/{messages[0].pk}/change/", {"outcome": "failed"})
+    assert change.status_code == 403
+    assert BotTurn.objects.get(pk=messages[0].pk).outcome == "answered"
+    client.force_login(UserFactory(is_staff=True))
+    assert client.get("/admin/knowledge/botturn/").status_code == 403
