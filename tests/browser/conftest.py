@@ -34,10 +34,11 @@ def _free_port() -> int:
 
 
 @contextmanager
-def asgi_process(**env_overrides):
+def asgi_process(*, started: list | None = None, **env_overrides):
     """uvicorn serving the app on the test database; `env_overrides` change its
     environment (None removes a variable: REDIS_URL=None is the embedded default's
-    eager Celery and in-memory channel layer). Yields the base URL."""
+    eager Celery and in-memory channel layer). Yields the base URL; `started`, if
+    given, gets the server's process (a test that kills a replica)."""
     db = connection.settings_dict
     port = _free_port()
     env = {
@@ -83,6 +84,8 @@ def asgi_process(**env_overrides):
         stdout=log,
         stderr=subprocess.STDOUT,
     )
+    if started is not None:
+        started.append(process)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:
