@@ -31,11 +31,13 @@ def _check_redis() -> str:
         return "not configured"  # the embedded default: in-memory layer, eager Celery
     import redis
 
-    client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
-    try:
-        client.ping()
-    finally:
-        client.close()
+    # The broker and cache, then each of the channel layer's shards (REDIS_URL itself by default).
+    for url in dict.fromkeys([settings.REDIS_URL, *settings.HELPDESK_CHANNEL_LAYER_URLS]):
+        client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+        try:
+            client.ping()
+        finally:
+            client.close()
     return "ok"
 
 

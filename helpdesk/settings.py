@@ -173,6 +173,15 @@ HELPDESK_READ_REPLICA = env.bool("HELPDESK_READ_REPLICA", default=bool(DATABASE_
 DATABASE_ROUTERS = ["helpdesk.db_router.ReplicaRouter"]
 
 REDIS_URL = env("REDIS_URL", default="")
+# The channel layer's Redis (the pushes to agents' and visitors' sockets): REDIS_URL
+# unless set. Several URLs, comma-separated, shard the groups and sockets over
+# several Redis instances (channels_redis hashes each name to one of them): the
+# step for when pushes outgrow one Redis core, with the broker and the cache left
+# on REDIS_URL (docs/scaling.md). Every web and worker process must list the same
+# URLs in the same order.
+HELPDESK_CHANNEL_LAYER_URLS = env.list(
+    "HELPDESK_CHANNEL_LAYER_URLS", default=[REDIS_URL] if REDIS_URL else []
+)
 
 if REDIS_URL:
     CHANNEL_LAYERS = {
@@ -186,7 +195,7 @@ if REDIS_URL:
                 # process (redis/redis-py#4091, django/channels_redis#422; found
                 # by bench/webchat.py). A longer read timeout lets the blocking
                 # pop answer, and still gives up on a Redis that stopped answering.
-                "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
+                "hosts": [{"address": url, "socket_timeout": 15} for url in HELPDESK_CHANNEL_LAYER_URLS],
                 "prefix": env("HELPDESK_CHANNEL_PREFIX", default="helpdesk"),
                 # Events a socket may have waiting before channels_redis drops new ones
                 # (its default, 100, is a second of a busy supervisor's inbox).
