@@ -1,3 +1,4 @@
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -338,13 +339,16 @@ def timeline(
     before: int | None = None,
     after: int | None = None,
     message_id: int | None = None,
+    loaded: Iterable = (),
 ) -> list[TimelineItem]:
     """The newest TIMELINE_LIMIT messages of the customer's timeline (all channels, all
     cases) that `user` may read, oldest first; `before`/`after` page by message id,
     `message_id` reads one.
 
     Channels, authors and identities are few per thread: they are loaded once each
-    and attached, instead of joined and rebuilt for every message."""
+    and attached, instead of joined and rebuilt for every message. `loaded`: rows of
+    those the caller has read already (the case page's channels, agents and the
+    customer's identities), looked up before asking the database."""
     messages = thread_messages_visible(thread=thread, user=user)
     messages = messages.order_by("created_at", "id").values(*TIMELINE_FIELDS)
     if message_id is not None:
@@ -357,20 +361,24 @@ def timeline(
         rows = list(messages.order_by("-created_at", "-id")[: TIMELINE_LIMIT + 1])
         rows.reverse()
     items = [TimelineItem(row) for row in rows]
-    _attach_related(items)
+    _attach_related(items, loaded=loaded)
     return items
 
 
-def _attach_related(items: list[TimelineItem]) -> None:
+def _attach_related(items: list[TimelineItem], *, loaded: Iterable = ()) -> None:
     from django.contrib.auth import get_user_model
 
     from channels_adapters.models import Channel
 
+    known = {(type(row), row.pk): row for row in loaded}
+
     def load(model, ids, defer=()):
         ids = {pk for pk in ids if pk is not None}
-        if not ids:
-            return {}
-        return {row.pk: row for row in model.objects.filter(pk__in=ids).defer(*defer)}
+        found = {pk: known[model, pk] for pk in ids if (model, pk) in known}
+        missing = ids - found.keys()
+        if missing:
+            found.update({row.pk: row for row in model.objects.filter(pk__in=missing).defer(*defer)})
+        return found
 
     # Credentials stay encrypted: the timeline only needs a channel's kind and name.
     channels = load(Channel, (m.channel_id for m in items), defer=["credentials"])

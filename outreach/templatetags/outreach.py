@@ -16,8 +16,9 @@ _FIELDS_HTML: dict[tuple, str] = {}
 _FIELDS_HTML_MAX = 64
 
 
-def _form_fields_html() -> str:
-    channels = list(Channel.objects.filter(is_active=True).defer("credentials").order_by("name"))
+def _form_fields_html(channels: list[Channel] | None) -> str:
+    if channels is None:
+        channels = list(Channel.objects.filter(is_active=True).defer("credentials").order_by("name"))
     key = (get_language(), tuple((c.pk, str(c)) for c in channels))
     html = _FIELDS_HTML.get(key)
     if html is None:
@@ -29,12 +30,15 @@ def _form_fields_html() -> str:
     return html
 
 
-@register.inclusion_tag("outreach/_case_panel.html")
-def outreach_case_panel(case, customer):
-    """The case page's outreach section (the case page already checked the agent may see it)."""
+@register.inclusion_tag("outreach/_case_panel.html", takes_context=True)
+def outreach_case_panel(context, case, customer):
+    """The case page's outreach section (the case page already checked the agent may see it).
+
+    `active_channels` in the page's context, when there: the active channels by name,
+    already read for the reply box."""
     return {
         "case": case,
         "outreaches": customer_outreaches(customer_id=customer.pk, limit=5),
         "consents": customer_consents(customer_id=customer.pk),
-        "form_fields": _form_fields_html(),
+        "form_fields": _form_fields_html(context.get("active_channels")),
     }
