@@ -32,7 +32,6 @@ from django.conf import settings
 from django.db.models import (
     Count,
     DurationField,
-    Exists,
     ExpressionWrapper,
     F,
     IntegerField,
@@ -154,11 +153,11 @@ def _opened_rows(start_at, end_at, flt: KpiFilter, now: datetime):
     """Volume, TME, abandoned cases and SLA: cases opened in the period."""
     tz = timezone.get_current_timezone()
     cases = Case.objects.filter(_case_filter(flt), opened_at__gte=start_at, opened_at__lt=end_at).order_by()
-    cases = cases.annotate(
-        answered_call=Exists(
-            Message.objects.filter(case=OuterRef("pk"), kind=MessageKind.CALL, meta__answered=True)
-        )
-    )
+    # A scalar subquery, not EXISTS: PostgreSQL turns an EXISTS into a hash of every
+    # answered call of the company (68,000 at 10M messages, 26 of the live day's 36 ms),
+    # while this one probes the partial index for the few cases that reach the test.
+    answered_call = Message.objects.filter(case=OuterRef("pk"), kind=MessageKind.CALL, meta__answered=True)
+    cases = cases.annotate(answered_call_id=Subquery(answered_call.values("pk")[:1]))
     responded = Q(first_response_at__isnull=False)
     # Calls are counted one by one (see _call_rows), so cases opened on a phone
     # channel do not count a second time in the abandonment rate.
@@ -168,7 +167,7 @@ def _opened_rows(start_at, end_at, flt: KpiFilter, now: datetime):
         abandon_base
         & Q(first_response_at__isnull=True)
         & (Q(status=CaseStatus.RESOLVED) | expired)
-        & Q(answered_call=False)
+        & Q(answered_call_id__isnull=True)
     )
     due = Q(sla__first_response_due__isnull=False)
     sla_known = due & (responded | Q(sla__first_response_due__lt=now))

@@ -167,3 +167,20 @@ def test_every_kpis_beat_entry_names_a_registered_task(settings):
         "kpis.tasks.surveys_send_due",
     ]
     assert all(name in app.tasks for name in names)
+
+
+def test_a_case_with_an_answered_call_is_not_abandoned(db, now):
+    # The live day asks, per case, whether a call of it was answered (a scalar subquery on
+    # the partial index, bench/scale.py): a case with one is not abandoned, live or rolled up.
+    from tests.factories import ChannelFactory
+    from tests.kpis.factories import CallFactory, build_case
+
+    email = ChannelFactory(kind="email", name="Mail")
+    called = build_case(channel=email, opened="2026-03-02T09:00", resolved="2026-03-02T10:00")
+    CallFactory(case=called, channel=email, created_at=called.opened_at, meta={"answered": True})
+    build_case(channel=email, opened="2026-03-02T11:00", resolved="2026-03-02T12:00")
+    live = kpi_report(start=date(2026, 3, 2), end=date(2026, 3, 3), use_rollups=False, now=now)
+    assert live["totals"]["abandonment_rate"] == 0.5
+    kpi_rollup_days(start=date(2026, 3, 2), end=date(2026, 3, 3), now=now)
+    rolled = kpi_report(start=date(2026, 3, 2), end=date(2026, 3, 3), now=now)
+    assert rolled["totals"] == live["totals"]
