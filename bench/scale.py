@@ -647,6 +647,13 @@ def main() -> int:
     parser.add_argument(
         "--database", default=DB_NAME, help="e.g. a small development fill next to the big one"
     )
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="WORDS",
+        help="time only the reads whose label contains WORDS (repeatable), e.g. --only thread",
+    )
     args = parser.parse_args()
     customers = args.customers or max(20, args.messages // 10)
 
@@ -753,6 +760,8 @@ def main() -> int:
         f"{'queries':>7} {'load':>5}  met"
     )
     missed = 0
+    if args.only:
+        reads = [r for r in reads if any(words in r[0] for words in args.only)]
     for label, target, client, url, data in reads:
         r = measure(client, url, args.runs, data)
         met = r["median"] < target

@@ -77,10 +77,12 @@ def _with_past_due(commitments: QuerySet[Commitment], today: date) -> QuerySet[C
 def customer_open_commitments(*, user, customer_id: int, today: date | None = None) -> list[Commitment]:
     """The pinned box of a case and of the customer sidebar: past due first, then by due date."""
     today = today or timezone.localdate()
-    rows = commitments_visible_to(
-        user=user,
-        commitments=Commitment.objects.filter(customer_id=customer_id, status=CommitmentStatus.OPEN),
-    )
+    open_ones = Commitment.objects.filter(customer_id=customer_id, status=CommitmentStatus.OPEN)
+    # Most customers have none: a plain look at the index answers that, instead of
+    # building and running the visibility-filtered query (13% of the case page's CPU).
+    if not open_ones.exists():
+        return []
+    rows = commitments_visible_to(user=user, commitments=open_ones)
     rows = _with_past_due(rows, today).select_related("case", "created_by", "message__channel")
     rows = rows.defer(
         "message__channel__credentials", "message__html", "message__meta", "message__attachments"

@@ -1,9 +1,21 @@
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import BooleanField, Count, F, FilteredRelation, OuterRef, Q, QuerySet, Subquery
+from django.db.models import (
+    BooleanField,
+    Count,
+    Exists,
+    F,
+    FilteredRelation,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
 from django.db.models.expressions import RawSQL
 from django.utils.translation import gettext_lazy as _
 
@@ -97,40 +109,64 @@ def _search(cases: QuerySet[Case], q: str) -> QuerySet[Case]:
     q = q.strip()
     if not q:
         return cases
-    # The matching customers first (trigram indexes on name and address,
-    # customers migration 0002), then their cases: a hashed look-up per case
-    # instead of a LIKE on every case's customer and identities.
+    # Trigram indexes on name and address (customers migration 0002), the full-text
+    # index of the bodies (conversations migration 0002).
     by_name = Customer.objects.filter(name__icontains=q).values("pk")
     addresses = Q(address__icontains=q)
     numbers = phone_search_numbers(q)
     if numbers:
         addresses |= Q(kind=IdentityKind.PHONE, address__in=numbers)
     by_address = Identity.objects.filter(addresses).values("customer_id")
-    texts = _message_text_matches(q).exclude(case_id__isnull=True).values("case_id")
-    # Their threads by id (one per customer), not through a join on every case's thread:
-    # over all cases (the All view) the join hashed every thread first.
-    # Each IN on its own: an OR inside one subquery reads every thread.
-    named = Thread.objects.filter(customer_id__in=by_name).values("pk")
-    addressed = Thread.objects.filter(customer_id__in=by_address).values("pk")
-    # Few matching cases (a full name, an email, a phone, an order number): their ids first,
-    # each source capped on its own, then the page read by id. Under an OR of three INs
-    # PostgreSQL tested every case the agent may see against the three lists (210 ms at
-    # 1M cases for a name 162 customers share, bench/scale.py). Many ("García", a common
-    # word): walk the cases newest first and test each, the page stops once full.
+    texts = _message_text_matches(q).exclude(case_id__isnull=True)
+    # What matches, each source capped on its own before anything is joined to it: the
+    # customers by name and by address, the cases by message text (capping the cases
+    # after joining the customers' threads let PostgreSQL join every matching customer
+    # first: 111 ms for "García", 12,668 customers at 1M, EXPLAIN ANALYZE at 10M messages).
     cap = SEARCH_CASE_LIST_MAX + 1
-    ids = set(
-        Case.objects.filter(thread_id__in=named)
+    found = list(
+        # Unordered: any 1,001 will do, and the customers' default order (newest first)
+        # walked the created_at index testing every name (147 ms for "García").
+        by_name.annotate(by=Value("name"))
         .order_by()
-        .values_list("pk", flat=True)[:cap]
+        .values_list("by", "pk")[:cap]
         .union(
-            Case.objects.filter(thread_id__in=addressed).order_by().values_list("pk", flat=True)[:cap],
-            texts.order_by().values_list("case_id", flat=True)[:cap],
+            by_address.annotate(by=Value("address")).order_by().values_list("by", "customer_id")[:cap],
+            texts.annotate(by=Value("text")).order_by().values_list("by", "case_id")[:cap],
             all=True,
         )
     )
-    if len(ids) <= SEARCH_CASE_LIST_MAX:
-        return cases.filter(pk__in=ids)
-    return cases.filter(Q(thread_id__in=named) | Q(thread_id__in=addressed) | Q(pk__in=texts))
+    named, addressed, texted = (
+        [pk for by, pk in found if by == source] for source in ("name", "address", "text")
+    )
+    # Counted before removing repeats (a customer's identities, a case's messages): a
+    # capped list is not every match.
+    many = {
+        source
+        for source, rows in zip(("name", "address", "text"), (named, addressed, texted), strict=True)
+        if len(rows) > SEARCH_CASE_LIST_MAX
+    }
+    if not many:
+        # Few (a full name, an email, a phone, an order number): their ids, then the page
+        # read by id. Under an OR of three INs PostgreSQL tested every case the agent may
+        # see against the three lists (210 ms at 1M cases for a name 162 customers share).
+        threads = Thread.objects.filter(customer_id__in={*named, *addressed}).values("pk")
+        ids = list(Case.objects.filter(thread_id__in=threads).order_by().values_list("pk", flat=True)[:cap])
+        ids += texted
+        if len(ids) <= SEARCH_CASE_LIST_MAX:
+            return cases.filter(pk__in=set(ids))
+    # Many ("García", a common word): walk the cases newest first and test each, the page
+    # stops once full. The name is tested on the customer row the page joins anyway; the
+    # address and the text, when common, per case through its customer's identities and
+    # its messages: a list of a million matches is neither hashed nor cheap to scan
+    # ("refund", "example.com": more than 30 s a page, before and after the lists).
+    if "address" in many:  # "example.com": per case through its customer's few identities
+        addresses_q = Q(
+            Exists(Identity.objects.filter(addresses, customer_id=OuterRef("thread__customer_id")))
+        )
+    else:
+        addresses_q = Q(thread__customer_id__in=addressed)
+    texts_q = Q(Exists(texts.filter(case_id=OuterRef("pk")))) if "text" in many else Q(pk__in=texted)
+    return cases.filter(Q(thread__customer__name__icontains=q) | addresses_q | texts_q)
 
 
 def encode_cursor(value, pk: int) -> str:
@@ -338,13 +374,16 @@ def timeline(
     before: int | None = None,
     after: int | None = None,
     message_id: int | None = None,
+    loaded: Iterable = (),
 ) -> list[TimelineItem]:
     """The newest TIMELINE_LIMIT messages of the customer's timeline (all channels, all
     cases) that `user` may read, oldest first; `before`/`after` page by message id,
     `message_id` reads one.
 
     Channels, authors and identities are few per thread: they are loaded once each
-    and attached, instead of joined and rebuilt for every message."""
+    and attached, instead of joined and rebuilt for every message. `loaded`: rows of
+    those the caller has read already (the case page's channels, agents and the
+    customer's identities), looked up before asking the database."""
     messages = thread_messages_visible(thread=thread, user=user)
     messages = messages.order_by("created_at", "id").values(*TIMELINE_FIELDS)
     if message_id is not None:
@@ -357,20 +396,24 @@ def timeline(
         rows = list(messages.order_by("-created_at", "-id")[: TIMELINE_LIMIT + 1])
         rows.reverse()
     items = [TimelineItem(row) for row in rows]
-    _attach_related(items)
+    _attach_related(items, loaded=loaded)
     return items
 
 
-def _attach_related(items: list[TimelineItem]) -> None:
+def _attach_related(items: list[TimelineItem], *, loaded: Iterable = ()) -> None:
     from django.contrib.auth import get_user_model
 
     from channels_adapters.models import Channel
 
+    known = {(type(row), row.pk): row for row in loaded}
+
     def load(model, ids, defer=()):
         ids = {pk for pk in ids if pk is not None}
-        if not ids:
-            return {}
-        return {row.pk: row for row in model.objects.filter(pk__in=ids).defer(*defer)}
+        found = {pk: known[model, pk] for pk in ids if (model, pk) in known}
+        missing = ids - found.keys()
+        if missing:
+            found.update({row.pk: row for row in model.objects.filter(pk__in=missing).defer(*defer)})
+        return found
 
     # Credentials stay encrypted: the timeline only needs a channel's kind and name.
     channels = load(Channel, (m.channel_id for m in items), defer=["credentials"])

@@ -14,6 +14,7 @@ from django.http import Http404, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html_join
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
@@ -126,9 +127,10 @@ def inbox(request):
 # Thread view ----------------------------------------------------------------------
 
 
-def _reply_options(case, identities, messages):
-    """Channels the customer can be answered on, with the channel's rule (24-hour
-    window) checked now so the agent sees it before typing."""
+def _reply_options(case, identities, messages, channels):
+    """Channels the customer can be answered on (of `channels`, the active ones by
+    name), with the channel's rule (24-hour window) checked now so the agent sees it
+    before typing."""
     thread = case.thread
     default_id = next(
         (
@@ -140,7 +142,7 @@ def _reply_options(case, identities, messages):
     )
     default_id = default_id or case.origin_channel_id
     options = []
-    for channel in Channel.objects.filter(is_active=True).order_by("name"):
+    for channel in channels:
         if channel.kind == "voice":
             continue  # a phone line carries calls, never a written reply
         try:
@@ -225,12 +227,19 @@ def _thread_context(request, case):
     thread = case.thread
     customer = thread.customer
     before = request.GET.get("before", "")
+    identities = list(customer.identities.order_by("kind", "address"))
+    agents = selectors.agents_list()
+    # Read once for the timeline, the reply box and the outreach box (three reads before).
+    channels = list(Channel.objects.defer("credentials").order_by("name"))
+    active_channels = [c for c in channels if c.is_active]
     messages = selectors.timeline(
-        thread=thread, user=request.user, before=int(before) if before.isdigit() else None
+        thread=thread,
+        user=request.user,
+        before=int(before) if before.isdigit() else None,
+        loaded=[*channels, *agents, *identities],
     )
     earlier = len(messages) > selectors.TIMELINE_LIMIT
     messages = messages[-selectors.TIMELINE_LIMIT :]
-    identities = list(customer.identities.order_by("kind", "address"))
     canned = [
         {
             "shortcut": c.shortcut,
@@ -239,8 +248,7 @@ def _thread_context(request, case):
         }
         for c in selectors.canned_responses_for(user=request.user)
     ]
-    agents = selectors.agents_list()
-    reply_options = _reply_options(case, identities, messages)
+    reply_options = _reply_options(case, identities, messages, active_channels)
     for option in reply_options:
         option["files"], option["file_types"] = reply_file_types(option["channel"])
     return {
@@ -249,11 +257,14 @@ def _thread_context(request, case):
         "timeline": messages,
         "earlier": messages[0].pk if earlier and messages else None,
         "reply_options": reply_options,
+        "active_channels": active_channels,
         "reply_max_bytes": reply_max_bytes(),
         "channel_details": _channel_details(messages),
         "canned": canned,
         "agents": agents,
-        "mention_names": [a.get_username() for a in agents if a.pk != request.user.pk],
+        "mention_names": format_html_join(
+            ", ", "<code>@{}</code>", ((a.get_username(),) for a in agents if a.pk != request.user.pk)
+        ),
         "teams": Team.objects.order_by("name"),
         "labels": Label.objects.order_by("name"),
         "case_label_ids": {label.pk for label in case.labels.all()},

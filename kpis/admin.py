@@ -102,6 +102,15 @@ class KpiDailyAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False  # rollups are computed, never typed in
 
+    # Nor corrected by hand: the day's totals (KpiDayTotal) are written with them. To
+    # recompute a day, delete its "KPI rollup day" (it is then computed live) or run
+    # rebuild_kpis.
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
 
 @admin.register(KpiRollupDay)
 class KpiRollupDayAdmin(admin.ModelAdmin):

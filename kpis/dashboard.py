@@ -230,7 +230,8 @@ def dashboard_context(*, form, params) -> dict:
     start, end, flt = q["start"], q["end"], q["flt"]
     report = kpi_report(start=start, end=end, flt=flt)
     length = end - start
-    previous = kpi_report(start=start - length, end=start, flt=flt, breakdowns=False)
+    # Only its totals show (the tiles' change): no per-day sums to read for it.
+    previous = kpi_report(start=start - length, end=start, flt=flt, breakdowns=False, series=False)
     channels, agents, teams = _names()
 
     def sort_links(table: str, current: str) -> list[dict]:

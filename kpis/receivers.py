@@ -5,6 +5,7 @@ import logging
 from django.contrib.auth import get_user_model
 from django.db.models.signals import post_delete, post_save, pre_delete
 
+from channels_adapters.models import Channel
 from conversations.models import Team
 from conversations.signals import case_changed, message_created
 from kpis import services
@@ -46,9 +47,16 @@ def on_agent_or_team_deleted(sender, instance, **kwargs):
         services.kpi_rollups_unassign(agent_id=instance.pk)
 
 
+def on_channel_deleted(sender, instance, **kwargs):
+    # The channel's rollup rows go with it (CASCADE) while the per-day totals would keep
+    # them: drop the totals, reports sum KpiDaily until the days are rolled up again.
+    services.kpi_day_totals_drop()
+
+
 def connect():
     pre_delete.connect(on_agent_or_team_deleted, sender=get_user_model(), dispatch_uid="kpis.user_deleted")
     pre_delete.connect(on_agent_or_team_deleted, sender=Team, dispatch_uid="kpis.team_deleted")
+    pre_delete.connect(on_channel_deleted, sender=Channel, dispatch_uid="kpis.channel_deleted")
     post_save.connect(on_policy_changed, sender=SlaPolicy, dispatch_uid="kpis.sla_policy_saved")
     post_delete.connect(on_policy_changed, sender=SlaPolicy, dispatch_uid="kpis.sla_policy_deleted")
     case_changed.connect(on_case_changed, dispatch_uid="kpis.case_changed")

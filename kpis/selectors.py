@@ -29,10 +29,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import (
     Count,
     DurationField,
-    Exists,
     ExpressionWrapper,
     F,
     IntegerField,
@@ -57,7 +57,7 @@ from conversations.models import (
     Message,
     MessageKind,
 )
-from kpis.models import KpiDaily, KpiRollupDay, SurveyAnswer
+from kpis.models import KpiDaily, KpiDayTotal, KpiRollupDay, SurveyAnswer
 
 KPI_NAMES = (
     "volume",
@@ -154,11 +154,11 @@ def _opened_rows(start_at, end_at, flt: KpiFilter, now: datetime):
     """Volume, TME, abandoned cases and SLA: cases opened in the period."""
     tz = timezone.get_current_timezone()
     cases = Case.objects.filter(_case_filter(flt), opened_at__gte=start_at, opened_at__lt=end_at).order_by()
-    cases = cases.annotate(
-        answered_call=Exists(
-            Message.objects.filter(case=OuterRef("pk"), kind=MessageKind.CALL, meta__answered=True)
-        )
-    )
+    # A scalar subquery, not EXISTS: PostgreSQL turns an EXISTS into a hash of every
+    # answered call of the company (68,000 at 10M messages, 26 of the live day's 36 ms),
+    # while this one probes the partial index for the few cases that reach the test.
+    answered_call = Message.objects.filter(case=OuterRef("pk"), kind=MessageKind.CALL, meta__answered=True)
+    cases = cases.annotate(answered_call_id=Subquery(answered_call.values("pk")[:1]))
     responded = Q(first_response_at__isnull=False)
     # Calls are counted one by one (see _call_rows), so cases opened on a phone
     # channel do not count a second time in the abandonment rate.
@@ -168,7 +168,7 @@ def _opened_rows(start_at, end_at, flt: KpiFilter, now: datetime):
         abandon_base
         & Q(first_response_at__isnull=True)
         & (Q(status=CaseStatus.RESOLVED) | expired)
-        & Q(answered_call=False)
+        & Q(answered_call_id__isnull=True)
     )
     due = Q(sla__first_response_due__isnull=False)
     sla_known = due & (responded | Q(sla__first_response_due__lt=now))
@@ -357,6 +357,7 @@ def kpi_report(
     flt: KpiFilter = KpiFilter(),
     use_rollups: bool = True,
     breakdowns: bool = True,
+    series: bool = True,
     channel_days: bool = False,
     now: datetime | None = None,
 ) -> dict:
@@ -366,6 +367,8 @@ def kpi_report(
     other days (today, or any day the rollup has not reached) are computed live.
     channel_days adds "volume_by_channel_day", {channel_id or None: {day: cases
     opened}}, for charts over slices of the period (one more grouped query).
+    series=False (with breakdowns=False): the totals alone, for a comparison
+    period; "series" is then empty.
     """
     now = now or timezone.now()
     days = _days(start, end)
@@ -390,16 +393,40 @@ def kpi_report(
         base = KpiDaily.objects.filter(day__in=rolled).order_by()
         base = base.filter(_dims_filter(flt, "channel_id", "agent_id", "team_id"))
         sums = {name: Sum(name) for name in COUNTERS}
-        for row in base.values("day").annotate(**sums):
-            _add(per_day[row["day"]], row)
-            _add(totals, row)
-        if breakdowns:
-            # One grouped query per (channel, agent, team) combination (a few hundred rows at
-            # most), split three ways here: half the database work of three GROUP BYs.
+        day_totals = _day_totals(rolled) if flt.is_empty else None
+        if day_totals is not None:
+            for day, row in day_totals.items():
+                _add(per_day[day], row)
+                _add(totals, row)
+            if breakdowns:
+                for row in base.values("channel_id", "agent_id", "team_id").annotate(**sums):
+                    _add(by["channel"][row["channel_id"]], row)
+                    _add(by["agent"][row["agent_id"]], row)
+                    _add(by["team"][row["team_id"]], row)
+        elif breakdowns and connection.vendor != "postgresql":
+            # SQLite (a developer's laptop) has no GROUPING SETS: the same sums, two reads.
+            for row in base.values("day").annotate(**sums):
+                _add(per_day[row["day"]], row)
+                _add(totals, row)
             for row in base.values("channel_id", "agent_id", "team_id").annotate(**sums):
                 _add(by["channel"][row["channel_id"]], row)
                 _add(by["agent"][row["agent_id"]], row)
                 _add(by["team"][row["team_id"]], row)
+        elif breakdowns:
+            for row in _rolled_sums(rolled, flt):
+                if row.pop("by_day"):
+                    _add(per_day[row["day"]], row)
+                    _add(totals, row)
+                else:
+                    _add(by["channel"][row["channel_id"]], row)
+                    _add(by["agent"][row["agent_id"]], row)
+                    _add(by["team"][row["team_id"]], row)
+        elif series:
+            for row in base.values("day").annotate(**sums):
+                _add(per_day[row["day"]], row)
+                _add(totals, row)
+        else:
+            _add(totals, base.aggregate(**sums))
         if channel_days:
             for row in base.values("day", "channel_id").annotate(opened=Sum("cases_opened")):
                 day_volumes[row["channel_id"]][row["day"]] += row["opened"] or 0
@@ -438,7 +465,9 @@ def kpi_report(
         "totals": kpis_from_counters(totals, cost_of(all_ids, days)),
         "series": [
             {"date": d.isoformat(), **kpis_from_counters(per_day[d], cost_of(all_ids, [d]))} for d in days
-        ],
+        ]
+        if series
+        else [],
     }
     if breakdowns:
         if costed:
@@ -465,6 +494,37 @@ def kpi_report(
     if channel_days:
         report["volume_by_channel_day"] = {pk: dict(v) for pk, v in day_volumes.items()}
     return report
+
+
+def _day_totals(days: set[date]) -> dict[date, dict] | None:
+    """The rolled-up days' totals over every channel, agent and team (KpiDayTotal), or
+    None when one of the days has none (rolled up before those existed): sum KpiDaily."""
+    rows = {row.pop("day"): row for row in KpiDayTotal.objects.filter(day__in=days).values("day", *COUNTERS)}
+    return rows if len(rows) == len(days) else None
+
+
+def _rolled_sums(days: set[date], flt: KpiFilter) -> list[dict]:
+    """The KpiDaily counters of `days` summed per day ("by_day" true) and per (channel,
+    agent, team) ("by_day" false), in one read of the rows: GROUPING SETS, which the
+    ORM does not write. Two GROUP BYs read the ≈53,000 rows of a 90-day period at 80
+    agents twice (18.5 + 20.7 ms against 27.5 ms, EXPLAIN ANALYZE at 10M messages)."""
+    meta = KpiDaily._meta
+    columns = ", ".join(f'SUM("{meta.get_field(n).column}")' for n in COUNTERS)
+    where, params = ["day = ANY(%s)"], [sorted(days)]
+    dims = (("channel_id", flt.channel_id), ("agent_id", flt.agent_id), ("team_id", flt.team_id))
+    for column, value in dims:
+        if value is not None:
+            where.append(f"{column} = %s")
+            params.append(value)
+    sql = (
+        f"SELECT GROUPING(day) = 0, day, channel_id, agent_id, team_id, {columns} "  # noqa: S608 - names from the model
+        f'FROM "{meta.db_table}" WHERE {" AND ".join(where)} '
+        "GROUP BY GROUPING SETS ((day), (channel_id, agent_id, team_id))"
+    )
+    names = ("by_day", "day", "channel_id", "agent_id", "team_id", *COUNTERS)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 # The channel scorecard ----------------------------------------------------

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import OuterRef, Q, Subquery, Sum
 from django.utils import timezone, translation
 from django.utils.translation import gettext, gettext_lazy
 
@@ -32,6 +32,7 @@ from kpis.models import (
     BusinessHours,
     CaseSla,
     KpiDaily,
+    KpiDayTotal,
     KpiRollupDay,
     SlaPolicy,
     SurveyAnswer,
@@ -76,9 +77,26 @@ def kpi_rollup_days(*, start: date, end: date, now: datetime | None = None) -> i
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ROLLUP_LOCK_ID])
         KpiDaily.objects.filter(day__gte=start, day__lt=end).delete()
         KpiDaily.objects.bulk_create(rows, batch_size=2000)
+        _day_totals_write(start=start, end=end, days=days)
         KpiRollupDay.objects.filter(day__gte=start, day__lt=end).delete()
         KpiRollupDay.objects.bulk_create([KpiRollupDay(day=d, computed_at=now) for d in days])
     return len(rows)
+
+
+def _day_totals_write(*, start: date, end: date, days: list[date]) -> None:
+    """The days' KpiDayTotal rows, summed in SQL from the KpiDaily rows just written (the
+    same sums a report's per-day GROUP BY makes); a day without activity gets zeros."""
+    sums = {
+        row.pop("day"): row
+        for row in KpiDaily.objects.filter(day__gte=start, day__lt=end)
+        .order_by()
+        .values("day")
+        .annotate(**{name: Sum(name) for name in COUNTERS})
+    }
+    KpiDayTotal.objects.filter(day__gte=start, day__lt=end).delete()
+    KpiDayTotal.objects.bulk_create(
+        [KpiDayTotal(day=d, **{n: (sums.get(d) or {}).get(n) or 0 for n in COUNTERS}) for d in days]
+    )
 
 
 def kpi_rollups_unassign(*, agent_id: int | None = None, team_id: int | None = None) -> int:
@@ -111,6 +129,12 @@ def kpi_rollups_unassign(*, agent_id: int | None = None, team_id: int | None = N
             target.save()
         KpiDaily.objects.filter(pk__in=[r.pk for r in rows]).delete()
     return len(rows)
+
+
+def kpi_day_totals_drop() -> int:
+    """Forget every per-day total (KpiDayTotal): reports sum the KpiDaily rows instead,
+    until kpi_rollup_days writes the days again."""
+    return KpiDayTotal.objects.all().delete()[0]
 
 
 def kpi_rollups_invalidate(*, days) -> int:

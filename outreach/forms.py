@@ -41,15 +41,16 @@ class CaseOutreachForm(forms.Form):
     )
     goal = forms.ChoiceField(label=_("Stop when the message is"), choices=Goal.choices, initial=Goal.READ)
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, channels: list[Channel] | None = None, **kwargs):
+        """`channels`: the active channels when the caller has read them already."""
         # Its own ids: the case page's reply box has fields of the same names.
         kwargs.setdefault("auto_id", "outreach_%s")
         super().__init__(*args, **kwargs)
-        channels = Channel.objects.filter(is_active=True).defer("credentials").order_by("name")
-        rows = cache(lambda: list(channels))
+        queryset = Channel.objects.filter(is_active=True).defer("credentials").order_by("name")
+        rows = cache(lambda: list(queryset) if channels is None else channels)
         for n in range(1, CHAIN_LENGTH + 1):
             self.fields[f"channel_{n}"] = _ChannelChoiceField(
-                label=_("Channel %(n)s") % {"n": n}, queryset=channels, required=n == 1, rows=rows
+                label=_("Channel %(n)s") % {"n": n}, queryset=queryset, required=n == 1, rows=rows
             )
             self.fields[f"advance_on_{n}"] = forms.ChoiceField(
                 label=_("Move on when"), choices=Advance.choices, initial=Advance.UNREAD

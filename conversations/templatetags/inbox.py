@@ -214,6 +214,15 @@ def person(user):
     return user.get_full_name() or user.get_username()
 
 
+@register.simple_tag
+def agent_options(agents, selected_id):
+    """The assignee select's options: 80 agents through the template's loop cost a
+    millisecond and a half of every case page."""
+    option = '<option value="{}" {}>{}</option>'
+    rows = (_fmt(option, a.pk, "selected" if a.pk == selected_id else "", person(a)) for a in agents)
+    return mark_safe("".join(rows))
+
+
 # One message of the timeline ------------------------------------------------------
 #
 # Rendered in Python rather than with an {% include %} per message: a thread of
@@ -222,8 +231,8 @@ def person(user):
 # comes from a customer or a provider goes through escape()/_fmt().
 
 
-def _when(value) -> str:
-    local = timezone.localtime(value)
+def _when(value, tz=None) -> str:
+    local = value.astimezone(tz) if tz is not None else timezone.localtime(value)
     return f"{local:%b} {local.day}, {local:%H:%M}"
 
 
@@ -357,7 +366,10 @@ def _stored_image_urls(m) -> dict[str, str]:
     }
 
 
-def message_html(m, customer, csrf_token: str) -> str:
+def message_html(m, customer, csrf_token: str, *, language=None, tz=None) -> str:
+    """`language` and `tz`: the page's, when the caller renders many messages."""
+    if tz is None:
+        tz, language = timezone.get_current_timezone(), get_language()
     case = m.case_id or ""
     if m.kind == "system":
         return _fmt(
@@ -370,7 +382,7 @@ def message_html(m, customer, csrf_token: str) -> str:
             m.direction,
             m.body,
             m.created_at.isoformat(),
-            _when(m.created_at),
+            _when(m.created_at, tz),
         )
     meta = m.meta or {}
     classes = f"msg {m.kind} {m.direction}" + (" bot" if m.author == "bot" else "")
@@ -379,14 +391,14 @@ def message_html(m, customer, csrf_token: str) -> str:
     head = [
         mark_safe('<span class="badge note-badge">Internal note</span>')
         if m.kind == "note"
-        else channel_badge(channel.kind if channel else ""),
+        else _badge(channel.kind if channel else "", language),
         _fmt('<span class="author">{}</span>', _author(m, customer)),
     ]
     if channel is not None:
         head.append(_fmt('<span class="via">via {}</span>', channel.name))
-    head.append(_fmt('<time datetime="{}">{}</time>', m.created_at.isoformat(), _when(m.created_at)))
+    head.append(_fmt('<time datetime="{}">{}</time>', m.created_at.isoformat(), _when(m.created_at, tz)))
     if m.direction == "out" and m.kind != "note":
-        head.append(delivery_status(m.status))
+        head.append(_status(m.status or "", language))
     if meta.get("echo"):
         head.append(mark_safe('<span class="echo" title="Sent from the provider\'s own app">echo</span>'))
     body = []
@@ -489,6 +501,7 @@ def timeline_items(context, messages, customer):
     request = context.get("request")
     token = get_token(request) if request is not None else ""
     out = []
+    tz, language = timezone.get_current_timezone(), get_language()
     previous_case = object()
     for m in messages:
         if m.case_id != previous_case:
@@ -501,7 +514,7 @@ def timeline_items(context, messages, customer):
                     )
                 )
             previous_case = m.case_id
-        out.append(message_html(m, customer, token))
+        out.append(message_html(m, customer, token, language=language, tz=tz))
     return mark_safe("".join(str(x) for x in out))
 
 

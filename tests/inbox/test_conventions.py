@@ -85,9 +85,14 @@ def test_search_finds_the_same_cases_whether_few_or_many_match(agent_client, mon
     by_name = _case_with_message(thread=CustomerFactory(name="Irene Zamora").thread)
     by_address = _case_with_message()
     IdentityFactory(customer=by_address.thread.customer, kind="email", address="zamora@example.com")
+    # Two of each: with a cap of 1 every source is "many" (tested per case, selectors._search).
+    IdentityFactory(customer=by_address.thread.customer, kind="email", address="zamora.work@example.com")
     by_text = _case_with_message()
     MessageFactory(thread=by_text.thread, case=by_text, body="the zamora order never came")
+    MessageFactory(thread=by_text.thread, case=by_text, body="still no zamora order")
     _case_with_message(thread=CustomerFactory(name="Zamora Hidden").thread, team=TeamFactory())
+    hidden_text = _case_with_message(team=TeamFactory())
+    MessageFactory(thread=hidden_text.thread, case=hidden_text, body="zamora, other team")
     _case_with_message()  # no match at all
     found = listed(agent_client.get("/inbox/", {"q": "zamora"}))
     assert sorted(found) == sorted([by_name.pk, by_address.pk, by_text.pk])

@@ -104,13 +104,44 @@ def test_rollups_equal_the_live_computation(world, now):
 
 
 def test_rolled_up_days_are_read_from_the_rollup(world, now):
-    from kpis.models import KpiDaily
+    from kpis.models import KpiDaily, KpiDayTotal
 
     kpi_rollup_days(start=START, end=END)
-    # Rollups are what a past day reads: change one and the report follows.
+    # Rollups are what a past day reads: change one and the report follows. A day without
+    # its per-day total (rolled up before those existed) is summed from its rows.
     KpiDaily.objects.filter(day=START).update(cases_opened=0)
-    assert kpi_report(start=START, end=END)["totals"]["volume"] == 5
+    KpiDayTotal.objects.filter(day=START).delete()
+    report = kpi_report(start=START, end=END)
+    assert report["totals"]["volume"] == 5
+    assert sum(c["volume"] for c in report["by_channel"].values()) == 5
+    assert report["series"][0]["volume"] == 0
     kpi_rollup_days(start=START, end=END)  # a rebuild puts it right
+    assert kpi_report(start=START, end=END)["totals"]["volume"] == 8
+    # With every day's total there, a report without filters reads its totals and series
+    # from them (90 rows for a quarter), the breakdowns from the rows.
+    assert KpiDayTotal.objects.filter(day__gte=START, day__lt=END).count() == (END - START).days
+    KpiDayTotal.objects.filter(day=START).update(cases_opened=0)
+    report = kpi_report(start=START, end=END)
+    assert report["totals"]["volume"] == 5 and report["series"][0]["volume"] == 0
+    assert sum(c["volume"] for c in report["by_channel"].values()) == 8
+    # A filtered report sums the rows, whatever the totals say.
+    email = KpiFilter(channel_id=world["email"].pk)
+    assert kpi_report(start=START, end=END, flt=email) == kpi_report(
+        start=START, end=END, flt=email, use_rollups=False
+    )
+
+
+def test_deleting_a_channel_drops_the_day_totals_its_rows_counted_in(world, now):
+    from kpis.models import KpiDaily, KpiDayTotal
+    from tests.factories import ChannelFactory
+
+    spare = ChannelFactory(kind="sms", name="Spare line")
+    kpi_rollup_days(start=START, end=END)
+    assert KpiDayTotal.objects.exists()
+    spare.delete()
+    # Its rows went with it (CASCADE): the totals would still count them.
+    assert not KpiDayTotal.objects.exists()
+    assert KpiDaily.objects.exists()
     assert kpi_report(start=START, end=END)["totals"]["volume"] == 8
 
 
@@ -167,3 +198,20 @@ def test_every_kpis_beat_entry_names_a_registered_task(settings):
         "kpis.tasks.surveys_send_due",
     ]
     assert all(name in app.tasks for name in names)
+
+
+def test_a_case_with_an_answered_call_is_not_abandoned(db, now):
+    # The live day asks, per case, whether a call of it was answered (a scalar subquery on
+    # the partial index, bench/scale.py): a case with one is not abandoned, live or rolled up.
+    from tests.factories import ChannelFactory
+    from tests.kpis.factories import CallFactory, build_case
+
+    email = ChannelFactory(kind="email", name="Mail")
+    called = build_case(channel=email, opened="2026-03-02T09:00", resolved="2026-03-02T10:00")
+    CallFactory(case=called, channel=email, created_at=called.opened_at, meta={"answered": True})
+    build_case(channel=email, opened="2026-03-02T11:00", resolved="2026-03-02T12:00")
+    live = kpi_report(start=date(2026, 3, 2), end=date(2026, 3, 3), use_rollups=False, now=now)
+    assert live["totals"]["abandonment_rate"] == 0.5
+    kpi_rollup_days(start=date(2026, 3, 2), end=date(2026, 3, 3), now=now)
+    rolled = kpi_report(start=date(2026, 3, 2), end=date(2026, 3, 3), now=now)
+    assert rolled["totals"] == live["totals"]

@@ -48,6 +48,25 @@ def test_an_agent_starts_a_follow_up_from_the_case_page(world, client):
     assert f'data-outreach-id="{outreach.pk}"' in page and "Outreach #" in page
 
 
+def test_the_form_names_the_channels_as_they_are_now(world, client):
+    # The form's HTML is kept between pages (it does not depend on the case): a renamed
+    # or switched-off channel must show as it is now, in the language of the page.
+    case = _case(world)
+    client.force_login(UserFactory())
+    page = client.get(f"/inbox/case/{case.pk}/").content.decode()
+    assert f'<option value="{world["sms"].pk}">{world["sms"]}</option>' in page
+    world["sms"].name = "Text messages (new number)"
+    world["sms"].save(update_fields=["name"])
+    world["whatsapp"].is_active = False
+    world["whatsapp"].save(update_fields=["is_active"])
+    page = client.get(f"/inbox/case/{case.pk}/").content.decode()
+    assert str(world["sms"]).startswith("Text messages (new number)")
+    assert f'<option value="{world["sms"].pk}">{world["sms"]}</option>' in page
+    assert f'<option value="{world["whatsapp"].pk}">' not in page
+    page = client.get(f"/inbox/case/{case.pk}/", HTTP_ACCEPT_LANGUAGE="es").content.decode()
+    assert "Canales, en orden" in page
+
+
 def test_an_agent_outside_the_team_cannot_start_one(world, client):
     case = _case(world, team=TeamFactory(name="Sales"))
     client.force_login(UserFactory())
