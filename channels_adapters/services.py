@@ -434,9 +434,11 @@ def inbound_event_process(*, event_id: int) -> InboundEvent | None:
 def inbound_events_process(*, event_ids: list[int]) -> list[InboundEvent]:
     """Turn stored events into messages and status changes, in arrival order. Safe to run again.
 
-    Claiming and recording outcomes are one query each for the whole batch;
-    each event's items keep their own transactions (a customer's thread is
-    locked only while their message is written).
+    Claiming and recording outcomes are one query each for the whole batch,
+    and so are the reads every message would make (the senders' identities,
+    the provider ids already stored); each event's items keep their own
+    transactions (a customer's thread is locked only while their message is
+    written), so a failure affects one message only.
     """
     from channels_adapters.selectors import channel_get
 
@@ -453,6 +455,7 @@ def inbound_events_process(*, event_ids: list[int]) -> list[InboundEvent]:
     now = timezone.now()
     unreadable: list[InboundEvent] = []
     undecryptable: set[int] = set()  # channels found unreadable in this batch: asked and logged once
+    parsed: list[tuple[InboundEvent, list, list[dict]]] = []
     for event in events:
         event.attempts += 1
         try:
@@ -473,7 +476,10 @@ def inbound_events_process(*, event_ids: list[int]) -> list[InboundEvent]:
         if channel is None:
             continue  # the channel is being deleted, and its events with it
         event.channel = channel
-        errors, retryable, summary = _event_apply(event)
+        parsed.append((event, *_event_parse(event)))
+    batch = _batch_read(parsed)
+    for event, items, failed in parsed:
+        errors, retryable, summary = _event_apply(event, items=items, failed=failed, batch=batch)
         event.status = InboundEvent.Status.FAILED if errors else InboundEvent.Status.PROCESSED
         event.processed_at = None if errors else now
         event.error, event.retryable, event.summary = "\n".join(errors), retryable, summary
@@ -505,18 +511,43 @@ def _item_ref(item) -> str:
     return str(external_id) if external_id else type(item).__name__
 
 
-def _event_apply(event: InboundEvent) -> tuple[list[str], bool, dict]:
-    """Apply one event's items; returns (errors, retryable, summary). Never raises.
+@dataclass
+class _BatchReads:
+    """What a drain batch read at once for its messages (see _batch_read)."""
 
-    Each item succeeds or fails on its own: a failed one is named in the
-    summary's "failed" list with its reason, and the others land. The event is
-    re-driven only when a failure may pass (database, Redis or network away);
-    one that fails the same way every time waits for an admin's reprocess.
+    identities: object  # customers.selectors.IdentityBatch
+    stored: set[tuple[int, str]]  # (channel id, provider id) of messages already stored
+
+
+def _batch_read(parsed) -> _BatchReads:
+    """The batch's senders' identities and its provider ids already stored: two queries.
+
+    A provider's retry of a message stored earlier is then known without
+    writing it again to be refused; one repeated within the batch is still
+    refused by the (channel, external_id) constraint.
     """
-    from conversations.delivery import message_status_update, message_status_watermark, message_update
-    from conversations.services import receive_inbound, record_echo
+    from conversations.models import Message
+    from customers.selectors import identities_for_senders
 
-    summary = {"messages": 0, "duplicates": 0, "statuses": 0, "updates": 0, "ignored": []}
+    senders, external_ids = [], {}
+    for event, items, _failed in parsed:
+        for _raw, item in items:
+            if isinstance(item, InboundMessage) and not item.echo:
+                senders.append((item.sender.kind, item.sender.address))
+                if item.external_id:
+                    external_ids.setdefault(event.channel_id, set()).add(str(item.external_id))
+    where = Q()
+    for channel_id, ids in external_ids.items():
+        where |= Q(channel_id=channel_id, external_id__in=ids)
+    stored = set()
+    if external_ids:
+        stored = set(Message.objects.filter(where).order_by().values_list("channel_id", "external_id"))
+    return _BatchReads(identities=identities_for_senders(senders=senders), stored=stored)
+
+
+def _event_parse(event: InboundEvent) -> tuple[list, list[dict]]:
+    """The event's items in the provider's order, each as (as parsed, fitted to the columns or
+    the exception fitting raised), and the failure of the payload if unreadable."""
     failed: list[dict] = []
     try:
         items = sorted(adapter_for(event.channel.kind).parse(event.channel, event), key=_sort_key)
@@ -538,10 +569,38 @@ def _event_apply(event: InboundEvent) -> tuple[list[str], bool, dict]:
                 "transient": error_is_transient(exc),
             }
         )
-    for raw in items:
+    return [(raw, _normalized(raw)) for raw in items], failed
+
+
+def _normalized(raw):
+    # The exception is raised again where the item is applied, and recorded there.
+    try:
+        return item_normalize(raw)
+    except Exception as exc:  # noqa: BLE001
+        return exc
+
+
+def _event_apply(
+    event: InboundEvent, *, items: list, failed: list[dict], batch: _BatchReads | None = None
+) -> tuple[list[str], bool, dict]:
+    """Apply one event's items; returns (errors, retryable, summary). Never raises.
+
+    Each item succeeds or fails on its own: a failed one is named in the
+    summary's "failed" list with its reason, and the others land. The event is
+    re-driven only when a failure may pass (database, Redis or network away);
+    one that fails the same way every time waits for an admin's reprocess.
+    """
+    from conversations.delivery import message_status_update, message_status_watermark, message_update
+    from conversations.services import receive_inbound, record_echo
+
+    summary = {"messages": 0, "duplicates": 0, "statuses": 0, "updates": 0, "ignored": []}
+    identities = batch.identities if batch is not None else None
+    for raw, normalized in items:
         ref = _item_ref(raw)
         try:
-            item = item_normalize(raw)
+            if isinstance(normalized, Exception):
+                raise normalized
+            item = normalized
             ref = _item_ref(item)
             if isinstance(item, Rejected):
                 failed.append({"item": item.ref, "reason": item.reason, "transient": item.transient})
@@ -556,10 +615,15 @@ def _event_apply(event: InboundEvent) -> tuple[list[str], bool, dict]:
                     "meta": item.meta,
                 }
                 if item.echo:
-                    result = record_echo(recipient=item.sender, **fields)
+                    created = record_echo(recipient=item.sender, **fields).created
+                elif batch is not None and (event.channel_id, str(item.external_id)) in batch.stored:
+                    created = False  # a provider's retry of a message stored before this batch
                 else:
-                    result = receive_inbound(sender=item.sender, html=item.html, **fields)
-                summary["messages" if result.created else "duplicates"] += 1
+                    result = receive_inbound(
+                        sender=item.sender, html=item.html, identities=identities, **fields
+                    )
+                    created = result.created
+                summary["messages" if created else "duplicates"] += 1
             elif isinstance(item, StatusUpdate) and item.watermark is not None:
                 message_status_watermark(
                     channel=event.channel,

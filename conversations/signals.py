@@ -1,7 +1,9 @@
 """Hooks for other apps (KPIs, surveys, SLAs, automation), sent after commit.
 
-case_changed(case, change): change is one of opened, reopened, woken, assigned,
-  open, pending, snoozed, resolved, priority, labels.
+case_changed(case, change, message): change is one of opened, reopened, woken,
+  assigned, open, pending, snoozed, resolved, priority, labels; message is the
+  customer's message that caused it when one did (an inbound message opening,
+  reopening or waking the case), as the writer holds it, else None.
 message_created(message): every new message (inbound, reply, note, system, echo).
 
 Services announce their writes with `message_announce` / `case_announce` from
@@ -51,8 +53,8 @@ def message_announce(message, case=None) -> None:
     _send(message_created, message=message)
 
 
-def case_announce(case, *, change: str) -> None:
-    _send(case_changed, case=case, change=change)
+def case_announce(case, *, change: str, message=None) -> None:
+    _send(case_changed, case=case, change=change, message=message)
     realtime.publish_case_updated(case, change=change)
 
 

@@ -40,6 +40,19 @@ def identity_resolve(*, kind: str, address: str, name: str = "") -> Identity:
     Call it inside the transaction that writes what the identity is for, so a
     failure there leaves no customer behind.
     """
+    return identity_resolve_or_create(kind=kind, address=address, name=name)[0]
+
+
+def identity_resolve_or_create(
+    *, kind: str, address: str, name: str = "", known: Identity | None = None
+) -> tuple[Identity, bool]:
+    """identity_resolve, and whether this call created the customer (who then has no cases yet).
+
+    `known`: the identity a batch read already (customers.selectors.identities_for_senders).
+    """
+    name = (name or "")[: Customer._meta.get_field("name").max_length]
+    if known is not None:
+        return _identity_named(known, name), False
     address = identity_normalize(kind, address)
     if len(address) > Identity._meta.get_field("address").max_length:
         # A column error would fail the same way on every retry; say what is wrong.
@@ -48,22 +61,30 @@ def identity_resolve(*, kind: str, address: str, name: str = "") -> Identity:
             % {"length": f"{len(address):,}", "kind": kind}
         )
     # The full name, if longer, is the caller's to keep (the inbound path keeps it in meta).
-    name = (name or "")[: Customer._meta.get_field("name").max_length]
     # (kind, address) is unique: no ORDER BY to build and run (.first() would add one);
     # this runs for every inbound message.
     found = Identity.objects.select_related("customer").filter(kind=kind, address=address).order_by()[:1]
     identity = next(iter(found), None)
     if identity is not None:
-        if name and not identity.customer.name:
-            Customer.objects.filter(pk=identity.customer_id, name="").update(name=name)
-            identity.customer.name = name
-        return identity
+        return _identity_named(identity, name), False
     try:
         with transaction.atomic():
             customer = customer_create(name=name)
-            return Identity.objects.create(customer=customer, kind=kind, address=address, display_name=name)
+            identity = Identity.objects.create(
+                customer=customer, kind=kind, address=address, display_name=name
+            )
+            identity.customer = customer
+            return identity, True
     except IntegrityError:
-        return Identity.objects.select_related("customer").get(kind=kind, address=address)
+        return Identity.objects.select_related("customer").get(kind=kind, address=address), False
+
+
+def _identity_named(identity: Identity, name: str) -> Identity:
+    # A customer first seen without a name (an email's bare address) takes the first one given.
+    if name and not identity.customer.name:
+        Customer.objects.filter(pk=identity.customer_id, name="").update(name=name)
+        identity.customer.name = name
+    return identity
 
 
 def identity_add(*, customer: Customer, kind: str, address: str) -> Identity:
