@@ -52,7 +52,7 @@ from channels_adapters.base import (
 )
 from channels_adapters.models import Channel, InboundEvent
 from channels_adapters.registry import UnsupportedChannel, adapter_for
-from conversations import realtime
+from conversations import realtime, signals
 from helpdesk.fields import EncryptionKeyError
 
 if TYPE_CHECKING:
@@ -478,13 +478,15 @@ def inbound_events_process(*, event_ids: list[int]) -> list[InboundEvent]:
         event.channel = channel
         parsed.append((event, *_event_parse(event)))
     batch = _batch_read(parsed)
-    for event, items, failed in parsed:
-        errors, retryable, summary = _event_apply(event, items=items, failed=failed, batch=batch)
-        event.status = InboundEvent.Status.FAILED if errors else InboundEvent.Status.PROCESSED
-        event.processed_at = None if errors else now
-        event.error, event.retryable, event.summary = "\n".join(errors), retryable, summary
-        key = json.dumps([event.status, event.error, retryable, summary], sort_keys=True)
-        outcomes.setdefault(key, []).append(event)
+    # The receivers that gather their work per batch (the bot's turns) do it once, at the end.
+    with signals.announcements_batched():
+        for event, items, failed in parsed:
+            errors, retryable, summary = _event_apply(event, items=items, failed=failed, batch=batch)
+            event.status = InboundEvent.Status.FAILED if errors else InboundEvent.Status.PROCESSED
+            event.processed_at = None if errors else now
+            event.error, event.retryable, event.summary = "\n".join(errors), retryable, summary
+            key = json.dumps([event.status, event.error, retryable, summary], sort_keys=True)
+            outcomes.setdefault(key, []).append(event)
     # Most events of a batch end the same way ({"messages": 1}): one UPDATE per outcome.
     for group in outcomes.values():
         first = group[0]

@@ -186,9 +186,14 @@ def _inbound_write(
 ) -> InboundResult:
     # In the message's transaction: a message that fails leaves no customer
     # without it behind (a retry finds nothing half-written).
-    known = identities.get(sender.kind, sender.address) if identities is not None else None
+    known = absent = None
+    if identities is not None:
+        known, absent = (
+            identities.get(sender.kind, sender.address),
+            identities.absent(sender.kind, sender.address),
+        )
     identity, created = identity_resolve_or_create(
-        kind=sender.kind, address=sender.address, name=sender.name, known=known
+        kind=sender.kind, address=sender.address, name=sender.name, known=known, absent=absent
     )
     now = timezone.now()
     thread = _thread_lock_touch(

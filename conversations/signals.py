@@ -20,6 +20,8 @@ domain_event(event, payload, ordering_key): sent synchronously INSIDE the
 """
 
 import logging
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from django.dispatch import Signal
 
@@ -38,6 +40,42 @@ survey_answered = Signal()
 # agent_presence(user, state): an agent's inbox socket "connect"ed, "disconnect"ed or
 # sent a "heartbeat" (conversations.consumers.AgentConsumer); sent synchronously.
 agent_presence_changed = Signal()
+
+
+# Work receivers put off to the end of a drain batch: flush function -> items.
+_batch: ContextVar[dict | None] = ContextVar("announcements_batch", default=None)
+
+
+@contextmanager
+def announcements_batched():
+    """A drain batch: receivers may gather their work per batch (batch_defer) instead of per message.
+
+    At the end, each receiver's flush gets its items in the order they came;
+    a failing flush is logged and never stops the others.
+    """
+    if _batch.get() is not None:
+        yield
+        return
+    gathered: dict = {}
+    token = _batch.set(gathered)
+    try:
+        yield
+    finally:
+        _batch.reset(token)
+        for flush, items in gathered.items():
+            try:
+                flush(items)
+            except Exception:  # noqa: BLE001 - as a failing receiver: logged, the others run
+                logger.exception("Batched receiver %r failed", flush)
+
+
+def batch_defer(flush, item) -> bool:
+    """Hand `item` to `flush(items)` at the end of the batch being announced; False when none is."""
+    gathered = _batch.get()
+    if gathered is None:
+        return False
+    gathered.setdefault(flush, []).append(item)
+    return True
 
 
 def _send(signal: Signal, **kwargs) -> None:

@@ -106,6 +106,13 @@ class IdentityBatch:
         normalized = self.normalized.get((kind, address))
         return None if normalized is None else self.found.get((kind, normalized))
 
+    def absent(self, kind: str, address: str) -> str | None:
+        """The normalized address when the batch found nobody at it (a first contact), else None."""
+        normalized = self.normalized.get((kind, address))
+        if normalized is None or (kind, normalized) in self.found:
+            return None
+        return normalized
+
     def add(self, identity: Identity, *, address: str) -> None:
         self.normalized[(identity.kind, address)] = identity.address
         self.found[(identity.kind, identity.address)] = identity
