@@ -25,13 +25,14 @@ import json
 import logging
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.http import HttpRequest
 from django.utils import timezone
@@ -479,7 +480,7 @@ def inbound_events_process(*, event_ids: list[int]) -> list[InboundEvent]:
         parsed.append((event, *_event_parse(event)))
     batch = _batch_read(parsed)
     # The receivers that gather their work per batch (the bot's turns) do it once, at the end.
-    with signals.announcements_batched():
+    with _commits_flushed_with_the_outcomes(), signals.announcements_batched():
         for event, items, failed in parsed:
             errors, retryable, summary = _event_apply(event, items=items, failed=failed, batch=batch)
             event.status = InboundEvent.Status.FAILED if errors else InboundEvent.Status.PROCESSED
@@ -503,6 +504,35 @@ def inbound_events_process(*, event_ids: list[int]) -> list[InboundEvent]:
     # waits for the last, so a processed batch is a batch on the agents' screens.
     realtime.pushes_flush()
     return [e for e in events if e not in unreadable]
+
+
+@contextmanager
+def _commits_flushed_with_the_outcomes():
+    """The batch's own commits (a transaction per message) do not wait for the WAL flush;
+    the outcomes' UPDATE after them does, and with it everything before it in the WAL.
+
+    The stored events are the durable record (committed before the webhook
+    answered): a database crash can lose only the last commits of a batch
+    whose outcomes it lost too, so those events are still pending and the
+    re-drive writes their messages again (a message that survived is found
+    by its provider id). A killed worker loses nothing: the database keeps
+    and flushes what was committed. One WAL flush per batch instead of one
+    per message is most of the drainer's wait on PostgreSQL (bench/drain.py).
+    """
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        yield  # in someone's transaction (tests): its commit decides
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit TO off")
+    try:
+        yield
+    finally:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SET synchronous_commit TO DEFAULT")
+        except Exception:  # noqa: BLE001 - never hand the setting on with a pooled connection
+            logger.warning("Could not restore synchronous_commit; closing the connection")
+            connection.close()
 
 
 def _item_ref(item) -> str:

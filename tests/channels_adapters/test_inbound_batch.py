@@ -126,3 +126,22 @@ def test_an_address_the_batch_found_nobody_at_but_someone_took_since_is_not_made
     )
     assert result.message.thread_id == first.thread_id and result.message.case_id == first.case_id
     assert Customer.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batchs_messages_commit_without_a_wal_flush_each_and_its_outcomes_flush_them():
+    channel = ChannelFactory()
+    events = [store(channel, body(f"w-{n}", f"+1415555020{n}")) for n in range(3)]
+    with CaptureQueriesContext(connection) as captured:
+        assert [e.status for e in process(*events)] == ["processed"] * 3
+    sql = [q["sql"] for q in captured.captured_queries]
+    off, default = sql.index("SET synchronous_commit TO off"), sql.index("SET synchronous_commit TO DEFAULT")
+    inserts = [n for n, q in enumerate(sql) if q.startswith('INSERT INTO "conversations_message"')]
+    outcome = next(
+        n for n, q in enumerate(sql) if q.startswith('UPDATE "channels_adapters_inboundevent" SET "status"')
+    )
+    assert len(inserts) == 3 and off < inserts[0] and inserts[-1] < default < outcome
+    # The connection goes back to the pool as it came: every later commit waits for its flush.
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"
