@@ -12,9 +12,9 @@ from kpis.models import BusinessHours
 logger = logging.getLogger(__name__)
 
 
-def on_case_changed(sender, case, change, **kwargs):
+def on_case_changed(sender, case, change, message=None, **kwargs):
     try:
-        services.case_change_handle(case=case, change=change)
+        services.case_change_handle(case=case, change=change, message=message)
     except Exception:  # noqa: BLE001 - automation must not break the inbox
         logger.exception("automation: could not handle %s of case %s", change, case.pk)
 

@@ -44,23 +44,36 @@ def _drain(team_ids=None) -> None:
         _draining.reset(token)
 
 
-def case_change_handle(*, case: Case, change: str) -> None:
+def case_change_handle(*, case: Case, change: str, message=None) -> None:
+    """`message`: the customer's message that caused the change, as the inbound writer holds it.
+
+    With it, the case the writer just committed is current unless a rule
+    changed it, and the first message of an opened case is that message: no
+    reading either again (this runs for every first contact).
+    """
     if change in ("opened", "reopened"):
-        rules_run(event=RuleEvent.CASE_OPENED, case=case)
+        fired = rules_run(event=RuleEvent.CASE_OPENED, case=case)
     elif change == "assigned":
-        rules_run(event=RuleEvent.CASE_ASSIGNED, case=case)
+        fired = rules_run(event=RuleEvent.CASE_ASSIGNED, case=case)
     elif change in _STATUS_EVENT:
-        rules_run(event=RuleEvent.STATUS_CHANGED, case=case)
-    case = Case.objects.select_related("thread").filter(pk=case.pk).first()
-    if case is None:
-        return
+        fired = rules_run(event=RuleEvent.STATUS_CHANGED, case=case)
+    else:
+        fired = []
+    if fired or message is None:
+        case = Case.objects.select_related("thread").filter(pk=case.pk).first()
+        if case is None:
+            return
     if case.team_id and case.assignee_id is None and case.status in LOAD_STATUSES:
         case_auto_assign(case_id=case.pk)
     if change in _FREES_CAPACITY:
         _drain()
     if change == "opened":
         # The first message waited for routing (message_handle): its rules and reply now.
-        first = case.messages.filter(direction=Direction.IN).order_by("created_at", "pk").first()
+        if message is not None:
+            first = message
+            first.case = case
+        else:
+            first = case.messages.filter(direction=Direction.IN).order_by("created_at", "pk").first()
         if first is not None:
             _message_rules(message=first, case=case)
 

@@ -209,7 +209,7 @@ def main():
     args = parser.parse_args()
 
     env = django_bench_setup(
-        db_name="helpdesk_bench_pipeline",
+        db_name=os.environ.get("BENCH_DB_NAME", "helpdesk_bench_pipeline"),
         redis_default="redis://127.0.0.1:6379/9",
         DATABASE_POOL_MAX_SIZE=os.environ.get("DATABASE_POOL_MAX_SIZE", "12"),
     )

@@ -25,13 +25,14 @@ import json
 import logging
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.http import HttpRequest
 from django.utils import timezone
@@ -52,7 +53,7 @@ from channels_adapters.base import (
 )
 from channels_adapters.models import Channel, InboundEvent
 from channels_adapters.registry import UnsupportedChannel, adapter_for
-from conversations import realtime
+from conversations import realtime, signals
 from helpdesk.fields import EncryptionKeyError
 
 if TYPE_CHECKING:
@@ -434,9 +435,11 @@ def inbound_event_process(*, event_id: int) -> InboundEvent | None:
 def inbound_events_process(*, event_ids: list[int]) -> list[InboundEvent]:
     """Turn stored events into messages and status changes, in arrival order. Safe to run again.
 
-    Claiming and recording outcomes are one query each for the whole batch;
-    each event's items keep their own transactions (a customer's thread is
-    locked only while their message is written).
+    Claiming and recording outcomes are one query each for the whole batch,
+    and so are the reads every message would make (the senders' identities,
+    the provider ids already stored); each event's items keep their own
+    transactions (a customer's thread is locked only while their message is
+    written), so a failure affects one message only.
     """
     from channels_adapters.selectors import channel_get
 
@@ -453,6 +456,7 @@ def inbound_events_process(*, event_ids: list[int]) -> list[InboundEvent]:
     now = timezone.now()
     unreadable: list[InboundEvent] = []
     undecryptable: set[int] = set()  # channels found unreadable in this batch: asked and logged once
+    parsed: list[tuple[InboundEvent, list, list[dict]]] = []
     for event in events:
         event.attempts += 1
         try:
@@ -473,12 +477,17 @@ def inbound_events_process(*, event_ids: list[int]) -> list[InboundEvent]:
         if channel is None:
             continue  # the channel is being deleted, and its events with it
         event.channel = channel
-        errors, retryable, summary = _event_apply(event)
-        event.status = InboundEvent.Status.FAILED if errors else InboundEvent.Status.PROCESSED
-        event.processed_at = None if errors else now
-        event.error, event.retryable, event.summary = "\n".join(errors), retryable, summary
-        key = json.dumps([event.status, event.error, retryable, summary], sort_keys=True)
-        outcomes.setdefault(key, []).append(event)
+        parsed.append((event, *_event_parse(event)))
+    batch = _batch_read(parsed)
+    # The receivers that gather their work per batch (the bot's turns) do it once, at the end.
+    with _commits_flushed_with_the_outcomes(), signals.announcements_batched():
+        for event, items, failed in parsed:
+            errors, retryable, summary = _event_apply(event, items=items, failed=failed, batch=batch)
+            event.status = InboundEvent.Status.FAILED if errors else InboundEvent.Status.PROCESSED
+            event.processed_at = None if errors else now
+            event.error, event.retryable, event.summary = "\n".join(errors), retryable, summary
+            key = json.dumps([event.status, event.error, retryable, summary], sort_keys=True)
+            outcomes.setdefault(key, []).append(event)
     # Most events of a batch end the same way ({"messages": 1}): one UPDATE per outcome.
     for group in outcomes.values():
         first = group[0]
@@ -497,6 +506,35 @@ def inbound_events_process(*, event_ids: list[int]) -> list[InboundEvent]:
     return [e for e in events if e not in unreadable]
 
 
+@contextmanager
+def _commits_flushed_with_the_outcomes():
+    """The batch's own commits (a transaction per message) do not wait for the WAL flush;
+    the outcomes' UPDATE after them does, and with it everything before it in the WAL.
+
+    The stored events are the durable record (committed before the webhook
+    answered): a database crash can lose only the last commits of a batch
+    whose outcomes it lost too, so those events are still pending and the
+    re-drive writes their messages again (a message that survived is found
+    by its provider id). A killed worker loses nothing: the database keeps
+    and flushes what was committed. One WAL flush per batch instead of one
+    per message is most of the drainer's wait on PostgreSQL (bench/drain.py).
+    """
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        yield  # in someone's transaction (tests): its commit decides
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit TO off")
+    try:
+        yield
+    finally:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SET synchronous_commit TO DEFAULT")
+        except Exception:  # noqa: BLE001 - never hand the setting on with a pooled connection
+            logger.warning("Could not restore synchronous_commit; closing the connection")
+            connection.close()
+
+
 def _item_ref(item) -> str:
     """How an admin finds the item in the payload: its provider id, else what it is."""
     external_id = getattr(item, "external_id", "")
@@ -505,18 +543,43 @@ def _item_ref(item) -> str:
     return str(external_id) if external_id else type(item).__name__
 
 
-def _event_apply(event: InboundEvent) -> tuple[list[str], bool, dict]:
-    """Apply one event's items; returns (errors, retryable, summary). Never raises.
+@dataclass
+class _BatchReads:
+    """What a drain batch read at once for its messages (see _batch_read)."""
 
-    Each item succeeds or fails on its own: a failed one is named in the
-    summary's "failed" list with its reason, and the others land. The event is
-    re-driven only when a failure may pass (database, Redis or network away);
-    one that fails the same way every time waits for an admin's reprocess.
+    identities: object  # customers.selectors.IdentityBatch
+    stored: set[tuple[int, str]]  # (channel id, provider id) of messages already stored
+
+
+def _batch_read(parsed) -> _BatchReads:
+    """The batch's senders' identities and its provider ids already stored: two queries.
+
+    A provider's retry of a message stored earlier is then known without
+    writing it again to be refused; one repeated within the batch is still
+    refused by the (channel, external_id) constraint.
     """
-    from conversations.delivery import message_status_update, message_status_watermark, message_update
-    from conversations.services import receive_inbound, record_echo
+    from conversations.models import Message
+    from customers.selectors import identities_for_senders
 
-    summary = {"messages": 0, "duplicates": 0, "statuses": 0, "updates": 0, "ignored": []}
+    senders, external_ids = [], {}
+    for event, items, _failed in parsed:
+        for _raw, item in items:
+            if isinstance(item, InboundMessage) and not item.echo:
+                senders.append((item.sender.kind, item.sender.address))
+                if item.external_id:
+                    external_ids.setdefault(event.channel_id, set()).add(str(item.external_id))
+    where = Q()
+    for channel_id, ids in external_ids.items():
+        where |= Q(channel_id=channel_id, external_id__in=ids)
+    stored = set()
+    if external_ids:
+        stored = set(Message.objects.filter(where).order_by().values_list("channel_id", "external_id"))
+    return _BatchReads(identities=identities_for_senders(senders=senders), stored=stored)
+
+
+def _event_parse(event: InboundEvent) -> tuple[list, list[dict]]:
+    """The event's items in the provider's order, each as (as parsed, fitted to the columns or
+    the exception fitting raised), and the failure of the payload if unreadable."""
     failed: list[dict] = []
     try:
         items = sorted(adapter_for(event.channel.kind).parse(event.channel, event), key=_sort_key)
@@ -538,10 +601,38 @@ def _event_apply(event: InboundEvent) -> tuple[list[str], bool, dict]:
                 "transient": error_is_transient(exc),
             }
         )
-    for raw in items:
+    return [(raw, _normalized(raw)) for raw in items], failed
+
+
+def _normalized(raw):
+    # The exception is raised again where the item is applied, and recorded there.
+    try:
+        return item_normalize(raw)
+    except Exception as exc:  # noqa: BLE001
+        return exc
+
+
+def _event_apply(
+    event: InboundEvent, *, items: list, failed: list[dict], batch: _BatchReads | None = None
+) -> tuple[list[str], bool, dict]:
+    """Apply one event's items; returns (errors, retryable, summary). Never raises.
+
+    Each item succeeds or fails on its own: a failed one is named in the
+    summary's "failed" list with its reason, and the others land. The event is
+    re-driven only when a failure may pass (database, Redis or network away);
+    one that fails the same way every time waits for an admin's reprocess.
+    """
+    from conversations.delivery import message_status_update, message_status_watermark, message_update
+    from conversations.services import receive_inbound, record_echo
+
+    summary = {"messages": 0, "duplicates": 0, "statuses": 0, "updates": 0, "ignored": []}
+    identities = batch.identities if batch is not None else None
+    for raw, normalized in items:
         ref = _item_ref(raw)
         try:
-            item = item_normalize(raw)
+            if isinstance(normalized, Exception):
+                raise normalized
+            item = normalized
             ref = _item_ref(item)
             if isinstance(item, Rejected):
                 failed.append({"item": item.ref, "reason": item.reason, "transient": item.transient})
@@ -556,10 +647,15 @@ def _event_apply(event: InboundEvent) -> tuple[list[str], bool, dict]:
                     "meta": item.meta,
                 }
                 if item.echo:
-                    result = record_echo(recipient=item.sender, **fields)
+                    created = record_echo(recipient=item.sender, **fields).created
+                elif batch is not None and (event.channel_id, str(item.external_id)) in batch.stored:
+                    created = False  # a provider's retry of a message stored before this batch
                 else:
-                    result = receive_inbound(sender=item.sender, html=item.html, **fields)
-                summary["messages" if result.created else "duplicates"] += 1
+                    result = receive_inbound(
+                        sender=item.sender, html=item.html, identities=identities, **fields
+                    )
+                    created = result.created
+                summary["messages" if created else "duplicates"] += 1
             elif isinstance(item, StatusUpdate) and item.watermark is not None:
                 message_status_watermark(
                     channel=event.channel,

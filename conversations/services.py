@@ -38,7 +38,8 @@ from conversations.models import (
     Thread,
 )
 from customers.models import Identity
-from customers.services import identity_resolve
+from customers.selectors import IdentityBatch
+from customers.services import identity_resolve, identity_resolve_or_create
 
 logger = logging.getLogger(__name__)
 
@@ -53,13 +54,20 @@ def _conf(name):
     return settings.HELPDESK[name]
 
 
-def _case_for_inbound(*, thread: Thread, channel, now: datetime, subject: str) -> tuple[Case, str]:
-    """The case an inbound message joins: the one in progress, a reopened one, or a new one."""
-    # One case in progress per thread (a constraint): no ORDER BY needed.
-    case = next(
-        iter(Case.objects.filter(thread=thread).exclude(status=CaseStatus.RESOLVED).order_by()[:1]), None
-    )
+def _case_for_inbound(
+    *, thread: Thread, channel, now: datetime, subject: str, new_customer: bool = False
+) -> tuple[Case, str]:
+    """The case an inbound message joins: the one in progress, a reopened one, or a new one.
+
+    `new_customer`: the thread was made in this transaction, so it has no case to look for.
+    """
+    case = None
+    if not new_customer:
+        # One case in progress per thread (a constraint): no ORDER BY needed.
+        found = Case.objects.filter(thread=thread).exclude(status=CaseStatus.RESOLVED).order_by()[:1]
+        case = next(iter(found), None)
     if case is not None:
+        case.thread = thread
         if case.status != CaseStatus.OPEN:
             # A customer's reply wakes a pending or snoozed case.
             case.status = CaseStatus.OPEN
@@ -67,8 +75,13 @@ def _case_for_inbound(*, thread: Thread, channel, now: datetime, subject: str) -
             return case, "woken"
         return case, "continued"
     window = timedelta(days=_conf("REOPEN_WINDOW_DAYS"))
-    last = Case.objects.filter(thread=thread, resolved_at__gte=now - window).order_by("-resolved_at").first()
+    last = None
+    if not new_customer:
+        last = (
+            Case.objects.filter(thread=thread, resolved_at__gte=now - window).order_by("-resolved_at").first()
+        )
     if last is not None:
+        last.thread = thread
         last.status = CaseStatus.OPEN
         last.reopen_count += 1
         # resolved_at is the last resolution: it is set again when this one ends.
@@ -95,16 +108,19 @@ def receive_inbound(
     attachments: list[dict] | None = None,
     timestamp: datetime | None = None,
     meta: dict | None = None,
+    identities: IdentityBatch | None = None,
 ) -> InboundResult:
     """A customer's message arrives: find them, append to their thread, open or reopen a case.
 
     Idempotent on (channel, external_id): a provider's retry returns the first message.
+    `identities`: the senders' identities the drain batch read at once (a
+    customer created here is added to it once the message committed).
     """
     try:
         with transaction.atomic():
-            return _inbound_write(
+            result = _inbound_write(
                 channel=channel, sender=sender, external_id=external_id, text=text, kind=kind,
-                html=html, attachments=attachments, timestamp=timestamp, meta=meta,
+                html=html, attachments=attachments, timestamp=timestamp, meta=meta, identities=identities,
             )  # fmt: skip
     except IntegrityError:
         # A provider's retry: the (channel, external_id) constraint refused the second
@@ -114,6 +130,9 @@ def receive_inbound(
         if existing is None:
             raise
         return InboundResult(existing, created=False)
+    if identities is not None:
+        identities.add(result.message.identity, address=sender.address)
+    return result
 
 
 # What _case_for_inbound and the arrival of a message may change on a case.
@@ -123,43 +142,77 @@ _INBOUND_CASE_FIELDS = [
 ]  # fmt: skip
 
 
-def _thread_lock_touch(*, customer_id: int, now: datetime) -> Thread:
-    """The customer's thread, locked and marked as written now.
+def _thread_lock_touch(*, customer_id: int, now: datetime, identity_id: int | None = None) -> Thread | None:
+    """The customer's thread, locked and marked as written now; None when there is none.
 
     The lock serializes messages of one customer, so two arriving together cannot
     both open a case. On PostgreSQL one UPDATE ... RETURNING does what SELECT FOR
     UPDATE plus an UPDATE did: this runs for every inbound message.
+    `identity_id`: find the thread by the identity's customer as of this
+    statement (an identity a drain batch read earlier may have moved since).
     """
     if connection.vendor != "postgresql":
-        thread = Thread.objects.select_for_update().get(customer_id=customer_id)
+        if identity_id is not None:
+            customer_id = (
+                Identity.objects.filter(pk=identity_id).values_list("customer_id", flat=True).first()
+            )
+        thread = Thread.objects.select_for_update().filter(customer_id=customer_id).first()
+        if thread is None:
+            return None
         Thread.objects.filter(pk=thread.pk).update(last_message_at=now)
         thread.last_message_at = now
         return thread
     fields = Thread._meta.concrete_fields
     quote = connection.ops.quote_name
+    if identity_id is None:
+        where, param = "customer_id = %s", customer_id
+    else:
+        where = f"customer_id = (SELECT customer_id FROM {quote(Identity._meta.db_table)} WHERE id = %s)"  # noqa: S608
+        param = identity_id
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {quote(Thread._meta.db_table)} SET last_message_at = %s WHERE customer_id = %s "  # noqa: S608
+            f"UPDATE {quote(Thread._meta.db_table)} SET last_message_at = %s WHERE {where} "  # noqa: S608
             f"RETURNING {', '.join(quote(f.column) for f in fields)}",
-            [now, customer_id],
+            [now, param],
         )
         row = cursor.fetchone()
     if row is None:
-        raise Thread.DoesNotExist(f"No thread for customer {customer_id}")
+        return None
     return Thread.from_db(connection.alias, [f.attname for f in fields], row)
 
 
 def _inbound_write(
-    *, channel, sender, external_id, text, kind, html, attachments, timestamp, meta
+    *, channel, sender, external_id, text, kind, html, attachments, timestamp, meta, identities=None
 ) -> InboundResult:
     # In the message's transaction: a message that fails leaves no customer
     # without it behind (a retry finds nothing half-written).
-    identity = identity_resolve(kind=sender.kind, address=sender.address, name=sender.name)
+    known = absent = None
+    if identities is not None:
+        known, absent = (
+            identities.get(sender.kind, sender.address),
+            identities.absent(sender.kind, sender.address),
+        )
+    identity, created = identity_resolve_or_create(
+        kind=sender.kind, address=sender.address, name=sender.name, known=known, absent=absent
+    )
     now = timezone.now()
-    thread = _thread_lock_touch(customer_id=identity.customer_id, now=now)
+    thread = _thread_lock_touch(
+        customer_id=identity.customer_id, now=now, identity_id=identity.pk if known is not None else None
+    )
+    if known is not None and (thread is None or thread.customer_id != identity.customer_id):
+        # Read by the batch before a merge moved the address (or deleted its customer): again, now.
+        identities.forget(sender.kind, sender.address)
+        identity, created = identity_resolve_or_create(
+            kind=sender.kind, address=sender.address, name=sender.name
+        )
+        thread = _thread_lock_touch(customer_id=identity.customer_id, now=now)
+    if thread is None:
+        raise Thread.DoesNotExist(f"No thread for customer {identity.customer_id}")
     # An email's Subject names the case better than its first line.
     subject = str((meta or {}).get("subject") or text.strip().split("\n")[0])
-    case, change = _case_for_inbound(thread=thread, channel=channel, now=now, subject=subject)
+    case, change = _case_for_inbound(
+        thread=thread, channel=channel, now=now, subject=subject, new_customer=created
+    )
     case.waiting_since = case.waiting_since or now
     case.last_message_at = now
     if change == "opened":
@@ -189,7 +242,7 @@ def _inbound_write(
     signals.message_event_emit("message.created", message, customer_id=thread.customer_id)
     transaction.on_commit(lambda: signals.message_announce(message, case))
     if change != "continued":
-        transaction.on_commit(lambda: signals.case_announce(case, change=change))
+        transaction.on_commit(lambda: signals.case_announce(case, change=change, message=message))
     return InboundResult(message, created=True)
 
 

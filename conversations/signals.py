@@ -1,7 +1,9 @@
 """Hooks for other apps (KPIs, surveys, SLAs, automation), sent after commit.
 
-case_changed(case, change): change is one of opened, reopened, woken, assigned,
-  open, pending, snoozed, resolved, priority, labels.
+case_changed(case, change, message): change is one of opened, reopened, woken,
+  assigned, open, pending, snoozed, resolved, priority, labels; message is the
+  customer's message that caused it when one did (an inbound message opening,
+  reopening or waking the case), as the writer holds it, else None.
 message_created(message): every new message (inbound, reply, note, system, echo).
 
 Services announce their writes with `message_announce` / `case_announce` from
@@ -18,6 +20,8 @@ domain_event(event, payload, ordering_key): sent synchronously INSIDE the
 """
 
 import logging
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from django.dispatch import Signal
 
@@ -38,6 +42,42 @@ survey_answered = Signal()
 agent_presence_changed = Signal()
 
 
+# Work receivers put off to the end of a drain batch: flush function -> items.
+_batch: ContextVar[dict | None] = ContextVar("announcements_batch", default=None)
+
+
+@contextmanager
+def announcements_batched():
+    """A drain batch: receivers may gather their work per batch (batch_defer) instead of per message.
+
+    At the end, each receiver's flush gets its items in the order they came;
+    a failing flush is logged and never stops the others.
+    """
+    if _batch.get() is not None:
+        yield
+        return
+    gathered: dict = {}
+    token = _batch.set(gathered)
+    try:
+        yield
+    finally:
+        _batch.reset(token)
+        for flush, items in gathered.items():
+            try:
+                flush(items)
+            except Exception:  # noqa: BLE001 - as a failing receiver: logged, the others run
+                logger.exception("Batched receiver %r failed", flush)
+
+
+def batch_defer(flush, item) -> bool:
+    """Hand `item` to `flush(items)` at the end of the batch being announced; False when none is."""
+    gathered = _batch.get()
+    if gathered is None:
+        return False
+    gathered.setdefault(flush, []).append(item)
+    return True
+
+
 def _send(signal: Signal, **kwargs) -> None:
     for receiver, result in signal.send_robust(sender=None, **kwargs):
         if isinstance(result, Exception):
@@ -51,8 +91,8 @@ def message_announce(message, case=None) -> None:
     _send(message_created, message=message)
 
 
-def case_announce(case, *, change: str) -> None:
-    _send(case_changed, case=case, change=change)
+def case_announce(case, *, change: str, message=None) -> None:
+    _send(case_changed, case=case, change=change, message=message)
     realtime.publish_case_updated(case, change=change)
 
 

@@ -85,3 +85,64 @@ def customer_merge_preview(*, survivor: Customer, merged: Customer) -> dict:
         "merged_counts": counts(merged),
         "attributes": {**merged.attributes, **survivor.attributes},
     }
+
+
+class IdentityBatch:
+    """The identities of a drain batch's senders, read in one query before its messages are written.
+
+    Keys are (kind, address as the provider gave it). A sender whose address
+    does not normalize is left out (its message fails on its own, with the
+    reason). Rows created while the batch is written are added by the writer
+    once their message committed, so a new customer's second message in the
+    batch finds them too. An entry may be stale by the time it is used (a merge
+    committed meanwhile): the writer checks it under the thread's lock.
+    """
+
+    def __init__(self):
+        self.normalized: dict[tuple[str, str], str] = {}
+        self.found: dict[tuple[str, str], Identity] = {}
+
+    def get(self, kind: str, address: str) -> Identity | None:
+        normalized = self.normalized.get((kind, address))
+        return None if normalized is None else self.found.get((kind, normalized))
+
+    def absent(self, kind: str, address: str) -> str | None:
+        """The normalized address when the batch found nobody at it (a first contact), else None."""
+        normalized = self.normalized.get((kind, address))
+        if normalized is None or (kind, normalized) in self.found:
+            return None
+        return normalized
+
+    def add(self, identity: Identity, *, address: str) -> None:
+        self.normalized[(identity.kind, address)] = identity.address
+        self.found[(identity.kind, identity.address)] = identity
+
+    def forget(self, kind: str, address: str) -> None:
+        normalized = self.normalized.get((kind, address))
+        if normalized is not None:
+            self.found.pop((kind, normalized), None)
+
+
+def identities_for_senders(*, senders) -> IdentityBatch:
+    """One query for the identities (with their customers) of `senders` ((kind, address) pairs)."""
+    from customers.identity import identity_normalize
+
+    batch = IdentityBatch()
+    by_kind: dict[str, set[str]] = {}
+    for kind, address in senders:
+        if (kind, address) in batch.normalized:
+            continue
+        try:
+            normalized = identity_normalize(kind, address)
+        except ValidationError:
+            continue
+        batch.normalized[(kind, address)] = normalized
+        by_kind.setdefault(kind, set()).add(normalized)
+    if not by_kind:
+        return batch
+    where = Q()
+    for kind, addresses in by_kind.items():
+        where |= Q(kind=kind, address__in=addresses)
+    for identity in Identity.objects.select_related("customer").filter(where).order_by():
+        batch.found[(identity.kind, identity.address)] = identity
+    return batch

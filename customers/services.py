@@ -40,7 +40,23 @@ def identity_resolve(*, kind: str, address: str, name: str = "") -> Identity:
     Call it inside the transaction that writes what the identity is for, so a
     failure there leaves no customer behind.
     """
-    address = identity_normalize(kind, address)
+    return identity_resolve_or_create(kind=kind, address=address, name=name)[0]
+
+
+def identity_resolve_or_create(
+    *, kind: str, address: str, name: str = "", known: Identity | None = None, absent: str | None = None
+) -> tuple[Identity, bool]:
+    """identity_resolve, and whether this call created the customer (who then has no cases yet).
+
+    What a drain batch read already (customers.selectors.identities_for_senders):
+    `known`, the identity at the address; `absent`, the normalized address
+    nobody had when the batch looked. Someone who got it since is found by the
+    constraint, as a concurrent first contact is.
+    """
+    name = (name or "")[: Customer._meta.get_field("name").max_length]
+    if known is not None:
+        return _identity_named(known, name), False
+    address = absent or identity_normalize(kind, address)
     if len(address) > Identity._meta.get_field("address").max_length:
         # A column error would fail the same way on every retry; say what is wrong.
         raise ValidationError(
@@ -48,22 +64,32 @@ def identity_resolve(*, kind: str, address: str, name: str = "") -> Identity:
             % {"length": f"{len(address):,}", "kind": kind}
         )
     # The full name, if longer, is the caller's to keep (the inbound path keeps it in meta).
-    name = (name or "")[: Customer._meta.get_field("name").max_length]
     # (kind, address) is unique: no ORDER BY to build and run (.first() would add one);
     # this runs for every inbound message.
-    found = Identity.objects.select_related("customer").filter(kind=kind, address=address).order_by()[:1]
-    identity = next(iter(found), None)
-    if identity is not None:
-        if name and not identity.customer.name:
-            Customer.objects.filter(pk=identity.customer_id, name="").update(name=name)
-            identity.customer.name = name
-        return identity
+    if absent is None:
+        found = Identity.objects.select_related("customer").filter(kind=kind, address=address).order_by()[:1]
+        identity = next(iter(found), None)
+        if identity is not None:
+            return _identity_named(identity, name), False
     try:
         with transaction.atomic():
             customer = customer_create(name=name)
-            return Identity.objects.create(customer=customer, kind=kind, address=address, display_name=name)
+            identity = Identity.objects.create(
+                customer=customer, kind=kind, address=address, display_name=name
+            )
+            identity.customer = customer
+            return identity, True
     except IntegrityError:
-        return Identity.objects.select_related("customer").get(kind=kind, address=address)
+        identity = Identity.objects.select_related("customer").get(kind=kind, address=address)
+        return _identity_named(identity, name), False
+
+
+def _identity_named(identity: Identity, name: str) -> Identity:
+    # A customer first seen without a name (an email's bare address) takes the first one given.
+    if name and not identity.customer.name:
+        Customer.objects.filter(pk=identity.customer_id, name="").update(name=name)
+        identity.customer.name = name
+    return identity
 
 
 def identity_add(*, customer: Customer, kind: str, address: str) -> Identity:

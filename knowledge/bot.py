@@ -22,7 +22,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -149,27 +149,60 @@ def bot_turn_queue(*, message: Message) -> bool:
     The turn itself (search, answer, resolve, hand over) costs tens of
     milliseconds and would be paid by every inbound message while the provider
     waits: the inbound path only records that the turn is due and queues it.
+    In a drain batch (conversations.signals.announcements_batched) the batch's
+    turns are recorded and queued together at its end: one transaction and one
+    task for the batch instead of one each per message.
     """
     if _could_concern(message) is None:
         return False
-    from knowledge.tasks import bot_message_turn
+    from conversations.signals import batch_defer
 
-    # Alone in its transaction (after the message's commit, as hooks are): only then may
+    if not batch_defer(_bot_turns_queue, message):
+        _bot_turns_queue([message])
+    return True
+
+
+def _bot_turns_queue(messages: list[Message]) -> None:
+    try:
+        _bot_turns_record(messages)
+    except IntegrityError:
+        if len(messages) == 1:
+            raise
+        # A message erased since it was announced fails its row and would take the
+        # batch's with it: each on its own.
+        for message in messages:
+            try:
+                _bot_turns_record([message])
+            except IntegrityError:
+                logger.warning("knowledge bot: message %s is gone, no turn", message.pk)
+
+
+def _bot_turns_record(messages: list[Message]) -> None:
+    from knowledge.tasks import bot_message_turn, bot_messages_turn
+
+    # Alone in its transaction (after the messages' commits, as hooks are): only then may
     # its commit skip the WAL flush without making anyone else's commit skip it.
     own_transaction = not connection.in_atomic_block
     with transaction.atomic():
         if own_transaction and connection.vendor == "postgresql":
-            # The row is the bot's own bookkeeping, not the customer's message (committed
+            # The rows are the bot's own bookkeeping, not the customers' messages (committed
             # durably just before): not waiting for its WAL flush halves this commit. A
-            # database crash in the next instant may lose it; the task then finds no
+            # database crash in the next instant may lose them; the task then finds no
             # turn and leaves the message to the agents, who have it anyway.
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        # The row first: a task lost with the broker is still due (bot_turns_redrive).
-        # One INSERT; a message is announced once, a second row would be a no-op anyway.
-        BotTurn.objects.bulk_create([BotTurn(message_id=message.pk)], ignore_conflicts=True)
-        transaction.on_commit(lambda: bot_message_turn.delay(message.pk))
-    return True
+        # The rows first: a task lost with the broker is still due (bot_turns_redrive).
+        # A message is announced once; a second row would be a no-op anyway.
+        BotTurn.objects.bulk_create([BotTurn(message_id=m.pk) for m in messages], ignore_conflicts=True)
+        if len(messages) == 1:
+            transaction.on_commit(lambda: bot_message_turn.delay(messages[0].pk))
+        else:
+            # A thread's latest message takes its earlier turns too, in order (bot_turns_run).
+            latest: dict[int, int] = {}
+            for m in messages:
+                latest[m.thread_id] = max(m.pk, latest.get(m.thread_id, 0))
+            ids = sorted(latest.values())
+            transaction.on_commit(lambda: bot_messages_turn.delay(ids))
 
 
 def bot_turns_run(*, message_id: int) -> list[str]:

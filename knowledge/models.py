@@ -144,7 +144,7 @@ class BotTurn(models.Model):
     """One customer message the bot was asked to consider, and what it did with it.
 
     Written on the inbound path (knowledge.receivers) when the bot could be
-    concerned, done by a worker (knowledge.tasks.bot_message_turn). The row is
+    concerned, done by a worker (knowledge.tasks.bot_message_turn, bot_messages_turn). The row is
     the bot's memory of which messages it has handled: a task delivered twice,
     or run after a later message's task already took this turn in order, finds
     it done and does nothing, so a customer is never answered twice.

@@ -17,6 +17,18 @@ def bot_message_turn(self, message_id: int):
         raise self.retry(exc=exc, countdown=min(2**self.request.retries, 30)) from exc
 
 
+@shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=8)
+def bot_messages_turn(self, message_ids: list[int]):
+    """A drain batch's turns: each message's (and its thread's earlier ones), in turn.
+
+    A retry runs the list again; the turns done before the failure are skipped.
+    """
+    try:
+        return [outcome for message_id in message_ids for outcome in bot.bot_turns_run(message_id=message_id)]
+    except (OperationalError, InterfaceError) as exc:
+        raise self.retry(exc=exc, countdown=min(2**self.request.retries, 30)) from exc
+
+
 @shared_task(ignore_result=True)
 def bot_turns_redrive():
     return bot.bot_turns_redrive()

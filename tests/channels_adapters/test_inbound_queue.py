@@ -123,7 +123,7 @@ def test_batch_overhead_is_flat_and_outcomes_share_one_update():
     per_message = (len(five) - len(one)) // 4
     # Claiming and recording cost the same for 1 event or 9: only the messages add queries.
     assert len(nine) - len(five) == len(five) - len(one) == 4 * per_message
-    assert per_message <= 12
+    assert per_message <= 6  # the thread lock, the case read and write, the message, a savepoint
     updates = [q["sql"] for q in nine if q["sql"].startswith('UPDATE "channels_adapters_inboundevent"')]
     assert len(updates) == 2  # attempts for the batch, then one outcome shared by all nine
 

@@ -136,3 +136,54 @@ def test_supervisors_read_the_bot_turns_in_admin_and_cannot_change_them(
     assert BotTurn.objects.get(pk=messages[0].pk).outcome == "answered"
     client.force_login(UserFactory(is_staff=True))
     assert client.get("/admin/knowledge/botturn/").status_code == 403
+
+
+def test_a_drain_batch_records_its_turns_and_queues_one_task_answered_in_order(kb, channel, settings):
+    """No worker: the batch's turns are rows before anything is queued, then one task for the batch."""
+    import json
+
+    import redis
+
+    from channels_adapters.models import InboundEvent
+    from channels_adapters.services import inbound_events_process
+    from knowledge.tasks import bot_messages_turn
+
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    broker.delete("celery")
+    texts = [
+        ("b1", "How long does shipping take?"),
+        ("b2", "I forgot my password"),
+        ("b1", "How do I cancel?"),
+    ]
+    events = [
+        InboundEvent.objects.create(
+            channel=channel,
+            content_type="application/json",
+            body=json.dumps(
+                {"external_id": f"bb-{n}", "from": {"phone": f"+1415555010{a[-1]}"}, "text": t}
+            ).encode(),
+        )
+        for n, (a, t) in enumerate(texts)
+    ]
+    inbound_events_process(event_ids=[e.pk for e in events])
+
+    assert BotTurn.objects.filter(done_at__isnull=True).count() == 3
+    tasks = [json.loads(raw)["headers"] for raw in broker.lrange("celery", 0, -1)]
+    bot_tasks = [t for t in tasks if t["task"].startswith("knowledge.tasks.bot_")]
+    assert [t["task"] for t in bot_tasks] == ["knowledge.tasks.bot_messages_turn"]
+    # The task as the worker runs it: each customer's turns in the order they wrote.
+    first, password, cancel = messages_by_external_id("bb-0", "bb-1", "bb-2")
+    assert bot_messages_turn(sorted([password.pk, cancel.pk])) == ["answered", "answered", "answered"]
+    shipping, cancelling = bot_texts(first.case_id)
+    assert shipping.meta["bot"]["article"] == kb["shipping-times-and-costs"].pk
+    assert cancelling.meta["bot"]["article"] == kb["cancel-an-order"].pk
+    assert len(bot_texts(password.case_id)) == 1
+    # Delivered again (acks_late): nothing left to do.
+    assert bot_messages_turn([password.pk, cancel.pk]) == []
+
+
+def messages_by_external_id(*ids):
+    from conversations.models import Message
+
+    by_id = {m.external_id: m for m in Message.objects.filter(external_id__in=ids)}
+    return [by_id[i] for i in ids]
