@@ -283,7 +283,18 @@ def message_deliver(*, message_id: int, worker: str = "") -> DeliveryOutcome:
     message = Message.objects.select_related("channel", "identity", "thread").filter(pk=message_id).first()
     if message is None:  # erased (privacy) since the claim: nothing to send any more
         return DeliveryOutcome("skipped")
+    return message_send_claimed(message=message, attempt_id=attempt_id, claimed_at=now)
 
+
+def message_send_claimed(*, message: Message, attempt_id: int, claimed_at: datetime) -> DeliveryOutcome:
+    """The network call for a message this worker claimed, and its outcome in a transaction of its own.
+
+    A batch (conversations/batches.py) calls this once per message: a provider's
+    error, a crash in an adapter or a lost race with a status callback stay with
+    that message.
+    """
+    message_id = message.pk
+    started = timezone.now()
     retry_in = None
     external_id = None
     try:
@@ -338,14 +349,16 @@ def message_deliver(*, message_id: int, worker: str = "") -> DeliveryOutcome:
         # A status callback that settled it already wins: it may be past "sent".
         settled = (
             Message.objects.filter(pk=message_id)
-            .filter(Q(send_claimed_at=now) | Q(status=DeliveryStatus.UNKNOWN, attempts=message.attempts))
+            .filter(
+                Q(send_claimed_at=claimed_at) | Q(status=DeliveryStatus.UNKNOWN, attempts=message.attempts)
+            )
             .update(**values)
         )
         DeliveryAttempt.objects.filter(pk=attempt_id).update(
             finished_at=finished,
             outcome={"sent": "sent", "failed": "failed", "retry": "retry"}[outcome],
             error=reason,
-            duration_ms=int((finished - now).total_seconds() * 1000),
+            duration_ms=int((finished - started).total_seconds() * 1000),
         )
         for field, value in values.items():
             setattr(message, field, value)
@@ -537,6 +550,7 @@ def _dedupes_resends(channel) -> bool:
 
 def outbound_redrive() -> dict:
     """Beat task body: re-enqueue messages left queued, report sends with no outcome."""
+    from conversations import batches
     from conversations.tasks import message_deliver
 
     now = timezone.now()
@@ -553,13 +567,20 @@ def outbound_redrive() -> dict:
     )
     for pk in stuck:
         message_deliver.delay(pk)
+    claim_timeout = now - timedelta(seconds=_conf("OUTBOUND_CLAIM_TIMEOUT_SECONDS"))
+    # Claims that waited in a batch of a worker that died: never handed over, due again.
+    released = batches.claims_release_stale(before=claim_timeout)
     # A claim this old outlived every client timeout: its worker died mid-send.
     lost = Message.objects.filter(
         status=DeliveryStatus.QUEUED,
-        send_claimed_at__lt=now - timedelta(seconds=_conf("OUTBOUND_CLAIM_TIMEOUT_SECONDS")),
+        send_claimed_at__lt=claim_timeout,
     ).values_list("pk", flat=True)[:1000]
     unknown, resent = _messages_outcome_unknown(message_ids=lost)
-    return {"requeued": len(stuck), "interrupted": len(unknown), "resent": len(resent)}
+    return {
+        "requeued": len(stuck) + len(released),
+        "interrupted": len(unknown),
+        "resent": len(resent),
+    }
 
 
 def outbound_recover(*, worker: str, started_at: datetime | None = None) -> dict:
@@ -572,11 +593,14 @@ def outbound_recover(*, worker: str, started_at: datetime | None = None) -> dict
     the broker's visibility timeout. A message still queued on the broker is
     enqueued twice; the claim sends it once.
     """
+    from conversations import batches
     from conversations.tasks import message_deliver
 
     started_at = started_at or timezone.now()
-    cut_short = []
+    cut_short, released = [], []
     if worker:
+        # Waiting in a batch when the node died: never handed over, due again (enqueued).
+        released = batches.claims_release_stale(worker=worker, before=started_at)
         cut_short = DeliveryAttempt.objects.filter(
             worker=worker[:200], outcome=DeliveryAttempt.Outcome.PENDING, started_at__lt=started_at
         ).values_list("message_id", flat=True)[:1000]
@@ -585,7 +609,7 @@ def outbound_recover(*, worker: str, started_at: datetime | None = None) -> dict
         Message.objects.filter(
             direction=Direction.OUT, status=DeliveryStatus.QUEUED, send_claimed_at__isnull=True
         )
-        .exclude(pk__in=resent)  # queued already
+        .exclude(pk__in=[*resent, *released])  # queued already
         .values_list("pk", "next_attempt_at")[:1000]
     )
     now = timezone.now()
@@ -594,4 +618,4 @@ def outbound_recover(*, worker: str, started_at: datetime | None = None) -> dict
             message_deliver.apply_async((pk,), eta=next_attempt_at)
         else:
             message_deliver.delay(pk)
-    return {"requeued": len(queued), "interrupted": len(interrupted), "resent": len(resent)}
+    return {"requeued": len(queued) + len(released), "interrupted": len(interrupted), "resent": len(resent)}
