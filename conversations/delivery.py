@@ -347,18 +347,18 @@ def message_send_claimed(*, message: Message, attempt_id: int, claimed_at: datet
         # Still ours: the claim, or an "outcome unknown" given up on this very
         # attempt (a send slower than the claim timeout) that the real answer settles.
         # A status callback that settled it already wins: it may be past "sent".
-        settled = (
-            Message.objects.filter(pk=message_id)
-            .filter(
-                Q(send_claimed_at=claimed_at) | Q(status=DeliveryStatus.UNKNOWN, attempts=message.attempts)
-            )
-            .update(**values)
-        )
-        DeliveryAttempt.objects.filter(pk=attempt_id).update(
-            finished_at=finished,
-            outcome={"sent": "sent", "failed": "failed", "retry": "retry"}[outcome],
-            error=reason,
-            duration_ms=int((finished - started).total_seconds() * 1000),
+        settled = _outcome_write(
+            message_id=message_id,
+            claimed_at=claimed_at,
+            attempts=message.attempts,
+            values=values,
+            attempt_id=attempt_id,
+            attempt_values={
+                "finished_at": finished,
+                "outcome": {"sent": "sent", "failed": "failed", "retry": "retry"}[outcome],
+                "error": reason,
+                "duration_ms": int((finished - started).total_seconds() * 1000),
+            },
         )
         for field, value in values.items():
             setattr(message, field, value)
@@ -370,6 +370,43 @@ def message_send_claimed(*, message: Message, attempt_id: int, claimed_at: datet
             signals.message_event_emit("message.status_changed", message)
         transaction.on_commit(lambda: realtime.publish_message_updated(message))
     return DeliveryOutcome(outcome, retry_in)
+
+
+def _outcome_write(
+    *, message_id: int, claimed_at, attempts: int, values: dict, attempt_id: int, attempt_values: dict
+) -> bool:
+    """The message's outcome, if the send is still ours, and its attempt's: one statement; whether it settled.
+
+    Written out rather than through the ORM: every send runs it, and compiling
+    two updates was a good part of a send's CPU (bench/outbound.py, py-spy).
+    """
+
+    def assignments(model, changes):
+        fields = [model._meta.get_field(name) for name in changes]
+        sql = ", ".join(f'"{field.column}" = %s' for field in fields)
+        return sql, [field.get_db_prep_save(changes[field.name], connection) for field in fields]
+
+    message_set, message_params = assignments(Message, values)
+    attempt_set, attempt_params = assignments(DeliveryAttempt, attempt_values)
+    messages, attempts_table = Message._meta.db_table, DeliveryAttempt._meta.db_table
+    ours = "id = %s AND (send_claimed_at = %s OR (status = %s AND attempts = %s))"
+    ours_params = [message_id, claimed_at, DeliveryStatus.UNKNOWN, attempts]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"""WITH settled AS (UPDATE {messages} SET {message_set} WHERE {ours} RETURNING id)
+                UPDATE {attempts_table} SET {attempt_set} WHERE id = %s
+                RETURNING (SELECT COUNT(*) FROM settled)""",  # noqa: S608 - names from the models
+                [*message_params, *ours_params, *attempt_params, attempt_id],
+            )
+            row = cursor.fetchone()
+            return bool(row and row[0])
+        cursor.execute(f"UPDATE {messages} SET {message_set} WHERE {ours}", [*message_params, *ours_params])  # noqa: S608
+        settled = cursor.rowcount
+        cursor.execute(
+            f"UPDATE {attempts_table} SET {attempt_set} WHERE id = %s", [*attempt_params, attempt_id]
+        )  # noqa: S608
+    return bool(settled)
 
 
 def _claim(*, message_id: int, now: datetime, worker: str) -> int | None:
@@ -433,6 +470,14 @@ def _echo_fold(*, channel_id: int, external_id: str, message_id: int, values: di
     It was recorded as an echo under the provider's id; it is this message, so it
     gives way (keeping any receipt it already got) instead of making a duplicate.
     """
+    with connection.cursor() as cursor:
+        # Almost never there: asked in a statement written once, the ORM only when it is.
+        cursor.execute(
+            f"SELECT 1 FROM {Message._meta.db_table} WHERE channel_id = %s AND external_id = %s AND id <> %s",  # noqa: S608
+            [channel_id, external_id, message_id],
+        )
+        if cursor.fetchone() is None:
+            return
     echo = (
         Message.objects.select_for_update()
         .filter(channel_id=channel_id, external_id=external_id)

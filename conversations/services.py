@@ -8,6 +8,7 @@ back.
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,7 +16,6 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _t
 
@@ -270,22 +270,35 @@ def _response_moment(message: Message) -> datetime | None:
 
 
 def case_lock_for_message(*, message: Message) -> Case | None:
-    """Lock the message's thread, then its case (the project's lock order, as receive_inbound)."""
+    """Lock the message's thread, then its case (the project's lock order, as receive_inbound).
+
+    Two statements written once: every accepted send runs them, and compiling
+    them through the ORM was most of their cost (bench/outbound.py, py-spy).
+    """
     if not message.counts_as_agent_message:
         return None
-    row = Message.objects.filter(pk=message.pk)
-    # Read again, in the locking statement: a merge may have moved the message
-    # since the caller loaded it.
-    Thread.objects.select_for_update().filter(pk=Subquery(row.values("thread_id")[:1])).values_list(
-        "pk", flat=True
-    ).first()
+    thread_sql, case_sql = _case_lock_statements()
+    with connection.cursor() as cursor:
+        # Read again, in the locking statement: a merge may have moved the message
+        # since the caller loaded it.
+        cursor.execute(thread_sql, [message.pk])
     # With its thread locked, the message's case cannot move any more: read in the
     # next statement (a new snapshot), as the case is locked.
-    case = Case.objects.select_for_update().filter(pk=Subquery(row.values("case_id")[:1])).first()
+    case = next(iter(Case.objects.raw(case_sql, [message.pk])), None)
     if case is None:
         return None
     message.case_id = case.pk
     return case
+
+
+@functools.cache
+def _case_lock_statements() -> tuple[str, str]:
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    threads, cases, messages = Thread._meta.db_table, Case._meta.db_table, Message._meta.db_table
+    columns = ", ".join(f'c."{f.column}"' for f in Case._meta.concrete_fields)
+    thread_sql = f"SELECT t.id FROM {threads} t WHERE t.id = (SELECT m.thread_id FROM {messages} m WHERE m.id = %s){lock}"  # noqa: S608, E501
+    case_sql = f"SELECT {columns} FROM {cases} c WHERE c.id = (SELECT m.case_id FROM {messages} m WHERE m.id = %s){lock}"  # noqa: S608, E501
+    return thread_sql, case_sql
 
 
 def case_response_record(*, case: Case | None, message: Message) -> bool:
