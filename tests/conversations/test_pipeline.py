@@ -96,9 +96,19 @@ def test_stuck_queued_message_is_redriven_and_sent_once(live_worker, provider):
     )
     finished = []
     task_postrun.connect(lambda sender=None, **kw: finished.append(sender.name), weak=False)
-    # Two beat runs before the worker gets to it: two tasks, one send.
-    assert delivery.outbound_redrive()["requeued"] == 1
-    assert delivery.outbound_redrive()["requeued"] == 1
+    # Two beat runs before the worker gets to it: two tasks, one send. Published
+    # together after both runs: any task's batch may take a due message
+    # (conversations/batches.py), so the worker must not get the first one early.
+    from conversations import tasks
+
+    redriven = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(tasks.message_deliver, "delay", redriven.append)
+        assert delivery.outbound_redrive()["requeued"] == 1
+        assert delivery.outbound_redrive()["requeued"] == 1
+    assert redriven == [stuck.pk, stuck.pk]
+    for pk in redriven:
+        tasks.message_deliver.apply_async((pk,))
     wait_for(lambda: finished.count("conversations.tasks.message_deliver") >= 2)
     assert Message.objects.get(pk=stuck.pk).status == "sent"
     assert len(provider.requests) == 1
