@@ -164,9 +164,10 @@ def test_waiting_claims_past_the_claim_timeout_are_given_back_by_the_beat(
 @pytest.mark.django_db
 def test_a_batch_of_sms_keeps_its_query_budget(twilio_batch, django_assert_max_num_queries):
     """Per send: the attempt started, then in one transaction the thread and case
-    locks, the message and the attempt; per batch: the claim and the messages read."""
+    locks, the message with its attempt (one statement); per batch: the claim and the
+    messages read."""
     channel, replies = twilio_batch
-    with django_assert_max_num_queries(2 + 7 * len(replies)):
+    with django_assert_max_num_queries(2 + 6 * len(replies)):
         outcomes = batches.messages_deliver_due(message_id=replies[0].pk, limit=10)
     assert [o.outcome for o in outcomes.values()] == ["sent"] * len(replies)
 
