@@ -164,8 +164,15 @@ def _message_reconcile(*, channel, message_id: int, external_id: str, values: di
         if values["status"] == DeliveryStatus.FAILED
         else DeliveryAttempt.Outcome.SENT
     )
+    # A claim still waiting in a batch is settled too: its turn then finds it taken
+    # and never sends what the provider already has (conversations/batches.py).
     DeliveryAttempt.objects.filter(
-        message=message, outcome__in=[DeliveryAttempt.Outcome.PENDING, DeliveryAttempt.Outcome.UNKNOWN]
+        message=message,
+        outcome__in=[
+            DeliveryAttempt.Outcome.PENDING,
+            DeliveryAttempt.Outcome.UNKNOWN,
+            DeliveryAttempt.Outcome.WAITING,
+        ],
     ).update(
         outcome=outcome,
         finished_at=timezone.now(),

@@ -162,6 +162,29 @@ def test_waiting_claims_past_the_claim_timeout_are_given_back_by_the_beat(
 
 
 @pytest.mark.django_db
+def test_a_callback_settling_a_waiting_claim_keeps_it_from_being_sent(provider, monkeypatch):
+    """A late callback of an earlier try (an agent confirmed a resend) arrives while
+    the resend waits for its turn in a batch: the provider has it, it is not sent again."""
+    channel = _api_channel(provider)
+    first, second = _queued(channel, ["one", "two"], monkeypatch)
+    claimed = batches._claim_due(message_id=first.pk, now=timezone.now(), worker="w", limit=10)
+    waiting = next(attempt for mid, attempt, _ in claimed if mid == second.pk)
+
+    assert delivery.message_status_update(
+        channel=channel, external_id="remote-earlier", status="delivered", message_id=second.pk
+    )
+
+    assert batches._attempt_start(attempt_id=waiting) is False
+    second.refresh_from_db()
+    assert (second.status, second.external_id, second.send_claimed_at) == (
+        "delivered",
+        "remote-earlier",
+        None,
+    )
+    assert provider.requests == []
+
+
+@pytest.mark.django_db
 def test_a_batch_of_sms_keeps_its_query_budget(twilio_batch, django_assert_max_num_queries):
     """Per send: the attempt started, then in one transaction the thread and case
     locks, the message with its attempt (one statement); per batch: the claim and the
