@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from channels_adapters.base import Sender
-from conversations import batches, delivery, tasks
+from conversations import batches, delivery, statuses, tasks
 from conversations.models import DeliveryAttempt, Message
 from conversations.services import receive_inbound, send_reply
 from tests.factories import ChannelFactory, UserFactory
@@ -170,7 +170,7 @@ def test_a_callback_settling_a_waiting_claim_keeps_it_from_being_sent(provider, 
     claimed = batches._claim_due(message_id=first.pk, now=timezone.now(), worker="w", limit=10)
     waiting = next(attempt for mid, attempt, _ in claimed if mid == second.pk)
 
-    assert delivery.message_status_update(
+    assert statuses.message_status_update(
         channel=channel, external_id="remote-earlier", status="delivered", message_id=second.pk
     )
 

@@ -8,7 +8,7 @@ from celery.signals import task_postrun
 from django.utils import timezone
 
 from channels_adapters.base import Sender, hmac_sha256_hex
-from conversations import delivery, services
+from conversations import delivery, services, statuses
 from conversations.models import DeliveryAttempt, Direction, Message
 from conversations.services import receive_inbound, send_reply
 from tests.conftest import wait_for
@@ -184,7 +184,7 @@ def test_echo_arriving_before_the_send_returns_is_folded_into_the_sent_message(p
         external_id="remote-echo-1",
         text="On its way",
     ).message
-    delivery.message_status_update(channel=channel, external_id="remote-echo-1", status="delivered")
+    statuses.message_status_update(channel=channel, external_id="remote-echo-1", status="delivered")
 
     assert delivery.message_deliver(message_id=reply.pk).outcome == "sent"
 
