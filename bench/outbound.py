@@ -435,12 +435,12 @@ def figures(*, produced, records, t0, duration_offered, warm):
 
 
 def count_queries(*, case_ids, agent_id, n: int) -> dict:
-    """Queries per reply queued (send_reply) and per send (message_deliver), in this process."""
+    """Queries per reply queued (send_reply) and per send (message_deliver, one batch), in this process."""
     from django.contrib.auth import get_user_model
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from conversations import delivery
+    from conversations import batches, delivery
     from conversations.models import Case
     from conversations.services import send_reply
 
@@ -457,13 +457,28 @@ def count_queries(*, case_ids, agent_id, n: int) -> dict:
             delivery.message_deliver(message_id=message.pk, worker="bench-count")
         per_send.append(len(ctx.captured_queries))
     elapsed = time.perf_counter() - started
+    last_send = [q["sql"][:160] for q in ctx.captured_queries]
+    # The worker's path: one task's batch takes them all (conversations/batches.py).
+    cpu = time.process_time()
+    batch = [send_reply(case=case, author_user=agent, body="Counting a batch") for case in cases]
+    cpu_per_reply = (time.process_time() - cpu) / len(batch)
+    cpu, started = time.process_time(), time.perf_counter()
+    with CaptureQueriesContext(connection) as ctx:
+        outcomes = batches.messages_deliver_due(
+            message_id=batch[0].pk, worker="bench-count", limit=len(batch)
+        )
     return {
         "sends": len(messages),
         "queries_per_reply_queued": round(sum(per_reply) / len(per_reply), 2),
+        "in_process_cpu_ms_per_reply_queued": round(cpu_per_reply * 1000, 2),
         "queries_per_send": round(sum(per_send) / len(per_send), 2),
         "queries_per_send_max": max(per_send),
         "in_process_ms_per_send": round(elapsed / len(messages) * 1000, 2),
-        "queries_of_last_send": [q["sql"][:160] for q in ctx.captured_queries],
+        "queries_of_last_send": last_send,
+        "batch_sends": sum(o.outcome == "sent" for o in outcomes.values()),
+        "batch_queries_per_send": round(len(ctx.captured_queries) / len(batch), 2),
+        "batch_cpu_ms_per_send": round((time.process_time() - cpu) / len(batch) * 1000, 2),
+        "batch_ms_per_send": round((time.perf_counter() - started) / len(batch) * 1000, 2),
     }
 
 

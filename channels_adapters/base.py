@@ -182,6 +182,10 @@ class ChannelAdapter:
     def send(self, channel: Channel, message: Message, recipient: Identity) -> SendResult:
         raise NotImplementedError
 
+    def sends_prepare(self, channel: Channel, messages: list[Message]) -> None:
+        """Before a batch of sends on this channel: what `send` would read once per message,
+        read once for all of them (a conversation window). Nothing by default."""
+
     def reaches(self, channel: Channel, identity: Identity) -> bool:
         """Whether this channel can write to this address (a web-chat visitor only on their site's chat)."""
         return identity.kind in self.identity_kinds

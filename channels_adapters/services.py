@@ -622,8 +622,8 @@ def _event_apply(
     re-driven only when a failure may pass (database, Redis or network away);
     one that fails the same way every time waits for an admin's reprocess.
     """
-    from conversations.delivery import message_status_update, message_status_watermark, message_update
     from conversations.services import receive_inbound, record_echo
+    from conversations.statuses import message_status_update, message_status_watermark, message_update
 
     summary = {"messages": 0, "duplicates": 0, "statuses": 0, "updates": 0, "ignored": []}
     identities = batch.identities if batch is not None else None

@@ -1,9 +1,8 @@
-"""Outbound delivery and what providers tell us about our messages afterwards.
+"""Outbound delivery: a queued message is claimed and handed to its provider at most once.
 
-A queued message is claimed under a row lock and handed to its provider at most
-once; every try is a DeliveryAttempt. A send a crash cut short is "unknown"
-(may have been sent) until a status callback naming our message settles it.
-Status callbacks only move a message forward.
+Every try is a DeliveryAttempt. A send a crash cut short is "unknown" (may
+have been sent) until a status callback naming our message settles it
+(conversations/statuses.py). Batches of sends: conversations/batches.py.
 """
 
 from __future__ import annotations
@@ -21,13 +20,11 @@ from django.utils.translation import gettext, gettext_lazy
 from channels_adapters.base import (
     OutboundRefused,
     PermanentSendError,
-    Sender,
     TransientSendError,
 )
 from channels_adapters.registry import UnsupportedChannel, adapter_for
 from conversations import realtime, signals
 from conversations.models import (
-    DELIVERY_RANK,
     DeliveryAttempt,
     DeliveryStatus,
     Direction,
@@ -37,216 +34,10 @@ from conversations.services import (
     _conf,
     case_lock_for_message,
     case_response_record,
-    case_response_withdraw,
 )
+from conversations.statuses import message_echo_fold
 
 logger = logging.getLogger(__name__)
-
-
-_STATUS_TIME_FIELD = {
-    DeliveryStatus.SENT: "sent_at",
-    DeliveryStatus.DELIVERED: "delivered_at",
-    DeliveryStatus.READ: "read_at",
-}
-
-
-def message_status_update(
-    *,
-    channel,
-    external_id: str,
-    status: str,
-    error: str = "",
-    at: datetime | None = None,
-    message_id: int | None = None,
-) -> bool:
-    """A provider's delivery callback. Status only moves forward; returns whether it moved.
-
-    `message_id` is our own id echoed by the provider (Twilio's callback URL,
-    WhatsApp's biz_opaque_callback_data, the API channel): it settles a send
-    whose answer we never got, so an interrupted send is not shown as failed
-    nor sent a second time.
-    """
-    if status == DeliveryStatus.FAILED:
-        allowed_from = [DeliveryStatus.QUEUED, DeliveryStatus.UNKNOWN, DeliveryStatus.SENT]
-    elif status in DELIVERY_RANK and status != DeliveryStatus.UNKNOWN:
-        allowed_from = [s for s, rank in DELIVERY_RANK.items() if rank < DELIVERY_RANK[status]]
-    else:
-        raise ValidationError(f"Unknown delivery status '{status}'.")
-    values = {"status": status}
-    if status == DeliveryStatus.FAILED:
-        values["error"] = error or gettext("The provider reported the message as not delivered.")
-    elif status != DeliveryStatus.QUEUED:
-        values[_STATUS_TIME_FIELD[status]] = at or timezone.now()
-    if external_id:
-        target = Q(external_id=external_id)
-    elif message_id is not None:
-        target = Q(pk=message_id, direction=Direction.OUT)
-    else:
-        target = None
-    with transaction.atomic():
-        # The case changes with the status, in this transaction: its thread and case
-        # are locked first (the project's lock order: thread, case, then the message).
-        case = _case_lock(channel=channel, message_id=message_id, target=target)
-        if message_id is not None and _message_reconcile(
-            channel=channel, message_id=message_id, external_id=external_id, values=values, case=case
-        ):
-            return True
-        if target is None:
-            return False
-        messages = Message.objects.filter(target, channel=channel)
-        updated = messages.filter(status__in=allowed_from).update(**values)
-        if updated:
-            message = messages.get()
-            _case_follow(case=case, message=message)
-            signals.message_event_emit("message.status_changed", message, channel=channel)
-            transaction.on_commit(lambda: realtime.publish_message_updated(message))
-    return bool(updated)
-
-
-def _case_lock(*, channel, message_id: int | None, target: Q | None):
-    """The case a status callback may change, locked (thread first); None for a bot's message."""
-    candidates = []
-    if message_id is not None:
-        candidates.append(Q(pk=message_id, direction=Direction.OUT))
-    if target is not None:
-        candidates.append(target)
-    for q in candidates:
-        message = (
-            Message.objects.filter(q, channel=channel)
-            .only("pk", "thread_id", "case_id", "author", "direction", "kind")
-            .first()
-        )
-        if message is not None:
-            return case_lock_for_message(message=message)
-    return None
-
-
-def _case_follow(*, case, message: Message) -> None:
-    """A reply the provider accepted is a response; one that failed for good is withdrawn."""
-    if case is None or message.case_id != case.pk:
-        return
-    if message.status == DeliveryStatus.FAILED:
-        case_response_withdraw(case=case, message=message)
-    else:
-        case_response_record(case=case, message=message)
-
-
-def _message_reconcile(*, channel, message_id: int, external_id: str, values: dict, case=None) -> bool:
-    """A callback names a message of ours that has no outcome yet: the provider's word is the outcome.
-
-    Only for a send in flight or interrupted (or queued again after one: the
-    provider has it, the resend must not go out). Anything else follows the
-    external id like every callback.
-    """
-    message = (
-        Message.objects.select_for_update()
-        .filter(pk=message_id, channel=channel, direction=Direction.OUT)
-        .first()
-    )
-    if message is None or values["status"] == DeliveryStatus.QUEUED:
-        return False
-    undecided = message.status == DeliveryStatus.UNKNOWN or (
-        message.status == DeliveryStatus.QUEUED
-        and (message.send_claimed_at is not None or values["status"] != DeliveryStatus.FAILED)
-    )
-    if not undecided:
-        return False
-    values = {**values, "send_claimed_at": None, "next_attempt_at": None}
-    if values["status"] != DeliveryStatus.FAILED:
-        values["error"] = ""
-        values.setdefault("sent_at", values.get("delivered_at") or values.get("read_at") or timezone.now())
-    if external_id and not message.external_id:
-        values["external_id"] = external_id
-        _echo_fold(channel_id=channel.pk, external_id=external_id, message_id=message.pk, values=values)
-    Message.objects.filter(pk=message.pk).update(**values)
-    outcome = (
-        DeliveryAttempt.Outcome.FAILED
-        if values["status"] == DeliveryStatus.FAILED
-        else DeliveryAttempt.Outcome.SENT
-    )
-    DeliveryAttempt.objects.filter(
-        message=message, outcome__in=[DeliveryAttempt.Outcome.PENDING, DeliveryAttempt.Outcome.UNKNOWN]
-    ).update(
-        outcome=outcome,
-        finished_at=timezone.now(),
-        error=gettext("Outcome reported by the provider's status callback."),
-    )
-    for field, value in values.items():
-        setattr(message, field, value)
-    _case_follow(case=case, message=message)
-    signals.message_event_emit("message.status_changed", message, channel=channel)
-    transaction.on_commit(lambda: realtime.publish_message_updated(message))
-    return True
-
-
-def message_status_watermark(*, channel, recipient: Sender, status: str, watermark: datetime) -> int:
-    """A receipt that covers everything sent to one person up to a time (Messenger)."""
-    from customers.identity import identity_normalize
-
-    if status not in (DeliveryStatus.DELIVERED, DeliveryStatus.READ):
-        raise ValidationError(f"A watermark receipt cannot mean '{status}'.")
-    address = identity_normalize(recipient.kind, recipient.address)
-    allowed_from = [s for s, rank in DELIVERY_RANK.items() if rank < DELIVERY_RANK[status]]
-    with transaction.atomic():
-        messages = list(
-            Message.objects.filter(
-                channel=channel,
-                direction=Direction.OUT,
-                identity__kind=recipient.kind,
-                identity__address=address,
-                status__in=allowed_from,
-                created_at__lte=watermark,
-            )
-            # A watermark only covers what reached the provider: never a send still
-            # queued, nor one a crash cut short ("may have been sent").
-            .exclude(status__in=[DeliveryStatus.QUEUED, DeliveryStatus.UNKNOWN])
-            # Each receipt's push goes to its case's viewers: the cases come along,
-            # not one query per message after commit.
-            .select_related("case")
-        )
-        if not messages:
-            return 0
-        Message.objects.filter(pk__in=[m.pk for m in messages]).update(
-            status=status, **{_STATUS_TIME_FIELD[status]: watermark}
-        )
-        for message in messages:
-            message.status = status
-            setattr(message, _STATUS_TIME_FIELD[status], watermark)
-            signals.message_event_emit("message.status_changed", message, channel=channel)
-            transaction.on_commit(lambda m=message: realtime.publish_message_updated(m))
-    return len(messages)
-
-
-def message_update(
-    *,
-    channel,
-    external_id: str,
-    text: str | None = None,
-    kind: str | None = None,
-    meta: dict | None = None,
-    attachments: list[dict] | None = None,
-    at: datetime | None = None,
-) -> Message | None:
-    """Later news about a message we have: edits keep the old text, meta is merged."""
-    with transaction.atomic():
-        message = Message.objects.select_for_update().filter(channel=channel, external_id=external_id).first()
-        if message is None:
-            return None
-        merged = {**message.meta, **(meta or {})}
-        if text is not None and text != message.body:
-            merged["edits"] = [
-                *message.meta.get("edits", []),
-                {"text": message.body, "until": (at or timezone.now()).isoformat()},
-            ]
-            message.body = text
-        if kind:
-            message.kind = kind
-        if attachments:
-            message.attachments = [*message.attachments, *attachments]
-        message.meta = merged
-        message.save(update_fields=["body", "kind", "meta", "attachments"])
-        transaction.on_commit(lambda: realtime.publish_message_updated(message))
-    return message
 
 
 # Outbound delivery ---------------------------------------------------------
@@ -283,7 +74,18 @@ def message_deliver(*, message_id: int, worker: str = "") -> DeliveryOutcome:
     message = Message.objects.select_related("channel", "identity", "thread").filter(pk=message_id).first()
     if message is None:  # erased (privacy) since the claim: nothing to send any more
         return DeliveryOutcome("skipped")
+    return message_send_claimed(message=message, attempt_id=attempt_id, claimed_at=now)
 
+
+def message_send_claimed(*, message: Message, attempt_id: int, claimed_at: datetime) -> DeliveryOutcome:
+    """The network call for a message this worker claimed, and its outcome in a transaction of its own.
+
+    A batch (conversations/batches.py) calls this once per message: a provider's
+    error, a crash in an adapter or a lost race with a status callback stay with
+    that message.
+    """
+    message_id = message.pk
+    started = timezone.now()
     retry_in = None
     external_id = None
     try:
@@ -330,22 +132,24 @@ def message_deliver(*, message_id: int, worker: str = "") -> DeliveryOutcome:
         # thread, then case, then the message (the project's lock order).
         case = case_lock_for_message(message=message) if outcome == "sent" else None
         if outcome == "sent" and external_id and _echoes_sends(message.channel):
-            _echo_fold(
+            message_echo_fold(
                 channel_id=message.channel_id, external_id=external_id, message_id=message_id, values=values
             )
         # Still ours: the claim, or an "outcome unknown" given up on this very
         # attempt (a send slower than the claim timeout) that the real answer settles.
         # A status callback that settled it already wins: it may be past "sent".
-        settled = (
-            Message.objects.filter(pk=message_id)
-            .filter(Q(send_claimed_at=now) | Q(status=DeliveryStatus.UNKNOWN, attempts=message.attempts))
-            .update(**values)
-        )
-        DeliveryAttempt.objects.filter(pk=attempt_id).update(
-            finished_at=finished,
-            outcome={"sent": "sent", "failed": "failed", "retry": "retry"}[outcome],
-            error=reason,
-            duration_ms=int((finished - now).total_seconds() * 1000),
+        settled = _outcome_write(
+            message_id=message_id,
+            claimed_at=claimed_at,
+            attempts=message.attempts,
+            values=values,
+            attempt_id=attempt_id,
+            attempt_values={
+                "finished_at": finished,
+                "outcome": {"sent": "sent", "failed": "failed", "retry": "retry"}[outcome],
+                "error": reason,
+                "duration_ms": int((finished - started).total_seconds() * 1000),
+            },
         )
         for field, value in values.items():
             setattr(message, field, value)
@@ -357,6 +161,43 @@ def message_deliver(*, message_id: int, worker: str = "") -> DeliveryOutcome:
             signals.message_event_emit("message.status_changed", message)
         transaction.on_commit(lambda: realtime.publish_message_updated(message))
     return DeliveryOutcome(outcome, retry_in)
+
+
+def _outcome_write(
+    *, message_id: int, claimed_at, attempts: int, values: dict, attempt_id: int, attempt_values: dict
+) -> bool:
+    """The message's outcome, if the send is still ours, and its attempt's: one statement; whether it settled.
+
+    Written out rather than through the ORM: every send runs it, and compiling
+    two updates was a good part of a send's CPU (bench/outbound.py, py-spy).
+    """
+
+    def assignments(model, changes):
+        fields = [model._meta.get_field(name) for name in changes]
+        sql = ", ".join(f'"{field.column}" = %s' for field in fields)
+        return sql, [field.get_db_prep_save(changes[field.name], connection) for field in fields]
+
+    message_set, message_params = assignments(Message, values)
+    attempt_set, attempt_params = assignments(DeliveryAttempt, attempt_values)
+    messages, attempts_table = Message._meta.db_table, DeliveryAttempt._meta.db_table
+    ours = "id = %s AND (send_claimed_at = %s OR (status = %s AND attempts = %s))"
+    ours_params = [message_id, claimed_at, DeliveryStatus.UNKNOWN, attempts]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"""WITH settled AS (UPDATE {messages} SET {message_set} WHERE {ours} RETURNING id)
+                UPDATE {attempts_table} SET {attempt_set} WHERE id = %s
+                RETURNING (SELECT COUNT(*) FROM settled)""",  # noqa: S608 - names from the models
+                [*message_params, *ours_params, *attempt_params, attempt_id],
+            )
+            row = cursor.fetchone()
+            return bool(row and row[0])
+        cursor.execute(f"UPDATE {messages} SET {message_set} WHERE {ours}", [*message_params, *ours_params])  # noqa: S608
+        settled = cursor.rowcount
+        cursor.execute(
+            f"UPDATE {attempts_table} SET {attempt_set} WHERE id = %s", [*attempt_params, attempt_id]
+        )  # noqa: S608
+    return bool(settled)
 
 
 def _claim(*, message_id: int, now: datetime, worker: str) -> int | None:
@@ -412,32 +253,6 @@ def _echoes_sends(channel) -> bool:
         return adapter_for(channel.kind).echoes_sends
     except UnsupportedChannel:
         return True
-
-
-def _echo_fold(*, channel_id: int, external_id: str, message_id: int, values: dict) -> None:
-    """The provider's echo of this very send can arrive before the send returns.
-
-    It was recorded as an echo under the provider's id; it is this message, so it
-    gives way (keeping any receipt it already got) instead of making a duplicate.
-    """
-    echo = (
-        Message.objects.select_for_update()
-        .filter(channel_id=channel_id, external_id=external_id)
-        .exclude(pk=message_id)
-        .first()
-    )
-    if echo is None or not echo.meta.get("echo"):
-        return
-    if DELIVERY_RANK.get(echo.status, 0) > DELIVERY_RANK[DeliveryStatus.SENT]:
-        values["status"] = echo.status
-        for stamp in ("delivered_at", "read_at"):
-            if getattr(echo, stamp, None):
-                values[stamp] = getattr(echo, stamp)
-    echo_id, case_id = echo.pk, echo.case_id
-    echo.delete()
-    transaction.on_commit(
-        lambda: realtime.publish("message.deleted", {"id": echo_id}, case_id=case_id, everyone=True)
-    )
 
 
 def message_retry(*, message: Message, by=None, confirmed: bool = False) -> Message:
@@ -537,6 +352,7 @@ def _dedupes_resends(channel) -> bool:
 
 def outbound_redrive() -> dict:
     """Beat task body: re-enqueue messages left queued, report sends with no outcome."""
+    from conversations import batches
     from conversations.tasks import message_deliver
 
     now = timezone.now()
@@ -553,13 +369,20 @@ def outbound_redrive() -> dict:
     )
     for pk in stuck:
         message_deliver.delay(pk)
+    claim_timeout = now - timedelta(seconds=_conf("OUTBOUND_CLAIM_TIMEOUT_SECONDS"))
+    # Claims that waited in a batch of a worker that died: never handed over, due again.
+    released = batches.claims_release_stale(before=claim_timeout)
     # A claim this old outlived every client timeout: its worker died mid-send.
     lost = Message.objects.filter(
         status=DeliveryStatus.QUEUED,
-        send_claimed_at__lt=now - timedelta(seconds=_conf("OUTBOUND_CLAIM_TIMEOUT_SECONDS")),
+        send_claimed_at__lt=claim_timeout,
     ).values_list("pk", flat=True)[:1000]
     unknown, resent = _messages_outcome_unknown(message_ids=lost)
-    return {"requeued": len(stuck), "interrupted": len(unknown), "resent": len(resent)}
+    return {
+        "requeued": len(stuck) + len(released),
+        "interrupted": len(unknown),
+        "resent": len(resent),
+    }
 
 
 def outbound_recover(*, worker: str, started_at: datetime | None = None) -> dict:
@@ -572,11 +395,14 @@ def outbound_recover(*, worker: str, started_at: datetime | None = None) -> dict
     the broker's visibility timeout. A message still queued on the broker is
     enqueued twice; the claim sends it once.
     """
+    from conversations import batches
     from conversations.tasks import message_deliver
 
     started_at = started_at or timezone.now()
-    cut_short = []
+    cut_short, released = [], []
     if worker:
+        # Waiting in a batch when the node died: never handed over, due again (enqueued).
+        released = batches.claims_release_stale(worker=worker, before=started_at)
         cut_short = DeliveryAttempt.objects.filter(
             worker=worker[:200], outcome=DeliveryAttempt.Outcome.PENDING, started_at__lt=started_at
         ).values_list("message_id", flat=True)[:1000]
@@ -585,7 +411,7 @@ def outbound_recover(*, worker: str, started_at: datetime | None = None) -> dict
         Message.objects.filter(
             direction=Direction.OUT, status=DeliveryStatus.QUEUED, send_claimed_at__isnull=True
         )
-        .exclude(pk__in=resent)  # queued already
+        .exclude(pk__in=[*resent, *released])  # queued already
         .values_list("pk", "next_attempt_at")[:1000]
     )
     now = timezone.now()
@@ -594,4 +420,4 @@ def outbound_recover(*, worker: str, started_at: datetime | None = None) -> dict
             message_deliver.apply_async((pk,), eta=next_attempt_at)
         else:
             message_deliver.delay(pk)
-    return {"requeued": len(queued), "interrupted": len(interrupted), "resent": len(resent)}
+    return {"requeued": len(queued) + len(released), "interrupted": len(interrupted), "resent": len(resent)}

@@ -272,6 +272,13 @@ class Message(models.Model):
                 condition=models.Q(kind="call", meta__answered=True),
                 name="message_answered_call_case",
             ),
+            # A send task's claim takes the oldest due replies: only the queued ones are
+            # indexed, not millions of sent ones (conversations/batches.py).
+            models.Index(
+                fields=["id"],
+                condition=models.Q(direction="out", status="queued"),
+                name="message_queued_out",
+            ),
         ]
         ordering = ["created_at", "id"]
         verbose_name = _("message")
@@ -298,6 +305,9 @@ class DeliveryAttempt(models.Model):
         RETRY = "retry", _("Failed, will retry")
         FAILED = "failed", _("Failed")
         UNKNOWN = "unknown", _("Interrupted, outcome unknown")
+        # Claimed in a batch, not handed to the provider yet: a crash before its
+        # turn gives the message back to the queue, it is not "may have been sent".
+        WAITING = "waiting", _("Waiting for its turn in a batch")
 
     message = models.ForeignKey(
         Message, on_delete=models.CASCADE, related_name="delivery_attempts", verbose_name=_("message")

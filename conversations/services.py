@@ -8,6 +8,7 @@ back.
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,7 +16,6 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _t
 
@@ -323,22 +323,35 @@ def _response_moment(message: Message) -> datetime | None:
 
 
 def case_lock_for_message(*, message: Message) -> Case | None:
-    """Lock the message's thread, then its case (the project's lock order, as receive_inbound)."""
+    """Lock the message's thread, then its case (the project's lock order, as receive_inbound).
+
+    Two statements written once: every accepted send runs them, and compiling
+    them through the ORM was most of their cost (bench/outbound.py, py-spy).
+    """
     if not message.counts_as_agent_message:
         return None
-    row = Message.objects.filter(pk=message.pk)
-    # Read again, in the locking statement: a merge may have moved the message
-    # since the caller loaded it.
-    Thread.objects.select_for_update().filter(pk=Subquery(row.values("thread_id")[:1])).values_list(
-        "pk", flat=True
-    ).first()
+    thread_sql, case_sql = _case_lock_statements()
+    with connection.cursor() as cursor:
+        # Read again, in the locking statement: a merge may have moved the message
+        # since the caller loaded it.
+        cursor.execute(thread_sql, [message.pk])
     # With its thread locked, the message's case cannot move any more: read in the
     # next statement (a new snapshot), as the case is locked.
-    case = Case.objects.select_for_update().filter(pk=Subquery(row.values("case_id")[:1])).first()
+    case = next(iter(Case.objects.raw(case_sql, [message.pk])), None)
     if case is None:
         return None
     message.case_id = case.pk
     return case
+
+
+@functools.cache
+def _case_lock_statements() -> tuple[str, str]:
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    threads, cases, messages = Thread._meta.db_table, Case._meta.db_table, Message._meta.db_table
+    columns = ", ".join(f'c."{f.column}"' for f in Case._meta.concrete_fields)
+    thread_sql = f"SELECT t.id FROM {threads} t WHERE t.id = (SELECT m.thread_id FROM {messages} m WHERE m.id = %s){lock}"  # noqa: S608, E501
+    case_sql = f"SELECT {columns} FROM {cases} c WHERE c.id = (SELECT m.case_id FROM {messages} m WHERE m.id = %s){lock}"  # noqa: S608, E501
+    return thread_sql, case_sql
 
 
 def case_response_record(*, case: Case | None, message: Message) -> bool:
@@ -418,8 +431,27 @@ def case_response_withdraw(*, case: Case | None, message: Message) -> bool:
     return True
 
 
-def _reply_channel(thread: Thread):
+# The customer's latest messages read for a reply: its channel and address are
+# almost always among them, one query instead of one for each (bench/outbound.py).
+_LATEST_INBOUND = 8
+
+
+def _latest_inbound(thread: Thread) -> list[Message]:
+    return list(
+        Message.objects.filter(thread=thread, direction=Direction.IN, channel__isnull=False)
+        .select_related("channel", "identity")
+        .order_by("-created_at", "-id")[:_LATEST_INBOUND]
+    )
+
+
+def _reply_channel(thread: Thread, latest: list[Message] | None = None):
     """By default, answer where the customer last wrote to us."""
+    if latest is not None:
+        for message in latest:
+            if message.kind not in NOT_A_REPLY_SOURCE:
+                return message.channel
+        if len(latest) < _LATEST_INBOUND:
+            return None  # that was every inbound message of the thread
     latest = (
         Message.objects.filter(thread=thread, direction=Direction.IN, channel__isnull=False)
         .exclude(kind__in=NOT_A_REPLY_SOURCE)
@@ -430,16 +462,22 @@ def _reply_channel(thread: Thread):
     return latest.channel if latest else None
 
 
-def _recipient(*, thread: Thread, channel, adapter) -> Identity:
+def _recipient(*, thread: Thread, channel, adapter, latest: list[Message] | None = None) -> Identity:
     """The customer's address on this channel: the one they last used on it, else any."""
-    latest = (
-        Message.objects.filter(thread=thread, channel=channel, direction=Direction.IN, identity__isnull=False)
-        .select_related("identity")
-        .order_by("-created_at", "-id")
-        .first()
-    )
-    if latest is not None and latest.identity.customer_id == thread.customer_id:
-        return latest.identity
+    found = None
+    if latest is not None:
+        found = next((m for m in latest if m.channel_id == channel.pk and m.identity_id is not None), None)
+    if found is None and (latest is None or len(latest) == _LATEST_INBOUND):
+        found = (
+            Message.objects.filter(
+                thread=thread, channel=channel, direction=Direction.IN, identity__isnull=False
+            )
+            .select_related("identity")
+            .order_by("-created_at", "-id")
+            .first()
+        )
+    if found is not None and found.identity.customer_id == thread.customer_id:
+        return found.identity
     identities = {}
     for identity in Identity.objects.filter(customer_id=thread.customer_id).order_by("-created_at"):
         if adapter.reaches(channel, identity):
@@ -532,7 +570,8 @@ def _queue_outbound(*, case, author, author_user, body, channel, identity, attac
         raise ValidationError(_t("A reply needs text or an attachment."))
     thread = case.thread
     chosen = channel is not None
-    channel = channel or _reply_channel(thread) or case.origin_channel
+    latest = _latest_inbound(thread) if channel is None or identity is None else None
+    channel = channel or _reply_channel(thread, latest) or case.origin_channel
     if channel is None:
         raise ValidationError(_t("This customer has never written on a channel we can answer on."))
     if not channel.is_active:
@@ -541,7 +580,7 @@ def _queue_outbound(*, case, author, author_user, body, channel, identity, attac
         adapter = adapter_for(channel.kind)
     except UnsupportedChannel as exc:
         raise ValidationError(str(exc)) from exc
-    recipient = identity or _recipient(thread=thread, channel=channel, adapter=adapter)
+    recipient = identity or _recipient(thread=thread, channel=channel, adapter=adapter, latest=latest)
     if not chosen and identity is None:
         # Nobody picked the channel: a customer who has left it is answered where they are.
         fallback = reply_fallback(channel=channel, recipient=recipient)

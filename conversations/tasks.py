@@ -3,15 +3,19 @@ import logging
 from celery import shared_task
 from celery.signals import celeryd_init, worker_ready
 
-from conversations import cases, delivery
+from conversations import batches, cases, delivery
 
 
 @shared_task(bind=True, max_retries=None, acks_late=True, ignore_result=True)
 def message_deliver(self, message_id: int):
-    outcome = delivery.message_deliver(message_id=message_id, worker=self.request.hostname or "")
-    if outcome.retry_in is not None:
-        raise self.retry(countdown=outcome.retry_in)
-    return outcome.outcome
+    # This message and other due ones in one batch (conversations/batches.py).
+    outcomes = batches.messages_deliver_due(message_id=message_id, worker=self.request.hostname or "")
+    for pk, outcome in outcomes.items():
+        if outcome.retry_in is not None:
+            # Each message's backoff is its own: a task of its own at its next attempt.
+            message_deliver.apply_async((pk,), countdown=outcome.retry_in)
+    own = outcomes.get(message_id)
+    return own.outcome if own else "skipped"
 
 
 @shared_task(ignore_result=True)

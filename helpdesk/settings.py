@@ -381,6 +381,11 @@ HELPDESK = {
     # sent", never resent blindly. Well past the slowest client timeout (SMTP's
     # 20 s); a restarting worker node settles its own cut-short sends at once.
     "OUTBOUND_CLAIM_TIMEOUT_SECONDS": env.float("HELPDESK_OUTBOUND_CLAIM_TIMEOUT_SECONDS", default=120.0),
+    # A send task claims up to this many due messages and sends them in turn
+    # (conversations/batches.py); it starts no new send after OUTBOUND_BATCH_SECONDS,
+    # well inside the claim timeout, and gives the rest back to the queue.
+    "OUTBOUND_BATCH_SIZE": env.int("HELPDESK_OUTBOUND_BATCH_SIZE", default=20),
+    "OUTBOUND_BATCH_SECONDS": env.float("HELPDESK_OUTBOUND_BATCH_SECONDS", default=15.0),
     "INBOUND_MAX_ATTEMPTS": env.int("HELPDESK_INBOUND_MAX_ATTEMPTS", default=5),
     "INBOUND_STUCK_AFTER_SECONDS": env.float("HELPDESK_INBOUND_STUCK_AFTER_SECONDS", default=30.0),
     # Workers pop pending webhooks this many at a time; a drain task hands

@@ -95,7 +95,7 @@ def provider_accepts(message, *, at=None, status="sent"):
 
     Through the real status path, so the case counts the reply as the core does.
     """
-    from conversations.delivery import message_status_update
+    from conversations.statuses import message_status_update
 
     message_status_update(
         channel=message.channel,

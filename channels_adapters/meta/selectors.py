@@ -45,6 +45,19 @@ def last_customer_message_at(*, channel, thread=None, identity=None) -> datetime
     return row[0] or row[1]
 
 
+def last_customer_messages_at(*, channel, identity_ids) -> dict:
+    """`last_customer_message_at` for many of a channel's customers at once: {identity id: time}."""
+    from conversations.models import Direction, Message
+
+    rows = (
+        Message.objects.filter(channel=channel, direction=Direction.IN, identity_id__in=list(identity_ids))
+        .order_by("identity_id", "-created_at", "-id")
+        .distinct("identity_id")
+        .values_list("identity_id", "provider_timestamp", "created_at")
+    )
+    return {identity_id: provider_at or created_at for identity_id, provider_at, created_at in rows}
+
+
 def window_rule(*, channel, last_at: datetime | None, now: datetime | None = None) -> dict:
     now = now or timezone.now()
     if channel.kind not in ("facebook", "instagram", "whatsapp"):

@@ -14,11 +14,13 @@
 
 from __future__ import annotations
 
+import functools
 from urllib.parse import parse_qsl, urlencode
 
 import requests
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, QueryDict
+from django.urls import reverse
 from twilio.base.exceptions import TwilioRestException
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
@@ -44,8 +46,14 @@ def public_base_url() -> str:
 
 def hook_url(channel, **params) -> str:
     """The public URL of the channel's webhook, with an ``event`` sub-path as query parameters."""
-    url = public_base_url() + channel.webhook_path
+    url = public_base_url() + _webhook_path(channel.key)
     return f"{url}?{urlencode(params)}" if params else url
+
+
+@functools.lru_cache(maxsize=4096)
+def _webhook_path(key) -> str:
+    # Every send's status callback URL: reverse() once per channel, not once per send.
+    return reverse("webhook", kwargs={"key": key})
 
 
 def candidate_urls(request: HttpRequest) -> list[str]:
@@ -107,17 +115,24 @@ def rest_client(channel) -> Client:
         raise PermanentSendError(
             f"The channel {channel.name} has no Twilio account SID or auth token: an admin must fill them in."
         )
-    client = Client(
-        credentials["account_sid"],
-        credentials["auth_token"],
-        # The process's (thread's) session: connections kept between sends.
-        http_client=twilio_http(settings.HELPDESK["HTTP_TIMEOUT_SECONDS"]),
-    )
-    # The library's own switch for its API domain: every resource under client.api
-    # (messages, calls, incoming numbers) builds its URL from it.
-    client.api.base_url = provider_base_url(
+    # The process's (thread's) session: connections kept between sends.
+    http_client = twilio_http(settings.HELPDESK["HTTP_TIMEOUT_SECONDS"])
+    base_url = provider_base_url(
         settings.TWILIO_API_BASE_URL, credential=credentials["account_sid"], provider="twilio"
     )
+    # One client per thread and account: the library builds its resource tree
+    # (api, v2010, account, messages) lazily on a client, once rather than per send.
+    key = (id(http_client), credentials["account_sid"], credentials["auth_token"], base_url)
+    clients = http_client.__dict__.setdefault("_helpdesk_clients", {})
+    client = clients.get(key)
+    if client is None:
+        client = Client(credentials["account_sid"], credentials["auth_token"], http_client=http_client)
+        # The library's own switch for its API domain: every resource under client.api
+        # (messages, calls, incoming numbers) builds its URL from it.
+        client.api.base_url = base_url
+        if len(clients) > 256:
+            clients.clear()
+        clients[key] = client
     return client
 
 

@@ -37,7 +37,12 @@ from channels_adapters.base import (
 from channels_adapters.meta import tasks as _media_tasks  # noqa: F401 - registers the media fetch
 from channels_adapters.meta.graph import graph_request, plain_reason
 from channels_adapters.meta.messenger import public_url
-from channels_adapters.meta.selectors import last_customer_message_at, window_refusal, window_rule
+from channels_adapters.meta.selectors import (
+    last_customer_message_at,
+    last_customer_messages_at,
+    window_refusal,
+    window_rule,
+)
 from channels_adapters.meta.webhooks import (
     from_millis,
     load_envelope,
@@ -168,6 +173,9 @@ def _content(kind: str, content: dict, data: dict) -> tuple[str, list[dict], dic
         text = f"(The customer sent a WhatsApp message of a type we cannot show: {shown}.)"
     return text, attachments, meta
 
+
+# Where a batch leaves, on each of its messages, the customer's last message time.
+_WINDOW_READ = "_customer_last_message_at"
 
 # Interactive messages: at most 3 reply buttons, and a body of at most 1,024 characters.
 INTERACTIVE_BODY_LIMIT = 1024
@@ -348,10 +356,20 @@ class WhatsAppAdapter(ChannelAdapter):
 
     # Outbound --------------------------------------------------------------
 
-    def _window(self, channel, recipient) -> dict:
-        return window_rule(
-            channel=channel, last_at=last_customer_message_at(channel=channel, identity=recipient)
-        )
+    def _window(self, channel, recipient, message=None) -> dict:
+        if message is not None and _WINDOW_READ in message.__dict__:
+            last_at = message.__dict__[_WINDOW_READ]  # read for its whole batch (sends_prepare)
+        else:
+            last_at = last_customer_message_at(channel=channel, identity=recipient)
+        return window_rule(channel=channel, last_at=last_at)
+
+    def sends_prepare(self, channel, messages):
+        free_form = [m for m in messages if (m.meta or {}).get("template") is None and m.identity_id]
+        if not free_form:
+            return
+        last = last_customer_messages_at(channel=channel, identity_ids={m.identity_id for m in free_form})
+        for message in free_form:
+            message.__dict__[_WINDOW_READ] = last.get(message.identity_id)
 
     def check_outbound(self, channel, *, thread, recipient, meta=None):
         template = (meta or {}).get("template")
@@ -423,7 +441,7 @@ class WhatsAppAdapter(ChannelAdapter):
 
     def send(self, channel, message, recipient):
         if (message.meta or {}).get("template") is None:
-            state = self._window(channel, recipient)
+            state = self._window(channel, recipient, message)
             if not state["open"]:
                 # The window closed while the reply waited in the queue.
                 raise PermanentSendError(window_refusal(channel=channel, state=state))

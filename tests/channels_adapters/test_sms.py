@@ -120,8 +120,8 @@ def test_a_send_keeps_its_query_budget_and_reuses_the_connection(
     """bench/outbound.py: a send was 16-17 queries and a new HTTP client each time.
 
     Now: the claim with its attempt (one statement), the message read, then in one
-    transaction the thread and case locks, the message and the attempt; Twilio's
-    session is the thread's, so a second send reuses its connection."""
+    transaction the thread and case locks, the message with its attempt (one
+    statement); Twilio's session is the thread's, so a second send reuses its connection."""
     from channels_adapters.http import twilio_http
 
     twilio.script(
@@ -129,15 +129,27 @@ def test_a_send_keeps_its_query_budget_and_reuses_the_connection(
         path=messages_path(),
     )
     first, second = _reply(channel, body="One"), _reply(channel, body="Two")
-    with django_assert_max_num_queries(10):
+    with django_assert_max_num_queries(8):
         assert delivery.message_deliver(message_id=first.pk).outcome == "sent"
     session = twilio_http(10.0).session
-    with django_assert_max_num_queries(10):
+    with django_assert_max_num_queries(8):
         assert delivery.message_deliver(message_id=second.pk).outcome == "sent"
     assert twilio_http(10.0).session is session
     assert list(DeliveryAttempt.objects.filter(message=second).values_list("number", "outcome")) == [
         (1, "sent")
     ]
+
+
+def test_a_reply_queued_keeps_its_query_budget(channel, django_assert_max_num_queries, monkeypatch):
+    """bench/outbound.py: the reply channel and the recipient come from one read of the
+    customer's latest messages; then the thread lock, the message, the case, the thread."""
+    from conversations import tasks
+
+    monkeypatch.setattr(tasks.message_deliver, "delay", lambda *a, **k: None)
+    first = _reply(channel, body="One")
+    with django_assert_max_num_queries(7):
+        second = services.send_reply(case=first.case, author_user=first.author_user, body="Two")
+    assert (second.channel_id, second.identity_id) == (first.channel_id, first.identity_id)
 
 
 def test_outbound_sms_goes_through_the_real_client_with_a_status_callback(twilio, channel, settings):

@@ -207,7 +207,7 @@ def test_manual_reopen_refused_while_another_case_is_open(agent):
 def test_message_update_keeps_the_previous_text(agent):
     channel = ChannelFactory()
     message = _inbound(channel, "m1", "I ordered 2").message
-    from conversations.delivery import message_update
+    from conversations.statuses import message_update
 
     updated = message_update(channel=channel, external_id="m1", text="I ordered 3", meta={"x": 1})
     assert updated.body == "I ordered 3"
@@ -218,7 +218,7 @@ def test_message_update_keeps_the_previous_text(agent):
 
 
 def test_watermark_receipt_covers_earlier_sends_to_that_person(agent):
-    from conversations.delivery import message_status_watermark
+    from conversations.statuses import message_status_watermark
 
     channel = ChannelFactory()
     case = _inbound(channel, "m1").message.case

@@ -8,7 +8,7 @@ from celery.signals import task_postrun
 from django.utils import timezone
 
 from channels_adapters.base import Sender, hmac_sha256_hex
-from conversations import delivery, services
+from conversations import delivery, services, statuses
 from conversations.models import DeliveryAttempt, Direction, Message
 from conversations.services import receive_inbound, send_reply
 from tests.conftest import wait_for
@@ -96,9 +96,19 @@ def test_stuck_queued_message_is_redriven_and_sent_once(live_worker, provider):
     )
     finished = []
     task_postrun.connect(lambda sender=None, **kw: finished.append(sender.name), weak=False)
-    # Two beat runs before the worker gets to it: two tasks, one send.
-    assert delivery.outbound_redrive()["requeued"] == 1
-    assert delivery.outbound_redrive()["requeued"] == 1
+    # Two beat runs before the worker gets to it: two tasks, one send. Published
+    # together after both runs: any task's batch may take a due message
+    # (conversations/batches.py), so the worker must not get the first one early.
+    from conversations import tasks
+
+    redriven = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(tasks.message_deliver, "delay", redriven.append)
+        assert delivery.outbound_redrive()["requeued"] == 1
+        assert delivery.outbound_redrive()["requeued"] == 1
+    assert redriven == [stuck.pk, stuck.pk]
+    for pk in redriven:
+        tasks.message_deliver.apply_async((pk,))
     wait_for(lambda: finished.count("conversations.tasks.message_deliver") >= 2)
     assert Message.objects.get(pk=stuck.pk).status == "sent"
     assert len(provider.requests) == 1
@@ -174,7 +184,7 @@ def test_echo_arriving_before_the_send_returns_is_folded_into_the_sent_message(p
         external_id="remote-echo-1",
         text="On its way",
     ).message
-    delivery.message_status_update(channel=channel, external_id="remote-echo-1", status="delivered")
+    statuses.message_status_update(channel=channel, external_id="remote-echo-1", status="delivered")
 
     assert delivery.message_deliver(message_id=reply.pk).outcome == "sent"
 

@@ -5,7 +5,7 @@ import pytest
 from django.utils import timezone
 
 from channels_adapters.base import Sender
-from conversations.delivery import message_status_watermark
+from conversations.statuses import message_status_watermark
 from tests.factories import CaseFactory, ChannelFactory, IdentityFactory, MessageFactory
 
 pytestmark = pytest.mark.django_db

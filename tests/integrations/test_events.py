@@ -8,9 +8,10 @@ from django.utils import timezone
 from channels_adapters.base import Sender
 from conversations import signals
 from conversations.cases import assign_case, set_case_status
-from conversations.delivery import message_deliver, message_status_update
+from conversations.delivery import message_deliver
 from conversations.models import CaseStatus
 from conversations.services import add_note, receive_inbound, send_reply
+from conversations.statuses import message_status_update
 from customers.services import merge_customers
 from integrations import receivers, selectors
 from integrations.models import WebhookDelivery

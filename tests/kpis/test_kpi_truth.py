@@ -12,10 +12,11 @@ import pytest
 from channels_adapters.base import Sender
 from conversations.calls import call_log
 from conversations.cases import assign_case, set_case_status
-from conversations.delivery import message_deliver, message_retry, message_status_update
+from conversations.delivery import message_deliver, message_retry
 from conversations.models import Case, CaseStatus, DeliveryStatus
 from conversations.services import receive_inbound, record_echo, send_automatic, send_reply
 from conversations.signals import case_changed
+from conversations.statuses import message_status_update
 from customers.services import merge_customers
 from kpis.selectors import kpi_report
 from kpis.services import kpi_rollup_days
