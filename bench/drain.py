@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from harness import automation_rules_create, django_bench_setup
+from harness import automation_rules_create, bot_articles_create, django_bench_setup
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -57,16 +57,7 @@ def main():
     if args.automation_rules:
         automation_rules_create(args.automation_rules)
     if args.bot:
-        from knowledge.services import article_create
-
-        for n in range(20):
-            article_create(
-                title="Where is my order? Order tracking" if n == 0 else f"Topic {n}: returns and warranty",
-                body="Track your order from the link in the confirmation email. " * 3,
-                language="en",
-                status="published",
-                slug=f"article-{n}",
-            )
+        bot_articles_create()
     rng = random.Random(1)
     seq, results = 0, []
     for number in range(args.passes):

@@ -358,3 +358,17 @@ def automation_rules_create(n: int) -> None:
     bench_automation = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench_automation)
     bench_automation.rules_create(n)
+
+
+def bot_articles_create() -> None:
+    """Twenty published articles, one of which answers the benches' "Where is my order?"."""
+    from knowledge.services import article_create
+
+    for n in range(20):
+        article_create(
+            title="Where is my order? Order tracking" if n == 0 else f"Topic {n}: returns and warranty",
+            body="Track your order from the link in the confirmation email. " * 3,
+            language="en",
+            status="published",
+            slug=f"article-{n}",
+        )

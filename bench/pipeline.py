@@ -32,6 +32,7 @@ from pathlib import Path
 
 from harness import (
     automation_rules_create,
+    bot_articles_create,
     django_bench_setup,
     free_port,
     percentile,
@@ -236,16 +237,7 @@ def main():
     if args.automation_rules:
         automation_rules_create(args.automation_rules)
     if args.bot:
-        from knowledge.services import article_create
-
-        for n in range(20):
-            article_create(
-                title="Where is my order? Order tracking" if n == 0 else f"Topic {n}: returns and warranty",
-                body="Track your order from the link in the confirmation email. " * 3,
-                language="en",
-                status="published",
-                slug=f"article-{n}",
-            )
+        bot_articles_create()
 
     agent = get_user_model().objects.create_user("bench-agent", first_name="Bench")
     agent.groups.add(Group.objects.get_or_create(name=roles.SUPERVISORS)[0])
