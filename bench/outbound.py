@@ -78,6 +78,8 @@ def provider_serve(port: int, fail_share: float) -> None:
 
     from aiohttp import web
 
+    from channels_adapters.twilio.resources import message_resource
+
     records: list[list] = []  # [provider, message id, received at, answered status]
     failed_first: set = set()
     rng = random.Random(20)
@@ -131,30 +133,14 @@ def provider_serve(port: int, fail_share: float) -> None:
         records.append(["twilio", message_id, at, 201])
         sid = "SM" + uuid.uuid4().hex
         account = request.match_info["account"]
-        now = time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime())
         return web.json_response(
-            {
-                "account_sid": account,
-                "api_version": "2010-04-01",
-                "body": form.get("Body", ""),
-                "date_created": now,
-                "date_sent": None,
-                "date_updated": now,
-                "direction": "outbound-api",
-                "error_code": None,
-                "error_message": None,
-                "from": form.get("From"),
-                "messaging_service_sid": None,
-                "num_media": "0",
-                "num_segments": "1",
-                "price": None,
-                "price_unit": "USD",
-                "sid": sid,
-                "status": "queued",
-                "subresource_uris": {"media": f"/2010-04-01/Accounts/{account}/Messages/{sid}/Media.json"},
-                "to": form.get("To"),
-                "uri": f"/2010-04-01/Accounts/{account}/Messages/{sid}.json",
-            },
+            message_resource(
+                sid=sid,
+                account_sid=account,
+                to=form.get("To"),
+                from_=form.get("From"),
+                body=form.get("Body", ""),
+            ),
             status=201,
         )
 

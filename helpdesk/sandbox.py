@@ -55,6 +55,7 @@ from channels_adapters.base import (
     hmac_sha256_hex,
 )
 from channels_adapters.models import Channel
+from channels_adapters.twilio.resources import message_resource
 
 logger = logging.getLogger(__name__)
 
@@ -299,28 +300,9 @@ def twilio_messages(request, account_sid: str):
             }
             posts.append((urlencode(params).encode(), headers))
         _post_later(callback, posts, settings.HELPDESK_SANDBOX_DELIVERED_AFTER_SECONDS / 2)
-    now = time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime())
-    resource = {
-        "account_sid": account_sid,
-        "api_version": "2010-04-01",
-        "body": request.POST.get("Body", ""),
-        "date_created": now,
-        "date_updated": now,
-        "date_sent": None,
-        "direction": "outbound-api",
-        "error_code": None,
-        "error_message": None,
-        "from": sender,
-        "messaging_service_sid": None,
-        "num_media": "0",
-        "num_segments": "1",
-        "price": None,
-        "price_unit": "USD",
-        "sid": sid,
-        "status": "queued",
-        "to": to,
-        "uri": f"/2010-04-01/Accounts/{account_sid}/Messages/{sid}.json",
-    }
+    resource = message_resource(
+        sid=sid, account_sid=account_sid, to=to, from_=sender, body=request.POST.get("Body", "")
+    )
     return JsonResponse(resource, status=201)
 
 

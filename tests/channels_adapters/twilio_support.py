@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, urlencode
 from twilio.request_validator import RequestValidator
 
 from channels_adapters.twilio.common import public_base_url
+from channels_adapters.twilio.resources import message_resource as twilio_message_resource
 from tests.factories import ChannelFactory
 from tests.provider_server import Reply
 from tests.webhooks import check_webhook, fixture_json
@@ -66,29 +67,11 @@ def twilio_post(
 
 
 def message_resource(sid: str, *, to: str, from_: str, body: str = "", status: str = "queued") -> dict:
-    """Twilio's Message resource as its REST API answers a create (HTTP 201)."""
-    return {
-        "account_sid": ACCOUNT_SID,
-        "api_version": "2010-04-01",
-        "body": body,
-        "date_created": "Thu, 26 Nov 2026 09:30:00 +0000",
-        "date_sent": None,
-        "date_updated": "Thu, 26 Nov 2026 09:30:00 +0000",
-        "direction": "outbound-api",
-        "error_code": None,
-        "error_message": None,
-        "from": from_,
-        "messaging_service_sid": None,
-        "num_media": "0",
-        "num_segments": "1",
-        "price": None,
-        "price_unit": "USD",
-        "sid": sid,
-        "status": status,
-        "subresource_uris": {"media": f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages/{sid}/Media.json"},
-        "to": to,
-        "uri": f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages/{sid}.json",
-    }
+    """Twilio's Message resource as its REST API answers a create (HTTP 201), on the test account."""
+    return twilio_message_resource(
+        sid=sid, account_sid=ACCOUNT_SID, to=to, from_=from_, body=body, status=status,
+        created="Thu, 26 Nov 2026 09:30:00 +0000",
+    )  # fmt: skip
 
 
 def twilio_error(code: int, message: str, status: int = 400) -> Reply:
