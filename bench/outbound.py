@@ -246,7 +246,8 @@ def producer_run(env, index, producers, case_ids, agent_id, rate, count, t0, out
         if delay > 0:
             time.sleep(delay)
         late.append(max(0.0, time.time() - due))
-        case = cases[case_ids[k % len(case_ids)]]
+        # Round robin over this producer's own cases (any --customers, not only multiples of --producers).
+        case = cases[mine[(k // producers) % len(mine)]]
         try:
             message = send_reply(case=case, author_user=agent, body=f"Reply {k} to case {case.pk}")
             done.append((message.pk, k, due))
