@@ -486,3 +486,17 @@ def next_case_after(*, user, case: Case) -> Case | None:
         page = inbox_page(user=user, filters=InboxFilters(view="open"))
         return next((c for c in page.cases if c.pk != case.pk), None)
     return page.cases[0]
+
+
+def identity_reaching(*, customer_id: int, channel, adapter, last_inbound: Message | None) -> Identity | None:
+    """The customer's address on `channel`: the one their last message there came from
+    (`last_inbound`, the caller's read), else the newest of theirs the channel reaches,
+    in the adapter's order of kinds. None when it reaches none. Replies (send_reply)
+    and outreach (outreach.rules) ask the same question."""
+    if last_inbound is not None and last_inbound.identity.customer_id == customer_id:
+        return last_inbound.identity  # not an address merged away to another customer since
+    reachable = {}
+    for identity in Identity.objects.filter(customer_id=customer_id).order_by("-created_at"):
+        if identity.kind in adapter.identity_kinds and adapter.reaches(channel, identity):
+            reachable.setdefault(identity.kind, identity)
+    return next((reachable[kind] for kind in adapter.identity_kinds if kind in reachable), None)

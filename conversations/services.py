@@ -37,6 +37,7 @@ from conversations.models import (
     MessageKind,
     Thread,
 )
+from conversations.selectors import identity_reaching
 from customers.models import Identity
 from customers.selectors import IdentityBatch
 from customers.services import identity_resolve, identity_resolve_or_create
@@ -476,15 +477,11 @@ def _recipient(*, thread: Thread, channel, adapter, latest: list[Message] | None
             .order_by("-created_at", "-id")
             .first()
         )
-    if found is not None and found.identity.customer_id == thread.customer_id:
-        return found.identity
-    identities = {}
-    for identity in Identity.objects.filter(customer_id=thread.customer_id).order_by("-created_at"):
-        if adapter.reaches(channel, identity):
-            identities.setdefault(identity.kind, identity)
-    for kind in adapter.identity_kinds:
-        if kind in identities:
-            return identities[kind]
+    identity = identity_reaching(
+        customer_id=thread.customer_id, channel=channel, adapter=adapter, last_inbound=found
+    )
+    if identity is not None:
+        return identity
     raise ValidationError(
         f"This customer has no address {channel.name} can reach "
         f"(it needs one of: {', '.join(adapter.identity_kinds)})."

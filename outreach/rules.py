@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from channels_adapters.base import OutboundRefused
 from channels_adapters.registry import UnsupportedChannel, adapter_for
 from conversations.models import Direction, Message
+from conversations.selectors import identity_reaching
 from customers.models import Identity
 
 # GSM 03.38 basic set plus its extension table (each extension character costs two).
@@ -65,16 +66,7 @@ def recipient_for(*, customer_id: int, channel) -> Identity | None:
         .order_by("-created_at", "-id")
         .first()
     )
-    if latest is not None and latest.identity.customer_id == customer_id:
-        return latest.identity
-    found = {}
-    for identity in Identity.objects.filter(customer_id=customer_id).order_by("-created_at"):
-        if identity.kind in adapter.identity_kinds and adapter.reaches(channel, identity):
-            found.setdefault(identity.kind, identity)
-    for kind in adapter.identity_kinds:
-        if kind in found:
-            return found[kind]
-    return None
+    return identity_reaching(customer_id=customer_id, channel=channel, adapter=adapter, last_inbound=latest)
 
 
 def outbound_meta(*, outreach, channel, thread, recipient) -> tuple[dict | None, str]:
