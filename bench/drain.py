@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from harness import automation_rules_create, bot_articles_create, django_bench_setup
+from harness import api_message_body, automation_rules_create, bot_articles_create, django_bench_setup
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -64,14 +64,9 @@ def main():
         events = []
         for _ in range(args.messages):
             seq += 1
-            body = json.dumps(
-                {
-                    "external_id": f"drain-{seq}",
-                    "from": {"phone": f"+1415{rng.randrange(args.customers) + 5550000:07d}", "name": "Bench"},
-                    "text": f"Where is my order? m{seq}",
-                    "timestamp": int(time.time()),
-                }
-            ).encode()
+            body = api_message_body(
+                external_id=f"drain-{seq}", marker=f"m{seq}", customer=rng.randrange(args.customers)
+            )
             events.append(
                 InboundEvent(channel=channel, body=body, headers={}, content_type="application/json")
             )

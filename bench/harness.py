@@ -372,3 +372,17 @@ def bot_articles_create() -> None:
             status="published",
             slug=f"article-{n}",
         )
+
+
+def api_message_body(*, external_id: str, marker: str, customer: int) -> bytes:
+    """An API-channel webhook body (channels_adapters/api) from one of the benches' customers."""
+    import json
+
+    return json.dumps(
+        {
+            "external_id": external_id,
+            "from": {"phone": f"+1415{customer + 5550000:07d}", "name": "Bench"},
+            "text": f"Where is my order? {marker}",
+            "timestamp": int(time.time()),
+        }
+    ).encode()

@@ -31,6 +31,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from harness import (
+    api_message_body,
     automation_rules_create,
     bot_articles_create,
     django_bench_setup,
@@ -90,14 +91,9 @@ async def offer(*, url, secret, rate, duration, customers, duplicates, seq_start
             bodies.append(rng.choice(bodies[-200:]))  # a provider's retry, soon after: same bytes
             continue
         marker = f"m{seq_start + i}"
-        body = json.dumps(
-            {
-                "external_id": f"pipe-{seq_start + i}",
-                "from": {"phone": f"+1415{rng.randrange(customers) + 5550000:07d}", "name": "Bench"},
-                "text": f"Where is my order? {marker}",
-                "timestamp": int(time.time()),
-            }
-        ).encode()
+        body = api_message_body(
+            external_id=f"pipe-{seq_start + i}", marker=marker, customer=rng.randrange(customers)
+        )
         bodies.append((marker, body))
         unique += 1
 
