@@ -116,7 +116,7 @@ def _escalate(ctx: ActionContext, action: dict) -> str:
 
 def _survey(ctx: ActionContext, action: dict) -> str:
     from kpis.models import SurveyRequest
-    from kpis.services import _survey_channel
+    from kpis.services.surveys import _survey_channel
     from kpis.tasks import survey_send
 
     case = ctx.case
