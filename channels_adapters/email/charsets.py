@@ -16,6 +16,7 @@ import binascii
 import codecs
 import quopri
 import re
+from email.message import Message
 
 # Labels Python does not know, or knows under a name we must not use as is.
 _LABELS = {
@@ -136,3 +137,16 @@ def header_decode(raw: str, *, hints: tuple[str, ...] = ()) -> tuple[str, list[s
         if note:
             notes.append(note)
     return "".join(parts), notes
+
+
+def part_text(part: Message) -> tuple[str, str]:
+    """A MIME part's text, decoded with its charset's superset, newlines made "\\n"; and a repair note."""
+    try:
+        payload = part.get_payload(decode=True)
+    except Exception:  # noqa: BLE001 - a broken transfer encoding still gives the raw text
+        payload = None
+    if payload is None:
+        raw = part.get_payload()
+        payload = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else b""
+    text, note = decode_bytes(payload, part.get_param("charset"))
+    return text.replace("\r\n", "\n").replace("\r", "\n"), note
