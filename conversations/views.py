@@ -271,7 +271,8 @@ def _thread_context(request, case):
         "statuses": CaseStatus.choices,
         "priorities": Priority.choices,
         "reply_form": ReplyForm(),
-        "counts": selectors.inbox_counts(user=request.user),
+        # No counts: the tab title's unread count comes after the page (inbox.js), as it
+        # does on every later event; the page itself is the agent's reading, not the queue.
     }
 
 

@@ -180,7 +180,7 @@
   function showUnread(unread) {
     document.title = (unread ? "(" + unread + ") " : "") + baseTitle;
   }
-  const refreshCounts = debounce(async () => {
+  async function loadCounts() {
     try {
       const data = JSON.parse(await fetchText("/inbox/?partial=counts"));
       for (const [view, count] of Object.entries(data.views || {})) {
@@ -194,7 +194,11 @@
     } catch (e) {
       /* the next event tries again */
     }
-  }, 400);
+  }
+  const refreshCounts = debounce(loadCounts, 400);
+  // The case page is served without the counts (one aggregate over the agent's queue
+  // less per case opened): its tab title gets the unread count right after it loads.
+  if (casePage) loadCounts();
   handlers.push((event) => {
     if (["message.created", "case.updated", "customer.merged"].includes(event)) refreshCounts();
   });

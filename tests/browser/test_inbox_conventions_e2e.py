@@ -2,6 +2,7 @@
 a sticky reply box, a live sidebar after resolving, counts per view and the unread title,
 the notification permission flow, attachments by picker and by drop, the emoji picker."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -130,6 +131,19 @@ def test_counts_per_view_and_unread_title_stay_current(asgi_server, browser_cont
     page.wait_for_selector("body[data-live='1']")
     page.goto(f"{asgi_server}/inbox/")
     assert int(page.title().split(")")[0].strip("(")) == unread_before - 1
+
+
+def test_case_page_title_gets_the_unread_count_after_it_loads(asgi_server, browser_contexts):
+    """The case page is served without the queue's counts; its tab title gets them at once."""
+    seed()
+    page = browser_contexts().new_page()
+    login(page, asgi_server, "agent1", "agent1-demo-pass")
+    unread = int(page.title().split(")")[0].strip("("))
+    opened = Case.objects.filter(status="open").order_by("pk").first()
+    response = page.goto(f"{asgi_server}/inbox/case/{opened.pk}/")
+    assert "<title>(" not in response.text()  # nothing counted in the served HTML
+    # Opening it marked it read: one unread fewer, counted after the page loaded.
+    expect(page).to_have_title(re.compile(rf"^\({unread - 1}\) "))
 
 
 def test_notification_permission_flow_and_alerts(asgi_server, browser_contexts, live_worker):
