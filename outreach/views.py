@@ -8,9 +8,10 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from conversations.models import Case
+from conversations.selectors import case_for_agent
 from conversations.views import agent_required
 from conversations.visibility import case_visible
 from outreach import consent, services
@@ -41,6 +42,16 @@ def unsubscribe(request, token: str):
     if request.POST.get("List-Unsubscribe") == "One-Click":
         return HttpResponse(status=200)
     return render(request, "outreach/unsubscribe.html", {"token": token, "done": True})
+
+
+@require_GET
+@agent_required
+def case_box(request, pk: int):
+    """The case page's outreach box, fetched after the page: the same visibility as the page."""
+    case = case_for_agent(user=request.user, pk=pk)
+    if case is None:
+        raise Http404(_("No such case, or it belongs to a team you are not in."))
+    return render(request, "outreach/_case_box.html", {"case": case, "customer": case.thread.customer})
 
 
 @require_POST

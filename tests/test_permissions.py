@@ -329,6 +329,7 @@ RULES.update(
             args=lambda w: {"token": "forged"}, expect=dict.fromkeys(ROLES, "hidden")
         ),
         "outreach:case_start": case_rule(data=lambda w: {}),
+        "outreach:case_box": case_rule("get"),
         "outreach:campaigns": Rule(expect=SUPERVISORS_ONLY),
         "outreach:campaigns_csv": Rule(expect=SUPERVISORS_ONLY),
         "outreach:campaign_action": Rule(method="post", args=_campaign_args, expect=SUPERVISORS_ONLY),

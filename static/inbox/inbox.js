@@ -175,6 +175,31 @@
     }
   });
 
+  // Boxes served after the page (data-fragment="url"): each replaces its placeholder;
+  // a failed load says so and offers to try again, the rest of the page unaffected.
+  async function loadFragment(holder) {
+    const status = holder.querySelector("[data-fragment-status]");
+    try {
+      const html = await fetchText(holder.dataset.fragment);
+      const fresh = fragment(html).firstElementChild;
+      if (fresh) holder.replaceWith(fresh);
+    } catch (e) {
+      holder.removeAttribute("aria-busy");
+      if (!status) return;
+      status.textContent = gettext("This box could not be loaded.") + " ";
+      const retry = document.createElement("button");
+      retry.type = "button";
+      retry.textContent = gettext("Try again");
+      retry.addEventListener("click", () => {
+        status.textContent = gettext("Loading…");
+        holder.setAttribute("aria-busy", "true");
+        loadFragment(holder);
+      });
+      status.append(retry);
+    }
+  }
+  document.querySelectorAll("[data-fragment]").forEach(loadFragment);
+
   // Counts per view and the unread count in the tab title --------------------------
   const baseTitle = document.title.replace(/^\(\d+\) /, "");
   function showUnread(unread) {

@@ -146,6 +146,27 @@ def test_case_page_title_gets_the_unread_count_after_it_loads(asgi_server, brows
     expect(page).to_have_title(re.compile(rf"^\({unread - 1}\) "))
 
 
+def test_the_outreach_box_arrives_after_the_page_and_a_failed_load_can_be_retried(
+    asgi_server, browser_contexts
+):
+    seed()
+    page = browser_contexts().new_page()
+    login(page, asgi_server, "agent1", "agent1-demo-pass")
+    opened = Case.objects.filter(status="open").order_by("pk").first()
+    box_url = f"**/outreach/cases/{opened.pk}/box/"
+    page.route(box_url, lambda route: route.abort())
+    page.goto(f"{asgi_server}/inbox/case/{opened.pk}/")
+    box = page.locator("section.outreach")
+    expect(box).to_contain_text("This box could not be loaded.")
+    expect(page.locator("#reply-form")).to_be_visible()  # the rest of the page works
+    page.unroute(box_url)
+    box.get_by_role("button", name="Try again").click()
+    expect(page.locator("section.outreach[data-outreach]")).to_have_count(1)
+    page.get_by_text("Start an outreach").click()
+    expect(page.locator("form.outreach-form button[type=submit]")).to_be_visible()
+    expect(page.locator("[data-fragment]")).to_have_count(0)
+
+
 def test_notification_permission_flow_and_alerts(asgi_server, browser_contexts, live_worker):
     api = seed()
     # Not allowed by the browser: the agent is told, nothing is switched on.
