@@ -331,7 +331,7 @@ def test_thread_view_query_count_is_flat(client, django_assert_max_num_queries, 
             status="sent" if i % 2 else None,
             attachments=[{"url": "https://x.example/a.png", "content_type": "image/png"}] * (i % 5 == 0),
         )
-    with django_assert_max_num_queries(20):
+    with django_assert_max_num_queries(17):
         response = client.get(f"/inbox/case/{cases[0].pk}/")
     assert response.content.decode().count("data-message=") == messages
 
