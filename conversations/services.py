@@ -128,9 +128,16 @@ def receive_inbound(
         # message, and its transaction wrote nothing (not even the customer a new
         # sender address made: the same id from another address would leave one empty).
         existing = Message.objects.filter(channel=channel, external_id=external_id).first()
-        if existing is None:
+        if existing is not None:
+            return InboundResult(existing, created=False)
+        if identities is None:
             raise
-        return InboundResult(existing, created=False)
+        # A first contact whose address someone took after the batch looked (a
+        # racing drainer, an agent adding it): once more, looking it up.
+        result = receive_inbound(
+            channel=channel, sender=sender, external_id=external_id, text=text, kind=kind, html=html,
+            attachments=attachments, timestamp=timestamp, meta=meta,
+        )  # fmt: skip
     if identities is not None:
         identities.add(result.message.identity, address=sender.address)
     return result
