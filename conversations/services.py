@@ -25,6 +25,7 @@ from channels_adapters.base import (
 )
 from channels_adapters.registry import UnsupportedChannel, adapter_for
 from conversations import signals
+from conversations.inserts import row_insert
 from conversations.models import (
     NOT_A_REPLY_SOURCE,
     RESPONSE_STATUSES,
@@ -224,12 +225,12 @@ def _inbound_write(
     case.waiting_since = case.waiting_since or now
     case.last_message_at = now
     if change == "opened":
-        case.save()
+        row_insert(case)
     else:
         # Only what a customer's message changes: a full-row save would also put
         # back the team or assignee an agent changed a moment ago.
         case.save(update_fields=_INBOUND_CASE_FIELDS)
-    message = Message.objects.create(
+    message = Message(
         thread=thread,
         case=case,
         channel=channel,
@@ -245,6 +246,7 @@ def _inbound_write(
         provider_timestamp=timestamp,
         created_at=now,
     )
+    row_insert(message)
     if change in ("opened", "reopened"):
         signals.case_event_emit(f"case.{change}", case, customer_id=thread.customer_id)
     signals.message_event_emit("message.created", message, customer_id=thread.customer_id)
