@@ -25,7 +25,7 @@ from channels_adapters.base import (
 )
 from channels_adapters.registry import UnsupportedChannel, adapter_for
 from conversations import signals
-from conversations.inserts import row_insert
+from conversations.inserts import row_insert, row_update
 from conversations.models import (
     NOT_A_REPLY_SOURCE,
     RESPONSE_STATUSES,
@@ -229,7 +229,7 @@ def _inbound_write(
     else:
         # Only what a customer's message changes: a full-row save would also put
         # back the team or assignee an agent changed a moment ago.
-        case.save(update_fields=_INBOUND_CASE_FIELDS)
+        row_update(case, fields=_INBOUND_CASE_FIELDS)
     message = Message(
         thread=thread,
         case=case,
