@@ -25,6 +25,7 @@ from channels_adapters.base import (
 )
 from channels_adapters.registry import UnsupportedChannel, adapter_for
 from conversations import signals
+from conversations.inserts import row_insert, row_update
 from conversations.models import (
     NOT_A_REPLY_SOURCE,
     RESPONSE_STATUSES,
@@ -128,9 +129,16 @@ def receive_inbound(
         # message, and its transaction wrote nothing (not even the customer a new
         # sender address made: the same id from another address would leave one empty).
         existing = Message.objects.filter(channel=channel, external_id=external_id).first()
-        if existing is None:
+        if existing is not None:
+            return InboundResult(existing, created=False)
+        if identities is None:
             raise
-        return InboundResult(existing, created=False)
+        # A first contact whose address someone took after the batch looked (a
+        # racing drainer, an agent adding it): once more, looking it up.
+        result = receive_inbound(
+            channel=channel, sender=sender, external_id=external_id, text=text, kind=kind, html=html,
+            attachments=attachments, timestamp=timestamp, meta=meta,
+        )  # fmt: skip
     if identities is not None:
         identities.add(result.message.identity, address=sender.address)
     return result
@@ -217,12 +225,12 @@ def _inbound_write(
     case.waiting_since = case.waiting_since or now
     case.last_message_at = now
     if change == "opened":
-        case.save()
+        row_insert(case)
     else:
         # Only what a customer's message changes: a full-row save would also put
         # back the team or assignee an agent changed a moment ago.
-        case.save(update_fields=_INBOUND_CASE_FIELDS)
-    message = Message.objects.create(
+        row_update(case, fields=_INBOUND_CASE_FIELDS)
+    message = Message(
         thread=thread,
         case=case,
         channel=channel,
@@ -238,6 +246,7 @@ def _inbound_write(
         provider_timestamp=timestamp,
         created_at=now,
     )
+    row_insert(message)
     if change in ("opened", "reopened"):
         signals.case_event_emit(f"case.{change}", case, customer_id=thread.customer_id)
     signals.message_event_emit("message.created", message, customer_id=thread.customer_id)

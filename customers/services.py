@@ -9,12 +9,16 @@ from customers.models import Customer, CustomerMerge, Identity
 from customers.snapshots import deletion_snapshot
 
 
-def customer_create(*, name: str = "", attributes: dict | None = None) -> Customer:
-    """A customer always comes with their one thread."""
+def customer_create(*, name: str = "", attributes: dict | None = None, savepoint: bool = True) -> Customer:
+    """A customer always comes with their one thread.
+
+    `savepoint=False`: the caller's transaction fails as a whole if this does
+    (a drain batch's first contact, which saves the two round trips).
+    """
     from conversations import signals
     from conversations.models import Thread
 
-    with transaction.atomic():
+    with transaction.atomic(savepoint=savepoint):
         customer = Customer.objects.create(name=name, attributes=attributes or {})
         Thread.objects.create(customer=customer)
         signals.domain_event_emit(
@@ -71,6 +75,15 @@ def identity_resolve_or_create(
         identity = next(iter(found), None)
         if identity is not None:
             return _identity_named(identity, name), False
+    else:
+        # A drain batch's first contact, in its message's transaction: no savepoints
+        # (four round trips of ≈11). Someone who took the address since makes
+        # the constraint fail the whole transaction, which the caller writes
+        # again looking the address up (conversations.services.receive_inbound).
+        customer = customer_create(name=name, savepoint=False)
+        identity = Identity.objects.create(customer=customer, kind=kind, address=address, display_name=name)
+        identity.customer = customer
+        return identity, True
     try:
         with transaction.atomic():
             customer = customer_create(name=name)

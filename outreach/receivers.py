@@ -21,7 +21,15 @@ def _on_message_created(sender, message, **kwargs):
     from outreach import consent, services
 
     consent.consent_from_message(message)
-    services.outreaches_stop_on_reply(message=message)
+    # In a drain batch, one look-up at its end for all its customers.
+    if not signals.batch_defer(_outreaches_stop, message):
+        services.outreaches_stop_on_reply(message=message)
+
+
+def _outreaches_stop(messages) -> None:
+    from outreach import services
+
+    services.outreaches_stop_on_replies(messages=messages)
 
 
 def _on_domain_event(sender, event, payload, ordering_key, **kwargs):

@@ -408,17 +408,30 @@ def _message_write(*, outreach, thread, channel, recipient, body, meta, now) -> 
 
 def outreaches_stop_on_reply(*, message) -> int:
     """The customer wrote (anywhere): their outreaches under way have done their job."""
+    return outreaches_stop_on_replies(messages=[message])
+
+
+def outreaches_stop_on_replies(*, messages) -> int:
+    """outreaches_stop_on_reply for a drain batch's customer messages: one look-up for all of them."""
     # On every customer message, nearly always to find nothing: one short SQL
     # statement over the (customer, status) index, without the ORM's compiling
-    # (which cost more than the lookup; bench/README.md, the pipeline profile).
+    # (which cost more than the lookup; bench/README.md, the pipeline profile),
+    # and one per drain batch rather than one per message.
+    latest: dict[int, datetime] = {}
+    for message in messages:
+        customer_id = message.thread.customer_id
+        latest[customer_id] = max(latest.get(customer_id, message.created_at), message.created_at)
+    if not latest:
+        return 0
     table = connection.ops.quote_name(Outreach._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT id FROM {table} WHERE customer_id = %s AND status IN (%s, %s) "  # noqa: S608 - our names
-            "AND created_at <= %s ORDER BY id",
-            [message.thread.customer_id, OutreachStatus.RUNNING, OutreachStatus.PLANNED, message.created_at],
+            f"SELECT id, customer_id, created_at FROM {table} WHERE customer_id = ANY(%s::bigint[]) "  # noqa: S608 - our names
+            "AND status IN (%s, %s) AND created_at <= %s ORDER BY id",
+            [list(latest), OutreachStatus.RUNNING, OutreachStatus.PLANNED, max(latest.values())],
         )
-        ids = [row[0] for row in cursor.fetchall()]
+        # An outreach started after the customer's last message in the batch was not replied to.
+        ids = [pk for pk, customer_id, created_at in cursor.fetchall() if created_at <= latest[customer_id]]
     stopped = 0
     for outreach_id in ids:
         with transaction.atomic():

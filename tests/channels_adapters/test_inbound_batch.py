@@ -145,3 +145,35 @@ def test_a_batchs_messages_commit_without_a_wal_flush_each_and_its_outcomes_flus
     with connection.cursor() as cursor:
         cursor.execute("SHOW synchronous_commit")
         assert cursor.fetchone()[0] == "on"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_first_contact_in_a_batch_is_written_without_savepoints_in_a_counted_number_of_queries():
+    channel = ChannelFactory()
+    process(store(channel, body("f-0", "+14155550300")))  # the batch's fixed cost, warmed
+
+    def first_contacts(n, start):
+        events = [store(channel, body(f"f-{start + i}", f"+1415555{start + i:04d}")) for i in range(n)]
+        with CaptureQueriesContext(connection) as captured:
+            assert [e.status for e in process(*events)] == ["processed"] * n
+        return [q["sql"] for q in captured.captured_queries]
+
+    one, three = first_contacts(1, 400), first_contacts(3, 500)
+    assert not [q for q in three if q.startswith("SAVEPOINT")]
+    # Begin, customer, thread, identity, thread lock, case, message, commit.
+    assert (len(three) - len(one)) // 2 == 8
+    assert Customer.objects.count() == 5 and Identity.objects.count() == 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batchs_customers_are_looked_up_for_outreaches_to_stop_in_one_query():
+    channel = ChannelFactory()
+    phones = [f"+1415555{n:04d}" for n in range(600, 604)]
+    process(*[store(channel, body(f"o-{n}", phone)) for n, phone in enumerate(phones)])
+
+    events = [store(channel, body(f"p-{n}", phone)) for n, phone in enumerate(phones)]
+    with CaptureQueriesContext(connection) as captured:
+        assert [e.status for e in process(*events)] == ["processed"] * 4
+    # After the messages' commits, once for the batch (it was once per message).
+    lookups = [q["sql"] for q in captured.captured_queries if 'FROM "outreach_outreach"' in q["sql"]]
+    assert len(lookups) == 1
