@@ -289,7 +289,7 @@ def _queue_outbound(*, case, author, author_user, body, channel, identity, attac
     except OutboundRefused as exc:
         raise ValidationError(str(exc)) from exc
 
-    from conversations.tasks import message_deliver
+    from conversations.batches import sends_wake
 
     message = Message(
         thread=thread,
@@ -309,7 +309,7 @@ def _queue_outbound(*, case, author, author_user, body, channel, identity, attac
         now = timezone.now()
         _message_write(message=message, thread=thread, case=case, now=now)
         signals.message_event_emit("message.created", message, customer_id=thread.customer_id)
-        transaction.on_commit(lambda: message_deliver.delay(message.pk))
+        transaction.on_commit(lambda: sends_wake(message_id=message.pk))
         transaction.on_commit(lambda: signals.message_announce(message, case))
     return message
 
