@@ -514,7 +514,10 @@ def producer_cpu(*, case_ids, agent_id, n: int, rounds: int, profile: bool) -> d
             send_reply(case=cases[k % len(cases)], author_user=agent, body=f"Profiled {k}")
         profiler.disable()
         text = io.StringIO()
-        pstats.Stats(profiler, stream=text).sort_stats(os.environ.get("BENCH_SORT", "cumulative")).print_stats(int(os.environ.get("BENCH_TOP", "45")))
+        stats = pstats.Stats(profiler, stream=text)
+        stats.sort_stats(os.environ.get("BENCH_SORT", "cumulative")).print_stats(
+            int(os.environ.get("BENCH_TOP", "45"))
+        )
         result["profile"] = text.getvalue().splitlines()
     return result
 
