@@ -326,8 +326,9 @@ def _message_write(*, message: Message, thread: Thread, case: Case, now: datetim
     from conversations.services import _thread_lock_touch  # services re-exports this module's writes
 
     message.created_at = now
-    if _thread_lock_touch(customer_id=thread.customer_id, now=now) is None:
-        raise Thread.DoesNotExist(f"No thread for customer {thread.customer_id}")
+    locked = _thread_lock_touch(customer_id=thread.customer_id, now=now)
+    if locked is None or locked.pk != thread.pk:  # merged away since the caller read the case
+        raise Thread.DoesNotExist(f"No thread {thread.pk} for customer {thread.customer_id}")
     thread.last_message_at = now
     case.last_message_at = case.updated_at = now
     if connection.vendor != "postgresql":
