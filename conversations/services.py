@@ -344,9 +344,14 @@ def case_lock_for_message(*, message: Message) -> Case | None:
 @functools.cache
 def _case_lock_statements() -> tuple[str, str]:
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    # The thread's lock as the inbound path and replies take it (an UPDATE's): it
+    # serializes with them, and it lets a status change that holds the case add
+    # its timeline line (an INSERT's key-share on the thread) instead of
+    # deadlocking with this send waiting for that case (tests/kpis/test_surveys.py).
+    thread_lock = " FOR NO KEY UPDATE" if connection.vendor == "postgresql" else lock
     threads, cases, messages = Thread._meta.db_table, Case._meta.db_table, Message._meta.db_table
     columns = ", ".join(f'c."{f.column}"' for f in Case._meta.concrete_fields)
-    thread_sql = f"SELECT t.id FROM {threads} t WHERE t.id = (SELECT m.thread_id FROM {messages} m WHERE m.id = %s){lock}"  # noqa: S608, E501
+    thread_sql = f"SELECT t.id FROM {threads} t WHERE t.id = (SELECT m.thread_id FROM {messages} m WHERE m.id = %s){thread_lock}"  # noqa: S608, E501
     case_sql = f"SELECT {columns} FROM {cases} c WHERE c.id = (SELECT m.case_id FROM {messages} m WHERE m.id = %s){lock}"  # noqa: S608, E501
     return thread_sql, case_sql
 
