@@ -469,6 +469,59 @@ def count_queries(*, case_ids, agent_id, n: int) -> dict:
     }
 
 
+def producer_cpu(*, case_ids, agent_id, n: int, rounds: int, profile: bool) -> dict:
+    """Process CPU per send_reply in this process, the worker not running: the producers' cost alone.
+
+    Wall times on the shared cores are noise; a reply's CPU is the figure to
+    compare between two codes run in the same minutes. Each round replies n
+    times round robin over the cases; the median round is the figure.
+    """
+    import cProfile
+    import io
+    import pstats
+
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from conversations.models import Case
+    from conversations.services import send_reply
+
+    agent = get_user_model().objects.get(pk=agent_id)
+    cases = list(Case.objects.select_related("thread", "origin_channel").filter(pk__in=case_ids))
+    for case in cases[:20]:  # warm-up: imports, connections, caches
+        send_reply(case=case, author_user=agent, body="warm-up")
+    per_round = []
+    for r in range(rounds):
+        cpu = time.process_time()
+        for k in range(n):
+            send_reply(case=cases[(r * n + k) % len(cases)], author_user=agent, body=f"Reply {k}")
+        per_round.append((time.process_time() - cpu) / n * 1000)
+    with CaptureQueriesContext(connection) as ctx:
+        for case in cases[:20]:
+            send_reply(case=case, author_user=agent, body="Counting queries")
+    result = {
+        "replies_per_round": n,
+        "cpu_ms_per_reply_rounds": [round(x, 3) for x in per_round],
+        "cpu_ms_per_reply_median": round(sorted(per_round)[len(per_round) // 2], 3),
+        "queries_per_reply": round(len(ctx.captured_queries) / 20, 2),
+        "queries_of_last_reply": [q["sql"][:300] for q in ctx.captured_queries[-12:]],
+    }
+    if profile:
+        profiler = cProfile.Profile(time.process_time)  # CPU, not waits
+        profiler.enable()
+        for k in range(n):
+            send_reply(case=cases[k % len(cases)], author_user=agent, body=f"Profiled {k}")
+        profiler.disable()
+        text = io.StringIO()
+        stats = pstats.Stats(profiler, stream=text)
+        stats.sort_stats(os.environ.get("BENCH_SORT", "cumulative")).print_stats(
+            int(os.environ.get("BENCH_TOP", "45"))
+        )
+        result["profile"] = text.getvalue().splitlines()
+    return result
+
+
 def wait_final(ids, timeout: float) -> bool:
     from conversations.models import DeliveryStatus, Message
 
@@ -498,6 +551,15 @@ def main():
         help="queue every reply first (as fast as --rate allows), then start sending: the drain rate",
     )
     parser.add_argument("--py-spy", action="store_true", help="profile the worker during the load")
+    parser.add_argument(
+        "--producer-cpu",
+        type=int,
+        metavar="N",
+        help="only time N send_reply calls' process CPU in this process (no worker, no provider)",
+    )
+    parser.add_argument("--rounds", type=int, default=5, help="--producer-cpu rounds (the median is kept)")
+    parser.add_argument("--profile", action="store_true", help="--producer-cpu: a cProfile of N more replies")
+    parser.add_argument("--db-name", default="helpdesk_bench_outbound", help="the bench's own database")
     parser.add_argument("--serve-provider", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_provider:
@@ -506,7 +568,7 @@ def main():
 
     provider_port = free_port()
     provider_url = f"http://127.0.0.1:{provider_port}"
-    db_name = "helpdesk_bench_outbound"
+    db_name = args.db_name
     extra = {
         "GRAPH_API_BASE_URL": provider_url,
         "TWILIO_API_BASE_URL": provider_url,
@@ -519,6 +581,20 @@ def main():
     env = django_bench_setup(db_name=db_name, redis_default="redis://127.0.0.1:6379/8", **extra)
     from django.contrib.auth import get_user_model
     from django.db import connections
+
+    if args.producer_cpu:
+        case_ids = seed(customers=args.customers, whatsapp=args.whatsapp, sms=args.sms)
+        agent = get_user_model().objects.create(username="bench-agent", first_name="Bench")
+        load_before = load_average()
+        result = producer_cpu(
+            case_ids=case_ids, agent_id=agent.pk, n=args.producer_cpu, rounds=args.rounds,
+            profile=args.profile,
+        )  # fmt: skip
+        profile = result.pop("profile", None)
+        print(json.dumps({"load_average_before_after": [load_before, load_average()], **result}, indent=2))
+        if profile:
+            print("\n".join(profile))
+        return
 
     procs = []
     provider = subprocess.Popen(

@@ -171,8 +171,21 @@ class ChannelAdapter:
     def acknowledge(self, channel: Channel, event: InboundEvent) -> HttpResponse:
         return JsonResponse({"ok": True, "event": event.pk})
 
-    def check_outbound(self, channel: Channel, *, thread: Thread, recipient: Identity, meta: dict) -> None:
-        """Raise OutboundRefused when a channel rule forbids this reply now."""
+    def check_outbound(
+        self,
+        channel: Channel,
+        *,
+        thread: Thread,
+        recipient: Identity,
+        meta: dict,
+        last_inbound_at: datetime | None = None,
+    ) -> None:
+        """Raise OutboundRefused when a channel rule forbids this reply now.
+
+        `last_inbound_at`: when the customer last wrote on `channel` from
+        `recipient`, as the caller already read it (None: not read). A window it
+        opens is open; otherwise the adapter reads for itself.
+        """
 
     def register_webhook(self, channel: Channel) -> str:
         """Tell the provider our webhook URL (admin action), where the provider has an API

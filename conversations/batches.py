@@ -23,6 +23,7 @@ import time
 from collections import defaultdict
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -34,6 +35,45 @@ from conversations.services import _conf
 logger = logging.getLogger(__name__)
 
 PENDING, WAITING = DeliveryAttempt.Outcome.PENDING, DeliveryAttempt.Outcome.WAITING
+
+# Replies wake the senders instead of each publishing a task of its own (a Celery
+# publish was ≈40% of a reply's CPU, bench/outbound.py --producer-cpu). A reply
+# sets this key and publishes a task only if the key was not set; a task clears
+# it BEFORE its first claim and claims until nothing is due. So a reply whose
+# SET found the key (a task published, not started) is committed before that
+# task's claim begins and is taken by it; a reply after the clear sets the key
+# itself and publishes. The expiry bounds a lost task (a broker that dropped
+# it): the next reply after it publishes again, and the beat's redrive finds
+# whatever stayed queued, as it does when the broker was down.
+WAKE_KEY = "helpdesk:outbound:wake"
+WAKE_SECONDS = 2
+_redis_client = None
+
+
+def _redis():
+    global _redis_client
+    if _redis_client is None:
+        import redis
+
+        _redis_client = redis.Redis.from_url(settings.REDIS_URL)
+    return _redis_client
+
+
+def sends_wake(*, message_id: int) -> None:
+    """After a reply committed: a send task, unless one is published and not started yet."""
+    from conversations.tasks import message_deliver
+
+    if not settings.REDIS_URL or settings.CELERY_TASK_ALWAYS_EAGER or connection.vendor != "postgresql":
+        message_deliver.delay(message_id)  # the demo: no broker to share, one message a task
+        return
+    if _redis().set(WAKE_KEY, message_id, nx=True, ex=WAKE_SECONDS):
+        message_deliver.delay(message_id)
+
+
+def sends_wake_clear() -> None:
+    """A send task starts: replies committed from now on publish again (see WAKE_KEY)."""
+    if settings.REDIS_URL and not settings.CELERY_TASK_ALWAYS_EAGER:
+        _redis().delete(WAKE_KEY)
 
 
 def messages_deliver_due(*, message_id: int, worker: str = "", limit: int | None = None) -> dict:
@@ -122,7 +162,7 @@ def _claim_due(*, message_id: int, now: datetime, worker: str, limit: int) -> li
         "out": Direction.OUT,
         "queued": DeliveryStatus.QUEUED,
         "due": due,
-        "more": limit - 1,
+        "more": limit - 1 if message_id else limit,  # a task's later claims have no message of their own
         "now": now,
         "pending": PENDING,
         "waiting": WAITING,

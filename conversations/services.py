@@ -20,14 +20,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _t
 
 from channels_adapters.base import (
-    OutboundRefused,
     Sender,
 )
-from channels_adapters.registry import UnsupportedChannel, adapter_for
 from conversations import signals
 from conversations.inserts import row_insert, row_update
 from conversations.models import (
-    NOT_A_REPLY_SOURCE,
     RESPONSE_STATUSES,
     Author,
     Case,
@@ -38,7 +35,6 @@ from conversations.models import (
     MessageKind,
     Thread,
 )
-from conversations.selectors import identity_reaching
 from customers.models import Identity
 from customers.selectors import IdentityBatch
 from customers.services import identity_resolve, identity_resolve_or_create
@@ -357,9 +353,14 @@ def case_lock_for_message(*, message: Message) -> Case | None:
 @functools.cache
 def _case_lock_statements() -> tuple[str, str]:
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    # The thread's lock as the inbound path and replies take it (an UPDATE's): it
+    # serializes with them, and it lets a status change that holds the case add
+    # its timeline line (an INSERT's key-share on the thread) instead of
+    # deadlocking with this send waiting for that case (tests/kpis/test_surveys.py).
+    thread_lock = " FOR NO KEY UPDATE" if connection.vendor == "postgresql" else lock
     threads, cases, messages = Thread._meta.db_table, Case._meta.db_table, Message._meta.db_table
     columns = ", ".join(f'c."{f.column}"' for f in Case._meta.concrete_fields)
-    thread_sql = f"SELECT t.id FROM {threads} t WHERE t.id = (SELECT m.thread_id FROM {messages} m WHERE m.id = %s){lock}"  # noqa: S608, E501
+    thread_sql = f"SELECT t.id FROM {threads} t WHERE t.id = (SELECT m.thread_id FROM {messages} m WHERE m.id = %s){thread_lock}"  # noqa: S608, E501
     case_sql = f"SELECT {columns} FROM {cases} c WHERE c.id = (SELECT m.case_id FROM {messages} m WHERE m.id = %s){lock}"  # noqa: S608, E501
     return thread_sql, case_sql
 
@@ -441,203 +442,6 @@ def case_response_withdraw(*, case: Case | None, message: Message) -> bool:
     return True
 
 
-# The customer's latest messages read for a reply: its channel and address are
-# almost always among them, one query instead of one for each (bench/outbound.py).
-_LATEST_INBOUND = 8
-
-
-def _latest_inbound(thread: Thread) -> list[Message]:
-    return list(
-        Message.objects.filter(thread=thread, direction=Direction.IN, channel__isnull=False)
-        .select_related("channel", "identity")
-        .order_by("-created_at", "-id")[:_LATEST_INBOUND]
-    )
-
-
-def _reply_channel(thread: Thread, latest: list[Message] | None = None):
-    """By default, answer where the customer last wrote to us."""
-    if latest is not None:
-        for message in latest:
-            if message.kind not in NOT_A_REPLY_SOURCE:
-                return message.channel
-        if len(latest) < _LATEST_INBOUND:
-            return None  # that was every inbound message of the thread
-    latest = (
-        Message.objects.filter(thread=thread, direction=Direction.IN, channel__isnull=False)
-        .exclude(kind__in=NOT_A_REPLY_SOURCE)
-        .select_related("channel")
-        .order_by("-created_at", "-id")
-        .first()
-    )
-    return latest.channel if latest else None
-
-
-def _recipient(*, thread: Thread, channel, adapter, latest: list[Message] | None = None) -> Identity:
-    """The customer's address on this channel: the one they last used on it, else any."""
-    found = None
-    if latest is not None:
-        found = next((m for m in latest if m.channel_id == channel.pk and m.identity_id is not None), None)
-    if found is None and (latest is None or len(latest) == _LATEST_INBOUND):
-        found = (
-            Message.objects.filter(
-                thread=thread, channel=channel, direction=Direction.IN, identity__isnull=False
-            )
-            .select_related("identity")
-            .order_by("-created_at", "-id")
-            .first()
-        )
-    identity = identity_reaching(
-        customer_id=thread.customer_id, channel=channel, adapter=adapter, last_inbound=found
-    )
-    if identity is not None:
-        return identity
-    raise ValidationError(
-        f"This customer has no address {channel.name} can reach "
-        f"(it needs one of: {', '.join(adapter.identity_kinds)})."
-    )
-
-
-def reply_fallback(*, channel, recipient: Identity):
-    """(email channel, email address) to answer on instead, when the customer has left
-    `channel` (a web-chat visitor who closed the page) and gave us an email; else None."""
-    from channels_adapters.models import Channel, ChannelKind
-
-    try:
-        adapter = adapter_for(channel.kind)
-    except UnsupportedChannel:
-        return None
-    if adapter.recipient_present(channel, recipient) is not False:
-        return None
-    email = (
-        Identity.objects.filter(customer_id=recipient.customer_id, kind="email")
-        .order_by("-created_at")
-        .first()
-    )
-    if email is None:
-        return None
-    emails = Channel.objects.filter(kind=ChannelKind.EMAIL, is_active=True).defer("credentials")
-    preferred = (channel.settings or {}).get("email_channel") if isinstance(channel.settings, dict) else None
-    target = (
-        emails.filter(pk=preferred).first() if str(preferred or "").isdigit() else None
-    ) or emails.order_by("name").first()
-    return (target, email) if target else None
-
-
-def send_reply(
-    *,
-    case: Case,
-    author_user,
-    body: str,
-    channel=None,
-    identity: Identity | None = None,
-    attachments: list[dict] | None = None,
-    meta: dict | None = None,
-) -> Message:
-    """An agent answers: the message is queued now and sent by a worker after commit.
-
-    `meta` carries channel options the adapter understands (a WhatsApp template).
-    """
-    return _queue_outbound(
-        case=case,
-        author=Author.AGENT,
-        author_user=author_user,
-        body=body,
-        channel=channel,
-        identity=identity,
-        attachments=attachments,
-        meta=meta,
-    )
-
-
-def send_automatic(
-    *,
-    case: Case,
-    body: str,
-    channel=None,
-    identity: Identity | None = None,
-    meta: dict | None = None,
-) -> Message:
-    """A bot's message (survey, auto-reply): sent like a reply, never counted as one."""
-    return _queue_outbound(
-        case=case,
-        author=Author.BOT,
-        author_user=None,
-        body=body,
-        channel=channel,
-        identity=identity,
-        attachments=None,
-        meta=meta,
-    )
-
-
-def _queue_outbound(*, case, author, author_user, body, channel, identity, attachments, meta) -> Message:
-    body = (body or "").strip()
-    if not body and not attachments and not (meta or {}).get("template"):
-        raise ValidationError(_t("A reply needs text or an attachment."))
-    thread = case.thread
-    chosen = channel is not None
-    latest = _latest_inbound(thread) if channel is None or identity is None else None
-    channel = channel or _reply_channel(thread, latest) or case.origin_channel
-    if channel is None:
-        raise ValidationError(_t("This customer has never written on a channel we can answer on."))
-    if not channel.is_active:
-        raise ValidationError(_t("The channel %(name)s is switched off.") % {"name": channel.name})
-    try:
-        adapter = adapter_for(channel.kind)
-    except UnsupportedChannel as exc:
-        raise ValidationError(str(exc)) from exc
-    recipient = identity or _recipient(thread=thread, channel=channel, adapter=adapter, latest=latest)
-    if not chosen and identity is None:
-        # Nobody picked the channel: a customer who has left it is answered where they are.
-        fallback = reply_fallback(channel=channel, recipient=recipient)
-        if fallback is not None:
-            channel, recipient = fallback
-            adapter = adapter_for(channel.kind)
-    if recipient.customer_id != thread.customer_id:
-        raise ValidationError(_t("That address belongs to another customer."))
-    if recipient.kind not in adapter.identity_kinds or not adapter.reaches(channel, recipient):
-        raise ValidationError(
-            _t("%(channel)s cannot reach a %(kind)s address.")
-            % {"channel": channel.name, "kind": recipient.kind}
-        )
-    try:
-        adapter.check_outbound(channel, thread=thread, recipient=recipient, meta=meta or {})
-    except OutboundRefused as exc:
-        raise ValidationError(str(exc)) from exc
-
-    from conversations.tasks import message_deliver
-
-    with transaction.atomic():
-        # The thread first, as an inbound message takes it (thread, then case): a reply
-        # written while the customer writes waits instead of deadlocking (bench/webchat.py).
-        Thread.objects.select_for_update().filter(pk=thread.pk).values_list("pk", flat=True).get()
-        now = timezone.now()
-        message = Message.objects.create(
-            thread=thread,
-            case=case,
-            channel=channel,
-            identity=recipient,
-            direction=Direction.OUT,
-            kind=MessageKind.MEDIA if attachments and not body else MessageKind.TEXT,
-            author=author,
-            author_user=author_user,
-            body=body,
-            attachments=attachments or [],
-            meta=meta or {},
-            status=DeliveryStatus.QUEUED,
-            created_at=now,
-        )
-        # Not a response yet: it counts once the provider accepts it (case_response_record),
-        # so a reply that never goes out leaves the customer waiting.
-        case.last_message_at = now
-        case.save(update_fields=["last_message_at", "updated_at"])
-        Thread.objects.filter(pk=thread.pk).update(last_message_at=now)
-        signals.message_event_emit("message.created", message, customer_id=thread.customer_id)
-        transaction.on_commit(lambda: message_deliver.delay(message.pk))
-        transaction.on_commit(lambda: signals.message_announce(message, case))
-    return message
-
-
 def add_note(*, case: Case, author_user, body: str) -> Message:
     """An internal note: agents see it, the customer never does, KPIs ignore it."""
     body = (body or "").strip()
@@ -678,3 +482,7 @@ def _who(user) -> str:
     if user is None:
         return "automation"
     return user.get_full_name() or user.get_username()
+
+
+# The agents' replies live in conversations/replies.py; callers import them from here.
+from conversations.replies import reply_fallback, send_automatic, send_reply  # noqa: E402, F401

@@ -1,4 +1,5 @@
 import logging
+import time
 
 from celery import shared_task
 from celery.signals import celeryd_init, worker_ready
@@ -8,13 +9,30 @@ from conversations import batches, cases, delivery
 
 @shared_task(bind=True, max_retries=None, acks_late=True, ignore_result=True)
 def message_deliver(self, message_id: int):
-    # This message and other due ones in one batch (conversations/batches.py).
-    outcomes = batches.messages_deliver_due(message_id=message_id, worker=self.request.hostname or "")
-    for pk, outcome in outcomes.items():
-        if outcome.retry_in is not None:
-            # Each message's backoff is its own: a task of its own at its next attempt.
-            message_deliver.apply_async((pk,), countdown=outcome.retry_in)
-    own = outcomes.get(message_id)
+    # Before the first claim: a reply that found the wake-up key set counts on
+    # this task's claims to take it (batches.WAKE_KEY).
+    batches.sends_wake_clear()
+    limit = batches._conf("OUTBOUND_BATCH_SIZE")
+    deadline = time.monotonic() + batches._conf("OUTBOUND_BATCH_SECONDS")
+    worker = self.request.hostname or ""
+    own = None
+    pk_next = message_id
+    while True:
+        # This message and other due ones in one batch (conversations/batches.py).
+        outcomes = batches.messages_deliver_due(message_id=pk_next, worker=worker, limit=limit)
+        for pk, outcome in outcomes.items():
+            if outcome.retry_in is not None:
+                # Each message's backoff is its own: a task of its own at its next attempt.
+                message_deliver.apply_async((pk,), countdown=outcome.retry_in)
+        if own is None:
+            own = outcomes.get(message_id)
+        if sum(o.outcome != "skipped" for o in outcomes.values()) < limit:
+            break  # nothing more was due when that claim ran
+        if time.monotonic() > deadline:
+            # Still more due: another task goes on, so this process's other tasks are not held up.
+            message_deliver.delay(0)
+            break
+        pk_next = 0  # no message of its own: only the oldest due ones
     return own.outcome if own else "skipped"
 
 

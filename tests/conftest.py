@@ -45,6 +45,17 @@ def _clear_process_caches():
 
 
 @pytest.fixture(autouse=True)
+def _outbound_wake_clear():
+    # A reply sets the senders' wake-up key (conversations/batches.py) for 2 s: a
+    # test whose tasks never ran (delay patched out) must not leave the next
+    # test's reply counting on a task that will not come.
+    from conversations.batches import WAKE_KEY
+
+    redis.Redis.from_url(settings.REDIS_URL).delete(WAKE_KEY)
+    yield
+
+
+@pytest.fixture(autouse=True)
 def _default_language():
     # LocaleMiddleware activates a request's language for the rest of the thread:
     # a test that asked for Spanish must not leave the next test speaking it.

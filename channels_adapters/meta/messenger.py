@@ -273,13 +273,17 @@ class MessengerAdapter(ChannelAdapter):
 
     # Outbound --------------------------------------------------------------
 
-    def _window(self, channel, recipient) -> dict:
+    def _window(self, channel, recipient, last_inbound_at=None) -> dict:
+        if last_inbound_at is not None:
+            state = window_rule(channel=channel, last_at=last_inbound_at)
+            if state["open"]:
+                return state  # the caller's read: the customer wrote at least that recently
         return window_rule(
             channel=channel, last_at=last_customer_message_at(channel=channel, identity=recipient)
         )
 
-    def check_outbound(self, channel, *, thread, recipient, meta=None):
-        state = self._window(channel, recipient)
+    def check_outbound(self, channel, *, thread, recipient, meta=None, last_inbound_at=None):
+        state = self._window(channel, recipient, last_inbound_at)
         if not state["open"]:
             raise OutboundRefused(window_refusal(channel=channel, state=state))
 

@@ -178,7 +178,7 @@ class WhatsAppWindowMixin:
             f"'Webhook URL for incoming messages' to {common.hook_url(channel)} (HTTP POST)."
         )
 
-    def check_outbound(self, channel, *, thread, recipient, meta):
+    def check_outbound(self, channel, *, thread, recipient, meta, last_inbound_at=None):
         from conversations.models import Direction, Message
 
         if meta.get("template"):

@@ -330,7 +330,7 @@ class VoiceAdapter(ChannelAdapter):
 
     # Outbound --------------------------------------------------------------
 
-    def check_outbound(self, channel, *, thread, recipient, meta):
+    def check_outbound(self, channel, *, thread, recipient, meta, last_inbound_at=None):
         raise OutboundRefused(
             f"{channel.name} carries phone calls, not written replies: answer by SMS, WhatsApp or "
             "another channel, or log the call you made."

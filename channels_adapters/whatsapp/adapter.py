@@ -356,7 +356,11 @@ class WhatsAppAdapter(ChannelAdapter):
 
     # Outbound --------------------------------------------------------------
 
-    def _window(self, channel, recipient, message=None) -> dict:
+    def _window(self, channel, recipient, message=None, last_inbound_at=None) -> dict:
+        if last_inbound_at is not None:
+            state = window_rule(channel=channel, last_at=last_inbound_at)
+            if state["open"]:
+                return state  # the caller's read: the customer wrote at least that recently
         if message is not None and _WINDOW_READ in message.__dict__:
             last_at = message.__dict__[_WINDOW_READ]  # read for its whole batch (sends_prepare)
         else:
@@ -371,12 +375,12 @@ class WhatsAppAdapter(ChannelAdapter):
         for message in free_form:
             message.__dict__[_WINDOW_READ] = last.get(message.identity_id)
 
-    def check_outbound(self, channel, *, thread, recipient, meta=None):
+    def check_outbound(self, channel, *, thread, recipient, meta=None, last_inbound_at=None):
         template = (meta or {}).get("template")
         if template is not None:
             template_validate(template)  # a template may always be sent
             return
-        state = self._window(channel, recipient)
+        state = self._window(channel, recipient, last_inbound_at=last_inbound_at)
         if not state["open"]:
             raise OutboundRefused(window_refusal(channel=channel, state=state))
 
