@@ -14,16 +14,24 @@ from django.db import connection
 _statements: dict[object, tuple[list, str]] = {}
 
 
-def _statement(model) -> tuple[list, str]:
-    if model not in _statements:
+def insert_into(model) -> tuple[list, str]:
+    """The fields and the `INSERT INTO table (columns) VALUES (...)` of `model`, built once;
+    a caller may wrap it (conversations.replies adds the case's touch in the same statement)."""
+    key = (model, "insert")
+    if key not in _statements:
         fields = [f for f in model._meta.concrete_fields if f is not model._meta.auto_field]
         quote = connection.ops.quote_name
         sql = (
             f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608 - our names
-            f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {quote(model._meta.auto_field.column)}"
+            f"VALUES ({', '.join(['%s'] * len(fields))})"
         )
-        _statements[model] = (fields, sql)
-    return _statements[model]
+        _statements[key] = (fields, sql)
+    return _statements[key]
+
+
+def insert_values(obj, fields) -> list:
+    """`obj`'s values for insert_into's statement, prepared as save() prepares them."""
+    return [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
 
 
 def row_insert(obj) -> None:
@@ -35,10 +43,12 @@ def row_insert(obj) -> None:
     if connection.vendor != "postgresql":
         obj.save(force_insert=True)
         return
-    fields, sql = _statement(type(obj))
-    values = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
+    fields, sql = insert_into(type(obj))
     with connection.cursor() as cursor:
-        cursor.execute(sql, values)
+        cursor.execute(
+            f"{sql} RETURNING {connection.ops.quote_name(obj._meta.auto_field.column)}",
+            insert_values(obj, fields),
+        )
         obj.pk = cursor.fetchone()[0]
     obj._state.adding = False
     obj._state.db = connection.alias

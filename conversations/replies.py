@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _t
 from channels_adapters.base import OutboundRefused
 from channels_adapters.registry import UnsupportedChannel, adapter_for
 from conversations import signals
+from conversations.inserts import insert_into, insert_values
 from conversations.models import (
     NOT_A_REPLY_SOURCE,
     Author,
@@ -336,9 +337,8 @@ def _message_write(*, message: Message, thread: Thread, case: Case, now: datetim
         case.save(update_fields=["last_message_at", "updated_at"])
         return
     fields, sql = _insert_statement()
-    params = [f.get_db_prep_save(getattr(message, f.attname), connection) for f in fields]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, now, now, case.pk])
+        cursor.execute(sql, [*insert_values(message, fields), now, now, case.pk])
         message.pk, touched = cursor.fetchone()
     if not touched:
         raise Case.DoesNotExist(f"Case {case.pk} is gone")
@@ -347,13 +347,13 @@ def _message_write(*, message: Message, thread: Thread, case: Case, now: datetim
 
 @functools.cache
 def _insert_statement():
-    quote = connection.ops.quote_name
-    fields = [f for f in Message._meta.concrete_fields if not f.primary_key]
-    columns = ", ".join(quote(f.column) for f in fields)
-    values = ", ".join(["%s"] * len(fields))
+    """The message's INSERT (conversations.inserts, as the inbound path's) and the case's
+    touch in one statement."""
+    fields, insert = insert_into(Message)
+    cases = connection.ops.quote_name(Case._meta.db_table)
     sql = (
-        f"WITH m AS (INSERT INTO {quote(Message._meta.db_table)} ({columns}) VALUES ({values}) RETURNING id), "  # noqa: S608, E501 - names from the models
-        f"c AS (UPDATE {quote(Case._meta.db_table)} SET last_message_at = %s, updated_at = %s "
+        f"WITH m AS ({insert} RETURNING id), "
+        f"c AS (UPDATE {cases} SET last_message_at = %s, updated_at = %s "  # noqa: S608 - names from the models
         "WHERE id = %s RETURNING id) "
         "SELECT (SELECT id FROM m), (SELECT COUNT(*) FROM c)"
     )
