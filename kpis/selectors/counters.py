@@ -6,7 +6,6 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from django.conf import settings
 from django.db.models import (
     Count,
     DurationField,
@@ -32,6 +31,7 @@ from conversations.models import (
     Message,
     MessageKind,
 )
+from kpis.conf import kpis_conf as _conf
 from kpis.models import KpiDaily, SurveyAnswer
 
 KPI_NAMES = (
@@ -58,10 +58,6 @@ COUNTERS = tuple(
 # Twilio's final CallStatus values of a call nobody answered.
 UNANSWERED_CALL_STATUSES = ("busy", "no-answer", "canceled", "failed")
 FINAL_CALL_STATUSES = ("completed", *UNANSWERED_CALL_STATUSES)
-
-
-def _conf(name):
-    return settings.KPIS[name]
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ from django.utils import timezone
 
 from channels_adapters.models import Channel
 from conversations.models import RESPONSE_STATUSES, Direction, Message, MessageKind
-from kpis.selectors.counters import _conf, day_bounds
+from kpis.conf import kpis_conf as _conf
+from kpis.selectors.counters import day_bounds
 from kpis.selectors.reports import _daily_cost, _days, cost_per_case, kpi_report
 
 REVIEW, KEEP, GROW, TOO_FEW = "review", "keep", "grow", "too_few"

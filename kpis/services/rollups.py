@@ -5,20 +5,16 @@ from __future__ import annotations
 import logging
 from datetime import date, datetime, timedelta
 
-from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
 from conversations.models import Case, Message, MessageKind
+from kpis.conf import kpis_conf as _conf
 from kpis.models import KpiDaily, KpiDayTotal, KpiRollupDay
 from kpis.selectors import COUNTERS, daily_counters
 
 logger = logging.getLogger(__name__)
-
-
-def _conf(name):
-    return settings.KPIS[name]
 
 
 ROLLUP_LOCK_ID = 0x6B706973  # "kpis"

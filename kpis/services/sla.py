@@ -6,7 +6,6 @@ import logging
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
@@ -15,13 +14,10 @@ from django.utils import timezone
 from conversations import realtime, signals
 from conversations.models import Case, CaseStatus
 from helpdesk.process_cache import ProcessCache
+from kpis.conf import kpis_conf as _conf
 from kpis.models import BusinessHours, CaseSla, SlaPolicy
 
 logger = logging.getLogger(__name__)
-
-
-def _conf(name):
-    return settings.KPIS[name]
 
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

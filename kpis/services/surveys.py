@@ -25,13 +25,10 @@ from conversations.models import (
     MessageKind,
 )
 from helpdesk.languages import customer_language, supported_language
+from kpis.conf import kpis_conf as _conf
 from kpis.models import SURVEY_SCALE, SurveyAnswer, SurveyCampaign, SurveyKind, SurveyRequest
 
 logger = logging.getLogger(__name__)
-
-
-def _conf(name):
-    return settings.KPIS[name]
 
 
 DEFAULT_SURVEY_TEXT = {
